@@ -1,0 +1,103 @@
+"""Settings that vary per deployment, with defaults.
+
+Read from ``hookstack.toml`` (table ``[hookstack]``) in the working directory when present, then
+from ``HOOKSTACK_*`` environment variables for the few that are commonly overridden. Nothing here
+needs a code edit to change.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+
+from stack.errors import HookstackError
+
+PROVIDERS = ("shopify", "stripe", "github")
+
+
+class TenantConfig(BaseModel):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    providers: list[str] = list(PROVIDERS)
+    source_cidrs: list[str] = []
+
+
+class HookstackConfig(BaseModel):
+    project: str = Field("hookstack", pattern=r"^[a-z][a-z0-9-]{1,20}$")
+    stage: str = Field("dev", pattern=r"^[a-z][a-z0-9]{0,15}$")
+    region: str = "us-east-1"
+    runtime: str = "python3.12"
+    architecture: str = "x86_64"
+    # API Gateway stage settings.
+    throttle_rate_limit: float = 1000.0
+    throttle_burst_limit: int = 2000
+    max_request_bytes: int = Field(5 * 1024 * 1024, gt=0, le=10 * 1024 * 1024)  # AWS hard cap 10 MB
+    identity_header: str = "X-Hookstack-Token"
+    authorizer_ttl_seconds: int = Field(300, ge=0, le=3600)
+    # Queue and worker.
+    claim_check_bytes: int = Field(200 * 1024, gt=0, le=1024 * 1024)
+    worker_timeout_seconds: int = Field(30, ge=1, le=900)
+    worker_batch_size: int = Field(10, ge=1, le=10)  # FIFO event source mappings cap at 10
+    worker_max_concurrency: int = Field(2, ge=2, le=1000)
+    max_receive_count: int = Field(3, ge=1, le=1000)
+    idempotency_ttl_seconds: int = Field(24 * 3600, ge=3600)  # Shopify retries for 4 hours
+    payload_retention_days: int = Field(14, ge=1)
+    secret_cache_seconds: int = Field(300, ge=0)
+    log_level: str = "INFO"
+    tenants: list[TenantConfig] = [TenantConfig(name="demo")]
+
+    @field_validator("tenants")
+    @classmethod
+    def _known_providers(cls, tenants: list[TenantConfig]) -> list[TenantConfig]:
+        for tenant in tenants:
+            unknown = set(tenant.providers) - set(PROVIDERS)
+            if unknown:
+                raise ValueError(f"tenant {tenant.name}: unknown providers {sorted(unknown)}")
+        return tenants
+
+    @property
+    def stack_name(self) -> str:
+        return f"{self.project}-{self.stage}"
+
+    @property
+    def bootstrap_stack_name(self) -> str:
+        return f"{self.project}-{self.stage}-bootstrap"
+
+    @property
+    def parameter_prefix(self) -> str:
+        return f"/{self.project}/{self.stage}"
+
+    @property
+    def tenant_parameter_path(self) -> str:
+        return f"{self.parameter_prefix}/tenants/"
+
+    def tenant_token_parameter(self, tenant: str) -> str:
+        return f"{self.tenant_parameter_path}{tenant}/token"
+
+    def provider_secret_parameter(self, provider: str) -> str:
+        return f"{self.parameter_prefix}/providers/{provider}/secret"
+
+    def resource_name(self, suffix: str) -> str:
+        return f"{self.project}-{self.stage}-{suffix}"
+
+
+def load_config(path: Path | None = None, **overrides: object) -> HookstackConfig:
+    """Defaults, then ``hookstack.toml``, then environment, then explicit overrides."""
+    values: dict[str, object] = {}
+    path = path or Path(os.environ.get("HOOKSTACK_CONFIG", "hookstack.toml"))
+    if path.is_file():
+        try:
+            values.update(tomllib.loads(path.read_text()).get("hookstack", {}))
+        except tomllib.TOMLDecodeError as exc:
+            raise HookstackError(f"{path}: not valid TOML: {exc}") from None
+    for key in ("stage", "region"):
+        env = os.environ.get(f"HOOKSTACK_{key.upper()}")
+        if env:
+            values[key] = env
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return HookstackConfig(**values)
+    except ValueError as exc:
+        raise HookstackError(f"invalid configuration: {exc}".replace("\n", " ")) from None

@@ -1,0 +1,56 @@
+"""The SecureString parameters the handlers read: tenant tokens and provider signing secrets.
+
+CloudFormation cannot create SecureString parameters (on AWS as on the emulators), so they are
+created through the SSM API: automatically with random values on emulator targets, explicitly
+with ``hookstack secrets init`` on AWS.
+"""
+
+from __future__ import annotations
+
+import secrets as random_secrets
+
+from stack.config import PROVIDERS, HookstackConfig
+from stack.errors import HookstackError
+
+
+def required_parameters(config: HookstackConfig) -> list[str]:
+    names = [config.tenant_token_parameter(t.name) for t in config.tenants]
+    names += [config.provider_secret_parameter(p) for p in PROVIDERS]
+    return names
+
+
+def _tenant_extras(config: HookstackConfig) -> dict[str, str]:
+    """StringList parameters beside each token: providers allowed and source CIDRs."""
+    extras: dict[str, str] = {}
+    for tenant in config.tenants:
+        base = f"{config.tenant_parameter_path}{tenant.name}"
+        extras[f"{base}/providers"] = ",".join(tenant.providers)
+        if tenant.source_cidrs:
+            extras[f"{base}/source-ips"] = ",".join(tenant.source_cidrs)
+    return extras
+
+
+def missing_parameters(ssm, names: list[str]) -> list[str]:
+    missing: list[str] = []
+    for start in range(0, len(names), 10):  # GetParameters takes at most 10 names
+        chunk = names[start:start + 10]
+        missing += ssm.get_parameters(Names=chunk, WithDecryption=False).get("InvalidParameters", [])
+    return sorted(missing)
+
+
+def ensure_secrets(ssm, config: HookstackConfig, *, create: bool) -> list[str]:
+    """Create missing secrets with random values when ``create``; else fail listing them.
+
+    Returns the names created. Existing values are never overwritten (rotating a provider secret
+    is a deliberate act, not a side effect of a deploy).
+    """
+    missing = missing_parameters(ssm, required_parameters(config))
+    if missing and not create:
+        raise HookstackError(f"missing SecureString parameters: {', '.join(missing)} "
+                             "(create them with `hookstack secrets init`)")
+    for name in missing:
+        ssm.put_parameter(Name=name, Value=random_secrets.token_urlsafe(32), Type="SecureString",
+                          Overwrite=False)
+    for name, value in _tenant_extras(config).items():
+        ssm.put_parameter(Name=name, Value=value, Type="StringList", Overwrite=True)
+    return missing
