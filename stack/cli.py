@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from stack.config import PROVIDERS, load_config
 from stack.errors import HookstackError
@@ -291,7 +292,7 @@ def main() -> None:
     try:
         app()
     except HookstackError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(Text.assemble(("error: ", "red"), str(exc)), soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")

@@ -87,7 +87,8 @@ class Target:
         except urllib.error.HTTPError:
             pass  # something answers HTTP there: the deploy will tell whether it is LocalStack
         except (urllib.error.URLError, OSError) as exc:
-            raise HookstackError(f"{self.name}: nothing answers at {self.endpoint_url} ({exc}); "
+            raise HookstackError(f"{self.name}: nothing answers at {self.endpoint_url} "
+                                 f"({getattr(exc, 'reason', exc)}); "
                                  "start it first") from None
 
 

@@ -1,0 +1,60 @@
+"""One embedded stack per test session, in a private hookstack home, torn down at the end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from stack.config import load_config
+from stack.embedded import down, up
+from stack.targets import StackOutputs, provider_secret, tenant_token
+from stack.webhook_client import ApiClient
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(tmp_path_factory) -> StackOutputs:
+    home = tmp_path_factory.mktemp("hookstack-home")
+    previous = os.environ.get("HOOKSTACK_HOME")
+    os.environ["HOOKSTACK_HOME"] = str(home)
+    config = load_config()
+    gateway = os.environ.get("HOOKSTACK_TEST_GATEWAY", "hookstack")
+    try:
+        result = up(config, gateway=gateway)
+        yield result.outputs
+    finally:
+        down(config)
+        if previous is None:
+            os.environ.pop("HOOKSTACK_HOME", None)
+        else:
+            os.environ["HOOKSTACK_HOME"] = previous
+    leftovers = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
+    assert not leftovers, f"processes left behind: {leftovers}"
+    assert not (home / "embedded" / "tmp").exists()
+
+
+@pytest.fixture(scope="session")
+def api(embedded_stack) -> ApiClient:
+    client = ApiClient(embedded_stack.api_url, tenant_token(embedded_stack))
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def shopify_secret(embedded_stack) -> str:
+    return provider_secret(embedded_stack, "shopify")
+
+
+def wait_for_status(api: ApiClient, event_id: str, wanted: set[str], timeout_s: float = 45.0) -> dict:
+    """Poll GET /events/{id} until the status is one of ``wanted``; bounded in time."""
+    deadline = time.monotonic() + timeout_s
+    body: dict = {}
+    while time.monotonic() < deadline:
+        response = api.event_status(event_id)
+        body = response.json()
+        if response.status == 200 and body.get("status") in wanted:
+            return body
+        time.sleep(0.25)
+    raise AssertionError(f"{event_id} did not reach {wanted} in {timeout_s}s: last {body}")
