@@ -34,8 +34,15 @@ def _common_env(config: HookstackConfig, function: str) -> dict[str, str]:
     }
 
 
+def _fault_injection(config: HookstackConfig) -> tuple[dict[str, str], Grant]:
+    """Chaos drills switch faults at run time through one SSM parameter the handlers poll."""
+    env = {"FAULTS_PARAMETER": config.faults_parameter, "FAULTS_CACHE_SECONDS": "2"}
+    return env, Grant(actions=["ssm:GetParameter"], parameter_path=config.faults_parameter)
+
+
 def _functions(config: HookstackConfig) -> list[Function]:
     secrets = {p: config.provider_secret_parameter(p) for p in PROVIDERS}
+    faults_env, faults_grant = _fault_injection(config)
     return [
         Function(
             logical_id="AuthorizerFunction",
@@ -64,6 +71,7 @@ def _functions(config: HookstackConfig) -> list[Function]:
                 "MAX_BODY_BYTES": str(config.max_request_bytes),
                 "CLAIM_CHECK_BYTES": str(config.claim_check_bytes),
                 "SECRET_CACHE_SECONDS": str(config.secret_cache_seconds),
+                **faults_env,
             },
             environment_refs={
                 "EVENTS_TABLE": ("EventsTable", "Ref"),
@@ -76,6 +84,7 @@ def _functions(config: HookstackConfig) -> list[Function]:
                 Grant(actions=["sqs:SendMessage"], resource="IngestQueue"),
                 Grant(actions=["dynamodb:UpdateItem"], resource="EventsTable"),
                 Grant(actions=["s3:PutObject"], resource="PayloadBucket", object_prefix="payloads/"),
+                faults_grant,
             ],
         ),
         Function(
@@ -88,6 +97,7 @@ def _functions(config: HookstackConfig) -> list[Function]:
                 **_common_env(config, "worker"),
                 "MAX_RECEIVE_COUNT": str(config.max_receive_count),
                 "IDEMPOTENCY_TTL_SECONDS": str(config.idempotency_ttl_seconds),
+                **faults_env,
             },
             environment_refs={
                 "EVENTS_TABLE": ("EventsTable", "Ref"),
@@ -103,6 +113,7 @@ def _functions(config: HookstackConfig) -> list[Function]:
                 Grant(actions=TABLE_RW, resource="EventsTable"),
                 Grant(actions=["dynamodb:UpdateItem", "dynamodb:GetItem"], resource="ProjectionsTable"),
                 Grant(actions=["s3:GetObject"], resource="PayloadBucket", object_prefix="payloads/"),
+                faults_grant,
             ],
         ),
         Function(

@@ -79,6 +79,10 @@ class HookstackConfig(BaseModel):
     def provider_secret_parameter(self, provider: str) -> str:
         return f"{self.parameter_prefix}/providers/{provider}/secret"
 
+    @property
+    def faults_parameter(self) -> str:
+        return f"{self.parameter_prefix}/chaos/faults"
+
     def resource_name(self, suffix: str) -> str:
         return f"{self.project}-{self.stage}-{suffix}"
 

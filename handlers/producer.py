@@ -1,0 +1,262 @@
+"""Ingestion: verify, check shallowly, queue durably, answer 202 — fast.
+
+Order of checks (each cheap check before any that needs a secret or parses the body):
+  1. provider known .............................. 404
+  2. provider allowed for the tenant (authorizer)  403
+  3. Content-Type application/json [; charset=utf-8]  415
+  4. body size <= MAX_BODY_BYTES ................. 413
+  5. provider signature over the raw body ........ 401 (secret unavailable: 503)
+  6. body is UTF-8 JSON object ................... 400
+  7. delivery headers / envelope fields present .. 400
+Then: claim check to S3 when large, SendMessage (failure → 503 so the provider retries: never a
+202 for something not durably queued), status RECEIVED (failure after a successful send is logged
+and still answered 202: the message is queued and the worker's writes create the record).
+Unknown fields and unknown topics are accepted.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.api_gateway import authorizer_context, json_response, lowercase_headers, path_parameter, raw_body
+from handlers.aws_clients import client
+from handlers.claim_check import PayloadStore
+from handlers.logging_setup import elapsed_ms, function_logger
+from handlers.message_contract import (
+    ATTR_API_VERSION,
+    ATTR_CLAIM_CHECK,
+    ATTR_DELIVERY_ID,
+    ATTR_EVENT_ID,
+    ATTR_PROVIDER,
+    ATTR_RECEIVED_AT,
+    ATTR_TENANT,
+    ATTR_TOPIC,
+    event_id,
+    message_group_id,
+    to_sqs_attributes,
+)
+from handlers.parameter_store import ssm_provider
+from handlers.provider_secrets import ProviderSecrets
+from handlers.settings import ProducerSettings
+from handlers.signatures import VERIFIERS, SignatureError
+from handlers.status_store import EventMeta, StatusStore
+
+logger = function_logger("producer")
+
+MAX_DELIVERY_ID_LENGTH = 256
+MAX_TOPIC_LENGTH = 256
+
+
+class Rejection(Exception):
+    def __init__(self, status_code: int, message: str):
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the producer learned about one delivery, from headers and (for Stripe) the envelope."""
+
+    provider: str
+    topic: str
+    delivery_id: str
+    ordering_key: str | None
+    api_version: str | None = None
+
+
+def _is_json_content_type(value: str | None) -> bool:
+    if not value:
+        return False
+    media_type, *params = (part.strip().lower() for part in value.split(";"))
+    if media_type != "application/json":
+        return False
+    for param in params:
+        name, _, charset = param.partition("=")
+        if name.strip() == "charset" and charset.strip().strip('"') not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+def _required_header(headers: Mapping[str, str], name: str, display: str, limit: int) -> str:
+    value = (headers.get(name) or "").strip()
+    if not value:
+        raise Rejection(400, f"missing {display} header")
+    if len(value) > limit:
+        raise Rejection(400, f"{display} header is too long")
+    return value
+
+
+def _envelope_field(document: Mapping[str, Any], name: str, limit: int) -> str:
+    value = document.get(name)
+    if not isinstance(value, str) or not value:
+        raise Rejection(400, f"body has no string field {name!r}")
+    if len(value) > limit:
+        raise Rejection(400, f"body field {name!r} is too long")
+    return value
+
+
+def describe_delivery(provider: str, headers: Mapping[str, str], document: Mapping[str, Any]) -> Delivery:
+    """Topic, delivery id and ordering key of a verified delivery (400 when one is missing)."""
+    if provider == "shopify":
+        return Delivery(
+            provider,
+            topic=_required_header(headers, "x-shopify-topic", "X-Shopify-Topic", MAX_TOPIC_LENGTH),
+            delivery_id=_required_header(headers, "x-shopify-webhook-id", "X-Shopify-Webhook-Id",
+                                         MAX_DELIVERY_ID_LENGTH),
+            ordering_key=_required_header(headers, "x-shopify-shop-domain", "X-Shopify-Shop-Domain", 512),
+            api_version=(headers.get("x-shopify-api-version") or "").strip() or None,
+        )
+    if provider == "stripe":
+        account = document.get("account")
+        return Delivery(
+            provider,
+            topic=_envelope_field(document, "type", MAX_TOPIC_LENGTH),
+            delivery_id=_envelope_field(document, "id", MAX_DELIVERY_ID_LENGTH),
+            ordering_key=account if isinstance(account, str) and account else None,
+        )
+    if provider == "github":
+        repository = document.get("repository")
+        full_name = repository.get("full_name") if isinstance(repository, dict) else None
+        return Delivery(
+            provider,
+            topic=_required_header(headers, "x-github-event", "X-GitHub-Event", MAX_TOPIC_LENGTH),
+            delivery_id=_required_header(headers, "x-github-delivery", "X-GitHub-Delivery", MAX_DELIVERY_ID_LENGTH),
+            ordering_key=full_name if isinstance(full_name, str) and full_name else None,
+        )
+    raise Rejection(404, f"unknown provider {provider!r}")
+
+
+def status_url(event: Mapping[str, Any], headers: Mapping[str, str], provider: str, new_event_id: str) -> str:
+    """Where GET /events/{id} is for this request: same scheme, host and stage."""
+    scheme = (headers.get("x-forwarded-proto") or "https").split(",")[0].strip()
+    request_context = event.get("requestContext") or {}
+    host = headers.get("host") or request_context.get("domainName") or ""
+    path = request_context.get("path") or event.get("path") or f"/webhooks/{provider}"
+    suffix = f"webhooks/{provider}"
+    base = path[: -len(suffix)] if path.endswith(suffix) else path.rstrip("/") + "/"
+    return f"{scheme}://{host}{base}events/{new_event_id}"
+
+
+class Producer:
+    def __init__(self, settings: ProducerSettings, secrets: ProviderSecrets, sqs: Any, status: StatusStore,
+                 payloads: PayloadStore, clock: Any = time.time):
+        self._settings = settings
+        self._secrets = secrets
+        self._sqs = sqs
+        self._status = status
+        self._payloads = payloads
+        self._clock = clock
+
+    def ingest(self, event: Mapping[str, Any], log: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._ingest(event, log)
+        except Rejection as rejection:
+            log["reason"] = rejection.message
+            return json_response(rejection.status_code, {"message": rejection.message})
+
+    def _ingest(self, event: Mapping[str, Any], log: dict[str, Any]) -> dict[str, Any]:
+        provider = path_parameter(event, "provider") or ""
+        log["provider"] = provider
+        if provider not in VERIFIERS or not self._secrets.configured(provider):
+            raise Rejection(404, f"unknown provider {provider!r}")
+
+        context = authorizer_context(event)
+        tenant = str(context.get("tenant") or "")
+        log["tenant"] = tenant
+        allowed = {p.strip() for p in str(context.get("providers") or "").split(",")}
+        if not tenant or provider not in allowed:
+            raise Rejection(403, f"provider {provider!r} is not enabled for this tenant")
+
+        headers = lowercase_headers(event)
+        if not _is_json_content_type(headers.get("content-type")):
+            raise Rejection(415, "Content-Type must be application/json")
+        try:
+            body = raw_body(event)
+        except ValueError as error:
+            raise Rejection(400, str(error)) from None
+        if len(body) > self._settings.max_body_bytes:
+            raise Rejection(413, f"body is {len(body)} bytes; the limit is {self._settings.max_body_bytes} bytes")
+
+        try:
+            secret = self._secrets.secret(provider)
+        except Exception:
+            logger.exception("signing secret unavailable", extra={"provider": provider})
+            raise Rejection(503, "signing secret unavailable; retry later") from None
+        try:
+            VERIFIERS[provider](secret, body, headers, now=self._clock())
+        except SignatureError as error:
+            raise Rejection(401, str(error)) from None
+
+        try:
+            text = body.decode("utf-8")
+            document = json.loads(text)
+        except (UnicodeDecodeError, ValueError):
+            raise Rejection(400, "body is not valid UTF-8 JSON") from None
+        if not isinstance(document, dict):
+            raise Rejection(400, "body must be a JSON object")
+        delivery = describe_delivery(provider, headers, document)
+        log["topic"] = delivery.topic
+        return self._enqueue(event, headers, tenant, delivery, body, text, log)
+
+    def _enqueue(self, event: Mapping[str, Any], headers: Mapping[str, str], tenant: str, delivery: Delivery,
+                 body: bytes, text: str, log: dict[str, Any]) -> dict[str, Any]:
+        new_event_id = event_id(tenant, delivery.provider, delivery.delivery_id)
+        log["event_id"] = new_event_id
+        received_at = int(self._clock() * 1000)
+        group = message_group_id(tenant, delivery.ordering_key or tenant)
+        attributes = {
+            ATTR_EVENT_ID: new_event_id, ATTR_TENANT: tenant, ATTR_PROVIDER: delivery.provider,
+            ATTR_TOPIC: delivery.topic, ATTR_DELIVERY_ID: delivery.delivery_id, ATTR_RECEIVED_AT: str(received_at),
+        }
+        if delivery.api_version:
+            attributes[ATTR_API_VERSION] = delivery.api_version
+        try:
+            message_body = text
+            if len(body) > self._settings.claim_check_bytes:
+                message_body = self._payloads.put(tenant, new_event_id, body).to_message_body()
+                attributes[ATTR_CLAIM_CHECK] = "1"
+                log["claim_check"] = True
+            self._sqs.send_message(
+                QueueUrl=self._settings.queue_url, MessageBody=message_body, MessageGroupId=group,
+                MessageDeduplicationId=new_event_id, MessageAttributes=to_sqs_attributes(attributes),
+            )
+        except Exception:
+            logger.exception("enqueue failed", extra={"event_id": new_event_id})
+            raise Rejection(503, "could not queue the delivery; retry later") from None
+
+        meta = EventMeta(new_event_id, tenant, delivery.provider, delivery.topic, delivery.delivery_id, group)
+        try:
+            self._status.record_received(meta, received_at)
+        except Exception:
+            # Queued durably already; the worker's status writes create the record.
+            logger.exception("status write failed after enqueue", extra={"event_id": new_event_id})
+            log["status_write"] = "failed"
+        return json_response(202, {"id": new_event_id,
+                                   "status_url": status_url(event, headers, delivery.provider, new_event_id)})
+
+
+@functools.cache
+def _producer() -> Producer:
+    settings = ProducerSettings.from_env()
+    secrets = ProviderSecrets(ssm_provider, settings.provider_secret_parameters, settings.secret_cache_seconds)
+    return Producer(settings, secrets, client("sqs"), StatusStore(client("dynamodb"), settings.events_table),
+                    PayloadStore(client("s3"), settings.payload_bucket))
+
+
+def handle(producer: Producer, event: Mapping[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    log: dict[str, Any] = {"event_id": None}
+    response = producer.ingest(event, log)
+    logger.info("ingest", extra={"function": "producer", "duration_ms": elapsed_ms(started),
+                                 "status": response["statusCode"], **log})
+    return response
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(_producer(), event)

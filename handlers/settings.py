@@ -1,0 +1,116 @@
+"""Each function's settings, read from its environment (the contract in docs/architecture.md).
+
+Read on first use, not at import, so every handler module imports with no AWS environment set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from handlers.errors import ConfigurationError
+
+DEFAULT_IDENTITY_HEADER = "X-Hookstack-Token"
+DEFAULT_SECRET_CACHE_SECONDS = 300
+# Status items outlive the longest provider retry window and a DLQ stay (14 days) with margin.
+STATUS_RETENTION_SECONDS = 21 * 24 * 3600
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int | None = None) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        if default is None:
+            raise ConfigurationError(f"environment variable {name} is not set")
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"environment variable {name} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"environment variable {name} must be >= 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class AuthorizerSettings:
+    tenant_parameter_path: str
+    identity_header: str = DEFAULT_IDENTITY_HEADER
+    secret_cache_seconds: int = DEFAULT_SECRET_CACHE_SECONDS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> AuthorizerSettings:
+        path = _required(env, "TENANT_PARAMETER_PATH")
+        return cls(
+            tenant_parameter_path=path if path.endswith("/") else path + "/",
+            identity_header=env.get("IDENTITY_HEADER", "").strip() or DEFAULT_IDENTITY_HEADER,
+            secret_cache_seconds=_integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
+        )
+
+
+@dataclass(frozen=True)
+class ProducerSettings:
+    events_table: str
+    queue_url: str
+    payload_bucket: str
+    provider_secret_parameters: Mapping[str, str]
+    max_body_bytes: int
+    claim_check_bytes: int
+    secret_cache_seconds: int = DEFAULT_SECRET_CACHE_SECONDS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ProducerSettings:
+        raw = _required(env, "PROVIDER_SECRET_PARAMETERS")
+        try:
+            secrets = json.loads(raw)
+        except ValueError:
+            raise ConfigurationError("PROVIDER_SECRET_PARAMETERS must be a JSON object") from None
+        if not isinstance(secrets, dict) or not all(isinstance(v, str) for v in secrets.values()):
+            raise ConfigurationError("PROVIDER_SECRET_PARAMETERS must map provider names to parameter names")
+        return cls(
+            events_table=_required(env, "EVENTS_TABLE"),
+            queue_url=_required(env, "QUEUE_URL"),
+            payload_bucket=_required(env, "PAYLOAD_BUCKET"),
+            provider_secret_parameters=secrets,
+            max_body_bytes=_integer(env, "MAX_BODY_BYTES"),
+            claim_check_bytes=_integer(env, "CLAIM_CHECK_BYTES"),
+            secret_cache_seconds=_integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
+        )
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    events_table: str
+    projections_table: str
+    dlq_url: str
+    payload_bucket: str
+    max_receive_count: int
+    idempotency_ttl_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> WorkerSettings:
+        return cls(
+            events_table=_required(env, "EVENTS_TABLE"),
+            projections_table=_required(env, "PROJECTIONS_TABLE"),
+            dlq_url=_required(env, "DLQ_URL"),
+            payload_bucket=_required(env, "PAYLOAD_BUCKET"),
+            max_receive_count=max(1, _integer(env, "MAX_RECEIVE_COUNT")),
+            idempotency_ttl_seconds=_integer(env, "IDEMPOTENCY_TTL_SECONDS"),
+        )
+
+
+@dataclass(frozen=True)
+class StatusSettings:
+    events_table: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> StatusSettings:
+        return cls(events_table=_required(env, "EVENTS_TABLE"))

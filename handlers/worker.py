@@ -1,0 +1,238 @@
+"""Worker: deep validation (pydantic DTOs) and the idempotent business write, per SQS FIFO batch.
+
+Per record:
+  PROCESSING → [load body (claim check) → validate → projection write]  (idempotent on event_id)
+             → PROCESSED
+  permanent failure (schema mismatch, corrupt claim check, malformed message): SendMessage to the
+    DLQ at once with the reason, status DEAD_LETTERED, and the record counts as a success (deleted);
+  transient failure (anything else): raise, SQS retries; on the last allowed receive the status
+    becomes DEAD_LETTERED first so it never stays PROCESSING while the message sits in the DLQ.
+Batch semantics: SqsFifoPartialProcessor(skip_group_on_error=True) — a failure stops its message
+group (the rest of that group is reported failed, order kept), other groups carry on.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from pydantic import ValidationError
+
+from handlers.aws_clients import client
+from handlers.claim_check import PayloadStore
+from handlers.dead_letters import DeadLetterQueue
+from handlers.errors import PermanentError
+from handlers.logging_setup import elapsed_ms, function_logger
+from handlers.message_contract import ClaimCheck
+from handlers.models import model_for
+from handlers.projections import Projection, ProjectionStore
+from handlers.queue_message import QueueMessage
+from handlers.settings import WorkerSettings
+from handlers.status_store import StatusStore
+
+logger = function_logger("worker")
+
+IDEMPOTENCY_KEY_PREFIX = "hookstack-worker-apply"
+# Unknown topics are stored whole when they fit comfortably in a DynamoDB item (400 KB cap).
+GENERIC_PAYLOAD_LIMIT = 256 * 1024
+
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (PermanentError, ValidationError)
+
+
+def failure_reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in issue['loc']) or '(body)'}: {issue['msg']}" for issue in error.errors()[:8]
+        )
+        more = f" (+{error.error_count() - 8} more)" if error.error_count() > 8 else ""
+        return f"schema mismatch: {problems}{more}"
+    return f"{type(error).__name__}: {error}"[:500]
+
+
+def generic_projection(message: Mapping[str, Any], body: str) -> Projection:
+    """An event hookstack has no DTO for: kept as received, keyed by its event id."""
+    fields: dict[str, Any] = {"bytes": len(body.encode("utf-8"))}
+    if len(body) <= GENERIC_PAYLOAD_LIMIT:
+        fields["payload"] = body
+    return Projection("event", message["event_id"], fields)
+
+
+def _mark_duplicate(response: Any, data_record: Any) -> Any:
+    """Powertools calls this when it answers from the idempotency store: already applied."""
+    return {**response, "duplicate": True} if isinstance(response, dict) else response
+
+
+class Worker:
+    def __init__(self, settings: WorkerSettings, *, status: StatusStore, projections: ProjectionStore,
+                 payloads: PayloadStore, dead_letters: DeadLetterQueue, persistence: BasePersistenceLayer,
+                 clock: Any = time.time):
+        self._settings = settings
+        self._status = status
+        self._projections = projections
+        self._payloads = payloads
+        self._dead_letters = dead_letters
+        self._clock = clock
+        self._processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+        # Report every record failed instead of raising when all fail: same retry, and the warm
+        # container survives (an exception costs a cold start on some runtimes).
+        self._processor.raise_on_entire_batch_failure = False
+        self._idempotency = IdempotencyConfig(
+            event_key_jmespath="event_id",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=settings.idempotency_ttl_seconds,
+            response_hook=_mark_duplicate,
+        )
+        self._apply_once = idempotent_function(
+            self._apply, data_keyword_argument="message", persistence_store=persistence, config=self._idempotency,
+            key_prefix=IDEMPOTENCY_KEY_PREFIX,
+        )
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # --- the business step, run at most once per event id --------------------------------------
+
+    def _load_body(self, message: Mapping[str, Any]) -> str:
+        if not message["claim_check"]:
+            return message["body"]
+        try:
+            claim = ClaimCheck.from_message_body(message["body"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise PermanentError(f"unreadable claim check: {error}") from None
+        try:
+            return self._payloads.get(claim).decode("utf-8")
+        except UnicodeDecodeError:
+            raise PermanentError("claim-checked body is not UTF-8") from None
+
+    def _apply(self, message: dict[str, Any]) -> dict[str, Any]:
+        body = self._load_body(message)
+        model = model_for(message["provider"], message["topic"])
+        if model is not None:
+            projection = model.model_validate_json(body).projection()
+        else:
+            try:
+                json.loads(body)
+            except ValueError:
+                raise PermanentError("body is not JSON") from None
+            projection = generic_projection(message, body)
+        applied = self._projections.apply(
+            projection, tenant=message["tenant"], provider=message["provider"], topic=message["topic"],
+            event_id=message["event_id"], at_ms=self._now_ms(),
+        )
+        return {"projection": projection.item_id(message["tenant"]), "written": applied}
+
+    # --- one record ----------------------------------------------------------------------------
+
+    def process_record(self, record: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        message = QueueMessage.from_record(record)
+        log: dict[str, Any] = {"function": "worker", "event_id": message.event_id, "group": message.group_id,
+                               "receive_count": message.receive_count, "generation": message.generation}
+        if message.sent_timestamp_ms:
+            log["queue_wait_ms"] = max(0, self._now_ms() - message.sent_timestamp_ms)
+        try:
+            outcome = self._process(message, log)
+        except Exception as error:
+            log.update(status="retry", reason=failure_reason(error), duration_ms=elapsed_ms(started))
+            logger.warning("record", extra=log)
+            raise
+        log.update(status=outcome, duration_ms=elapsed_ms(started))
+        logger.info("record", extra=log)
+        return log
+
+    def _process(self, message: QueueMessage, log: dict[str, Any]) -> str:
+        try:
+            message.require_contract()
+            meta = message.meta()
+            self._status.mark_processing(meta, message.generation, self._now_ms())
+            result = self._apply_once(message={
+                "event_id": meta.event_id, "tenant": meta.tenant, "provider": meta.provider, "topic": meta.topic,
+                "body": message.body, "claim_check": message.is_claim_check,
+            })
+            processed_at = self._now_ms()
+            self._status.mark_processed(meta, message.generation, processed_at)
+        except PERMANENT_ERRORS as error:
+            reason = failure_reason(error)
+            log["reason"] = reason
+            try:
+                self._dead_letter_now(message, reason)
+            except Exception as dlq_error:
+                # Could not dead-letter it ourselves: retry, and SQS redrives it after the last one.
+                self._if_last_attempt(message, f"{reason} (dead-letter send failed: {failure_reason(dlq_error)})")
+                raise
+            return "dead_lettered"
+        except Exception as error:
+            self._if_last_attempt(message, failure_reason(error))
+            raise
+        if meta.received_at:
+            log["end_to_end_ms"] = processed_at - meta.received_at
+        if result.get("duplicate"):
+            return "duplicate"
+        log["written"] = bool(result.get("written"))
+        return "processed"
+
+    def _dead_letter_now(self, message: QueueMessage, reason: str) -> None:
+        at_ms = self._now_ms()
+        self._dead_letters.send(
+            body=message.body, group_id=message.group_id, attributes=message.attributes, reason=reason,
+            kind="permanent", at_ms=at_ms,
+            deduplication_key=f"{message.event_id or message.message_id}\n{message.generation}",
+        )
+        if message.has_contract():  # a malformed message has no status item to update
+            self._status.mark_dead_lettered(message.meta(), message.generation, at_ms, reason=reason,
+                                            kind="permanent")
+        logger.warning("dead-lettered", extra={"function": "worker", "event_id": message.event_id,
+                                               "status": "dead_lettered", "reason": reason, "kind": "permanent"})
+
+    def _if_last_attempt(self, message: QueueMessage, reason: str) -> None:
+        """SQS moves the message to the DLQ after this receive: say so in the status now."""
+        if message.receive_count < self._settings.max_receive_count or not message.has_contract():
+            return
+        try:
+            self._status.mark_dead_lettered(message.meta(), message.generation, self._now_ms(),
+                                            reason=f"retries exhausted: {reason}", kind="transient")
+        except Exception:
+            logger.exception("could not record DEAD_LETTERED on the last attempt",
+                             extra={"event_id": message.event_id})
+
+    # --- one batch -----------------------------------------------------------------------------
+
+    def handle(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        if context is not None:
+            self._idempotency.register_lambda_context(context)
+        response = process_partial_response(event=dict(event), record_handler=self.process_record,
+                                            processor=self._processor, context=context)
+        logger.info("batch", extra={"function": "worker", "event_id": None, "status": "batch",
+                                    "records": len(event.get("Records") or []),
+                                    "failures": len(response.get("batchItemFailures", [])),
+                                    "duration_ms": elapsed_ms(started)})
+        return response
+
+
+@functools.cache
+def _worker() -> Worker:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    settings = WorkerSettings.from_env()
+    dynamodb = client("dynamodb")
+    persistence = DynamoDBPersistenceLayer(table_name=settings.events_table, key_attr="id",
+                                           expiry_attr="expiration", boto3_client=dynamodb)
+    return Worker(
+        settings,
+        status=StatusStore(dynamodb, settings.events_table),
+        projections=ProjectionStore(dynamodb, settings.projections_table),
+        payloads=PayloadStore(client("s3"), settings.payload_bucket),
+        dead_letters=DeadLetterQueue(client("sqs"), settings.dlq_url),
+        persistence=persistence,
+    )
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _worker().handle(event, context)
