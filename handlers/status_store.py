@@ -84,9 +84,12 @@ class StatusStore:
     def _transition(self, meta: EventMeta, status: Status, generation: int, at_ms: int, *,
                     sets: Mapping[str, Any], allow_repeat: bool = False, adds: Mapping[str, Any] | None = None,
                     removes: tuple[str, ...] = ()) -> bool:
+        # The replay number travels with the message: the worker records it too, because it may
+        # finish a replayed event before the replay tool's own REPLAYED write lands.
+        replay = {"replay_count": generation} if generation else {}
         update = UpdateBuilder(
             sets={"status": status.value, "stage": stage(status, generation), "expiration": self._expiration(at_ms),
-                  **sets},
+                  **replay, **sets},
             sets_if_absent=meta.descriptive(),
             adds=dict(adds or {}),
             removes=list(removes),
