@@ -151,6 +151,9 @@ def hookstack_stack(config: HookstackConfig) -> StackDefinition:
             name=config.resource_name("token-authorizer"),
             function="AuthorizerFunction",
             identity_header=config.identity_header,
+            # With a source-IP allow-list the decision depends on the caller's address too.
+            extra_identity_sources=(["context.identity.sourceIp"]
+                                    if any(t.source_cidrs for t in config.tenants) else []),
             result_ttl_seconds=config.authorizer_ttl_seconds,
         )],
         routes=[

@@ -88,7 +88,14 @@ class Authorizer(BaseModel):
     name: str
     function: LogicalId
     identity_header: str
+    # Further identity sources (e.g. ``context.identity.sourceIp``): the cache key is all of them,
+    # so an Allow cached for one caller is never reused for another that differs in any of them.
+    extra_identity_sources: list[str] = []
     result_ttl_seconds: int = Field(300, ge=0, le=3600)
+
+    @property
+    def identity_source(self) -> str:
+        return ", ".join([f"method.request.header.{self.identity_header}", *self.extra_identity_sources])
 
 
 class Route(BaseModel):

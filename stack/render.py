@@ -211,7 +211,7 @@ def _render_authorizer(api: RestApi, authorizer: Authorizer) -> Template:
             "RestApiId": ref(api.logical_id),
             "Name": authorizer.name,
             "Type": "REQUEST",
-            "IdentitySource": f"method.request.header.{authorizer.identity_header}",
+            "IdentitySource": authorizer.identity_source,
             "AuthorizerUri": _invocation_uri(authorizer.function),
             "AuthorizerResultTtlInSeconds": authorizer.result_ttl_seconds,
         }},

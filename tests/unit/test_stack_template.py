@@ -127,3 +127,10 @@ def test_bootstrap_holds_only_the_artifacts_bucket(config):
     template = render_template(bootstrap_stack(config))
     assert [r["Type"] for r in template["Resources"].values()] == ["AWS::S3::Bucket"]
     assert "Parameters" not in template
+
+
+def test_source_ip_allow_lists_key_the_authorizer_cache_on_the_caller_address():
+    config = HookstackConfig(tenants=[{"name": "acme", "source_cidrs": ["203.0.113.0/24"]}])
+    (authorizer,) = resources_of(render_template(hookstack_stack(config)), "AWS::ApiGateway::Authorizer").values()
+    assert authorizer["Properties"]["IdentitySource"] == (
+        f"method.request.header.{config.identity_header}, context.identity.sourceIp")
