@@ -109,14 +109,14 @@ def deploy(target: TargetOpt = "embedded", stage: StageOpt = None, endpoint_url:
     """Create or update the stack on a target (embedded: same as `up`)."""
     from stack.deploy import deploy as run_deploy
     from stack.embedded import outputs_from_stack
-    from stack.targets import save_outputs
+    from stack.targets import hookstack_home, save_outputs
 
     config = load_config(stage=stage, region=region)
     if target == "embedded":
         up(gateway="hookstack", port=None, stage=stage, as_json=as_json)
         return
     where = _target(target, config, endpoint_url, profile, region)
-    deployment = run_deploy(where, config, Path(".hookstack") / "build", _progress)
+    deployment = run_deploy(where, config, hookstack_home() / "build", _progress)
     outs = deployment.app.outputs
     outputs = outputs_from_stack(where, config, outs, api_url=where.invoke_url(outs["ApiId"], config.stage, outs["ApiUrl"]),
                                  gateway=target, artifacts_bucket=deployment.bootstrap.outputs["ArtifactsBucket"])
@@ -343,6 +343,15 @@ def _print_summary(summary: dict, poison: int) -> None:
     out.print(table)
     for error in summary["errors"]:
         console.print(f"[red]error sample:[/red] {error}")
+
+
+def _register_commands() -> None:
+    from stack.cost import cost as cost_command
+
+    app.command("cost")(cost_command)
+
+
+_register_commands()
 
 
 def main() -> None:
