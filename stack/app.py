@@ -25,6 +25,12 @@ VISIBILITY_TIMEOUT_FACTOR = 6
 TABLE_RW = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
 
 
+def _handler(config: HookstackConfig, function: str) -> str:
+    if config.handler_set == "baseline":
+        return f"handlers.baseline.{function}_handler"
+    return f"handlers.{function}.handler"
+
+
 def _common_env(config: HookstackConfig, function: str) -> dict[str, str]:
     return {
         "HOOKSTACK_STAGE": config.stage,
@@ -47,7 +53,7 @@ def _functions(config: HookstackConfig) -> list[Function]:
         Function(
             logical_id="AuthorizerFunction",
             name=config.resource_name("authorizer"),
-            handler="handlers.authorizer.handler",
+            handler=_handler(config, "authorizer"),
             memory_mb=256,
             timeout_seconds=5,
             environment={
@@ -62,7 +68,7 @@ def _functions(config: HookstackConfig) -> list[Function]:
         Function(
             logical_id="ProducerFunction",
             name=config.resource_name("producer"),
-            handler="handlers.producer.handler",
+            handler=_handler(config, "producer"),
             memory_mb=512,
             timeout_seconds=10,
             environment={
@@ -90,7 +96,7 @@ def _functions(config: HookstackConfig) -> list[Function]:
         Function(
             logical_id="WorkerFunction",
             name=config.resource_name("worker"),
-            handler="handlers.worker.handler",
+            handler=_handler(config, "worker"),
             memory_mb=1024,
             timeout_seconds=config.worker_timeout_seconds,
             environment={
@@ -119,7 +125,7 @@ def _functions(config: HookstackConfig) -> list[Function]:
         Function(
             logical_id="StatusFunction",
             name=config.resource_name("status"),
-            handler="handlers.status.handler",
+            handler=_handler(config, "status"),
             memory_mb=256,
             timeout_seconds=5,
             environment=_common_env(config, "status"),

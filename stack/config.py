@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -46,6 +47,9 @@ class HookstackConfig(BaseModel):
     payload_retention_days: int = Field(14, ge=1)
     secret_cache_seconds: int = Field(300, ge=0)
     log_level: str = "INFO"
+    # "baseline" deploys trivial handlers (handlers/baseline.py) on the same template: the
+    # reference a benchmark compares the real handlers against.
+    handler_set: Literal["hookstack", "baseline"] = "hookstack"
     tenants: list[TenantConfig] = [TenantConfig(name="demo")]
 
     @field_validator("tenants")

@@ -14,7 +14,7 @@ from stack.config import HookstackConfig
 from stack.deploy import FUNCTION_KEYS, Deployment, Progress, deploy
 from stack.emulator import Emulator, pid_alive
 from stack.errors import HookstackError
-from stack.targets import StackOutputs, Target, forget_outputs, hookstack_home, save_outputs
+from stack.targets import StackOutputs, Target, hookstack_home, save_outputs
 
 GATEWAYS = ("hookstack", "ministack")
 
@@ -42,35 +42,43 @@ def outputs_from_stack(target: Target, config: HookstackConfig, outs: dict[str, 
     )
 
 
-def _gateway_state_file(home: Path) -> Path:
-    return home / "embedded" / "gateway.json"
+def _gateway_state_file(home: Path, stage: str) -> Path:
+    # One data plane per stage: several stages can share the emulator (e.g. a baseline stack).
+    return home / "embedded" / f"gateway-{stage}.json"
 
 
 def _start_gateway(endpoint_url: str, api_id: str, config: HookstackConfig, home: Path) -> tuple[str, float]:
     from stack import gateway  # the embedded data plane; imported only when it is used
 
     started = time.monotonic()
-    state_dir = home / "embedded"
+    state_dir = home / "embedded" / f"gateway-{config.stage}"
+    # Not tied to this process: the data plane outlives `hookstack up` until `hookstack down`.
     process = gateway.launch(endpoint_url=endpoint_url, rest_api_id=api_id, stage=config.stage,
-                             log_dir=state_dir / "logs", state_dir=state_dir)
-    _gateway_state_file(home).write_text(json.dumps({"pid": process.pid, "url": process.url}))
+                             log_dir=_log_dir(home, config.stage), state_dir=state_dir,
+                             region=config.region, exit_with_parent=False)
+    _gateway_state_file(home, config.stage).write_text(json.dumps({"pid": process.pid, "url": process.url}))
     return process.url, time.monotonic() - started
 
 
-def _stop_gateway(home: Path) -> None:
-    state_file = _gateway_state_file(home)
+def _log_dir(home: Path, stage: str) -> Path:
+    return home / "embedded" / "logs" / stage
+
+
+def _stop_gateway(state_file: Path) -> None:
     if not state_file.exists():
         return
     pid = json.loads(state_file.read_text())["pid"]
-    try:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
+    # The gateway leads its own process group, execution environments included.
+    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 2.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait_s
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        if not pid_alive(pid):
+            break
     state_file.unlink()
 
 
@@ -87,13 +95,14 @@ def up(config: HookstackConfig, *, gateway: str = "hookstack", port: int | None 
     try:
         deployment = deploy(target, config, home / "build", progress)
         outs = deployment.app.outputs
-        _stop_gateway(home)  # a re-run of `up` replaces the data plane with a fresh one
+        # A re-run of `up` replaces the data plane with a fresh one.
+        _stop_gateway(_gateway_state_file(home, config.stage))
         gateway_s = 0.0
         log_dir = None
         if gateway == "hookstack":
             progress("starting the hookstack gateway")
             api_url, gateway_s = _start_gateway(state.endpoint_url, outs["ApiId"], config, home)
-            log_dir = home / "embedded" / "logs"
+            log_dir = _log_dir(home, config.stage)
         else:
             api_url = target.invoke_url(outs["ApiId"], config.stage, outs["ApiUrl"])
     except BaseException:
@@ -107,10 +116,15 @@ def up(config: HookstackConfig, *, gateway: str = "hookstack", port: int | None 
 
 
 def down(config: HookstackConfig) -> bool:
-    """Stop the data plane and the emulator; remove their temporary files. True if anything ran."""
+    """Stop every stage's data plane and the emulator; remove their processes and temporary
+    files. True if anything ran."""
     home = hookstack_home()
-    _stop_gateway(home)
+    for state_file in (home / "embedded").glob("gateway-*.json"):
+        _stop_gateway(state_file)
+    for state_dir in (home / "embedded").glob("gateway-*"):
+        shutil.rmtree(state_dir, ignore_errors=True)
     was_running = Emulator(home).stop()
     shutil.rmtree(home / "embedded" / "logs", ignore_errors=True)
-    forget_outputs("embedded", config.stage)
+    for outputs_file in home.glob("outputs-embedded-*.json"):
+        outputs_file.unlink()
     return was_running
