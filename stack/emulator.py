@@ -104,6 +104,8 @@ class Emulator:
             "TMPDIR": str(self.tmp_dir),
             "LOG_LEVEL": os.environ.get("HOOKSTACK_EMULATOR_LOG_LEVEL", "WARNING"),
             "PYTHONUNBUFFERED": "1",
+            # Load figures are meaningless without the FIFO dedup fix: refuse to run unpatched.
+            "HOOKSTACK_REQUIRE_MINISTACK_PATCHES": "1",
         })
         started = time.monotonic()
         with open(self.log_file, "wb") as log:
