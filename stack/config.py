@@ -34,7 +34,9 @@ class HookstackConfig(BaseModel):
     # API Gateway stage settings.
     throttle_rate_limit: float = 1000.0
     throttle_burst_limit: int = 2000
-    max_request_bytes: int = Field(5 * 1024 * 1024, gt=0, le=10 * 1024 * 1024)  # AWS hard cap 10 MB
+    # API Gateway takes 10 MB, but a Lambda proxy event (body escaped inside JSON) must stay under
+    # Lambda's 6 MB synchronous payload limit: 4 MiB of body leaves room for the escaping.
+    max_request_bytes: int = Field(4 * 1024 * 1024, gt=0, le=10 * 1024 * 1024)
     identity_header: str = "X-Hookstack-Token"
     authorizer_ttl_seconds: int = Field(300, ge=0, le=3600)
     # Queue and worker.
