@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import random
+import urllib.request
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from loadtests.deliveries import SHOPIFY_TOPICS, Delivery, shopify_delivery
 from stack.targets import StackOutputs
@@ -143,6 +145,22 @@ def dlq_depth(outputs: StackOutputs) -> int:
         QueueUrl=outputs.dlq_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def cold_starts(outputs: StackOutputs) -> dict[str, dict]:
+    """Cold starts per function from the hookstack data plane's stats (absent on other planes)."""
+    if outputs.gateway != "hookstack":
+        return {}
+    parts = urlsplit(outputs.api_url)
+    try:
+        with urllib.request.urlopen(f"{parts.scheme}://{parts.netloc}/_hookstack/stats", timeout=5) as response:
+            stats = json.load(response)
+    except (OSError, ValueError):
+        return {}
+    names = {v: k for k, v in outputs.function_names.items()}
+    return {names.get(name, name): {"cold_starts": f["cold_starts"],
+                                    "init_ms_max": max(f["init_ms"], default=0.0)}
+            for name, f in stats.get("functions", {}).items() if f.get("cold_starts")}
 
 
 def summary(acks: list[Ack], outcomes: Outcomes, dlq: int, fire_seconds: float) -> dict:

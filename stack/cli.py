@@ -313,6 +313,7 @@ def demo(events: Annotated[int, typer.Option(min=1, max=5000, help="deliveries i
             waiting = bar.add_task("processing", total=len(ids))
             outcomes = burst.await_outcomes(found, ids, on_poll=lambda done, _: bar.update(waiting, completed=done))
         summary = burst.summary(acks, outcomes, burst.dlq_depth(found), fire_s)
+        summary["cold_starts"] = burst.cold_starts(found)
     finally:
         if not keep:
             embedded_down(config)
@@ -338,6 +339,8 @@ def _print_summary(summary: dict, poison: int) -> None:
         ("ack → processed p50 / p99 ms", f"{summary['e2e_p50_ms']} / {summary['e2e_p99_ms']}"),
         ("backlog drained in s", summary["drain_seconds"]),
     ]
+    rows += [(f"cold starts: {name}", f"{c['cold_starts']} (init max {c['init_ms_max']:.0f} ms)")
+             for name, c in summary.get("cold_starts", {}).items()]
     for name, value in rows:
         table.add_row(name, str(value))
     out.print(table)
