@@ -349,9 +349,12 @@ def _print_summary(summary: dict, poison: int) -> None:
 
 
 def _register_commands() -> None:
+    from loadtests.cli import load as load_command
     from stack.cost import cost as cost_command
 
     app.command("cost")(cost_command)
+    app.command("load", help="Offer a scenario's webhook traffic; exact latencies, drain, reports, gates.")(
+        load_command)
 
 
 _register_commands()

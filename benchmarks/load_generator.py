@@ -1,0 +1,109 @@
+"""How much load can the generator itself offer, per CPU core?
+
+Runs the real harness (``hookstack load``'s Locust child, real signed deliveries of the Shopify
+mix, open model) against a loopback server that answers 202 at once (``loadtests.noop_target``),
+at increasing offered rates, one generator process. For each step it prints the achieved rate,
+the generator process's CPU, requests per second per core, latencies and whether the harness
+judged itself saturated. It stops at the first step the generator cannot hold.
+
+Goal: at least 5x what the embedded target sustains (300-500 req/s), i.e. >= 2,500 req/s per core.
+
+    python benchmarks/load_generator.py [--rates 500,1000,2000,3000,4000] [--duration 10]
+                                        [--processes 2] [--url http://127.0.0.1:PORT/dev]
+
+``--url`` points the same measurement at any loopback base URL (e.g. a trivial-handler baseline
+stack) instead of the built-in no-op server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from loadtests import summary as run_summary
+from loadtests.cli import check_url
+from loadtests.launcher import LocustRun, run_locust
+from loadtests.params import LoadParams
+
+
+def start_noop_server() -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen([sys.executable, "-m", "loadtests.noop_target", "--port", "0", "--max-seconds", "1800"],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith("listening on "):
+        process.kill()
+        raise SystemExit(f"no-op server did not start: {line!r}")
+    return process, line.removeprefix("listening on ") + "/bench"
+
+
+def measure(url: str, rate: float, duration: float, processes: int, users: int | None,
+            max_body_bytes: int, work: Path) -> dict:
+    params = LoadParams(scenario="steady", rate=rate, duration=duration, users=users, seed=1, tail=5.0)
+    run = LocustRun(url=url, params=params, report_dir=work / f"rate-{int(rate)}-p{processes}",
+                    processes=processes, token="bench-token", secrets={"shopify": "bench-secret"},
+                    max_body_bytes=max_body_bytes)
+    result = run_locust(run)
+    built, _ = run_summary.build(result, target="noop")
+    senders = {node: cpu for node, cpu in built["generator_cpu"].items() if node != "master"}
+    cpu_cores = sum(cpu["mean_percent"] for cpu in senders.values()) / 100
+    return {
+        "offered_rps": built["offered_rps"], "achieved_rps": built["achieved_rps"],
+        "processes": max(1, processes), "users": built["users"],
+        "generator_cpu_percent": round(cpu_cores * 100, 1),
+        "rps_per_core": round(built["achieved_rps"] / cpu_cores) if cpu_cores else None,
+        "p50_ms": built["p50_ms"], "p99_ms": built["p99_ms"], "service_p99_ms": built["service_p99_ms"],
+        "wake_lag_p99_ms": built["wake_lag_p99_ms"], "errors": built["errors"],
+        "saturated": built["generator_saturated"], "notes": built["generator_notes"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", default="500,1000,2000,3000,4000,5000")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--processes", type=int, default=0, help="0: one process; N: Locust master + N workers")
+    parser.add_argument("--users", type=int, default=None)
+    parser.add_argument("--max-body-bytes", type=int, default=256 * 1024)
+    parser.add_argument("--url", default=None, help="a loopback base URL instead of the built-in no-op server")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    args = parser.parse_args()
+
+    server = None
+    url = args.url
+    if url is None:
+        server, url = start_noop_server()
+    check_url(url, allow_remote=False)
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="load-bench-") as work:
+            for rate in (float(r) for r in args.rates.split(",")):
+                row = measure(url, rate, args.duration, args.processes, args.users, args.max_body_bytes, Path(work))
+                rows.append(row)
+                print(f"offered {row['offered_rps']:>7.0f}  achieved {row['achieved_rps']:>7.1f} req/s  "
+                      f"generator CPU {row['generator_cpu_percent']:>5.1f} %  -> {row['rps_per_core']} req/s/core  "
+                      f"p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  wake-lag p99 {row['wake_lag_p99_ms']} ms  "
+                      f"errors {row['errors']}  saturated {row['saturated']}", flush=True)
+                if row["saturated"] or row["achieved_rps"] < 0.97 * row["offered_rps"]:
+                    for note in row["notes"]:
+                        print(f"    {note}")
+                    break
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+    held = [r for r in rows if not r["saturated"] and r["achieved_rps"] >= 0.97 * r["offered_rps"]]
+    if held:
+        best = max(held, key=lambda r: r["achieved_rps"])
+        print(f"highest rate held without saturation: {best['achieved_rps']:.0f} req/s "
+              f"({best['rps_per_core']} req/s per core of generator CPU)")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,354 @@
+"""``hookstack load``: offer a scenario's traffic, wait for the backlog to drain, report, gate.
+
+Registered by the main CLI (``stack/cli.py``) as ``app.command("load")(load)``. Never imports
+Locust: the run happens in a child process (see ``loadtests.launcher``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import ipaddress
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlparse
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from loadtests import hops, html_report
+from loadtests import summary as run_summary
+from loadtests.e2e import BacklogSampler, DrainResult, scan_status_items, wait_for_drain
+from loadtests.gates import GateError, parse_gate, parse_gates
+from loadtests.launcher import LocustRun, LocustRunError, run_locust
+from loadtests.options import DEFAULT_MAX_BODY_BYTES, DEFAULT_TOKEN_HEADER
+from loadtests.params import LoadParams, parse_duration
+from loadtests.warmup import warm_up
+
+PROVIDERS = ("shopify", "stripe", "github")
+DEFAULT_REPORT_ROOT = Path("load-reports")
+
+
+class Scenario(str, enum.Enum):
+    steady = "steady"
+    flash_sale = "flash-sale"
+    black_friday = "black-friday"
+    retry_storm = "retry-storm"
+
+
+class Mode(str, enum.Enum):
+    open = "open"
+    closed = "closed"
+
+
+def _error(message: str) -> Exception:
+    """The main CLI's one-line error type, so `hookstack load` fails like every other command."""
+    try:
+        from stack.errors import HookstackError
+    except ImportError:  # used on its own (tests, a machine without the stack package)
+        return typer.BadParameter(message)
+    return HookstackError(message)
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when ``url``'s host is this machine: 127.0.0.0/8, ::1, localhost, *.localhost."""
+    host = (urlparse(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, allow_remote: bool) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise _error(f"not an http(s) URL: {url!r}")
+    if not is_loopback_url(url) and not allow_remote:
+        raise _error(f"{parsed.hostname} is not this machine: load only goes to loopback unless you pass "
+                     "--allow-remote for a stage you own")
+
+
+def _stack(target: str | None, stage: str | None, url: str | None) -> Any:
+    if target is None and url is not None:
+        return None  # a bare URL: no outputs, no end-to-end figures
+    from stack.targets import load_outputs  # local: only needed with a deployed stack
+
+    return load_outputs(target or "embedded", stage)
+
+
+def _credentials(outputs: Any, providers: list[str], token: str | None,
+                 secrets: dict[str, str | None]) -> tuple[str, dict[str, str], str]:
+    header = DEFAULT_TOKEN_HEADER
+    if outputs is not None:
+        from stack.config import load_config
+        from stack.targets import provider_secret, tenant_token
+
+        header = load_config(stage=outputs.stage).identity_header
+        token = token or tenant_token(outputs)
+        secrets = {p: secrets.get(p) or provider_secret(outputs, p) for p in providers}
+    missing = ([] if token else ["--token"]) + [f"--{p}-secret" for p in providers if not secrets.get(p)]
+    if missing:
+        raise _error(f"without --target, pass {', '.join(missing)} (or HOOKSTACK_TOKEN / HOOKSTACK_<PROVIDER>_SECRET)")
+    return token or "", {p: secrets[p] or "" for p in providers}, header
+
+
+def _queue_limit(outputs: Any) -> int:
+    if outputs is None:
+        return DEFAULT_MAX_BODY_BYTES
+    try:
+        attributes = outputs.client("sqs").get_queue_attributes(
+            QueueUrl=outputs.queue_url, AttributeNames=["MaximumMessageSize"])["Attributes"]
+        return int(attributes["MaximumMessageSize"])
+    except Exception:  # an emulator may not report it: fall back to SQS's classic limit
+        return DEFAULT_MAX_BODY_BYTES
+
+
+class ProgressView:
+    """A live table on stderr: the load while it runs, then the drain."""
+
+    def __init__(self, console: Console, params: LoadParams, sampler: BacklogSampler | None):
+        self.console, self.params, self.sampler = console, params, sampler
+        self.last: dict[str, Any] = {}
+        self.previous: dict[str, Any] = {}
+        self.drain: DrainResult | None = None
+        self.phase = "starting Locust"
+
+    def on_progress(self, line: dict[str, Any]) -> None:
+        self.previous, self.last = self.last, line
+        t = line.get("load_time", 0)
+        self.phase = "spawning users" if t < 0 else ("load" if t < self.params.duration else "finishing in-flight")
+
+    def on_drain(self, result: DrainResult) -> None:
+        self.drain = result
+        self.phase = "draining"
+
+    def line(self) -> str:
+        """A one-line form of the table, for logs."""
+        parts = [self.phase]
+        if self.last:
+            line = self.last
+            parts.append(f"t={max(0.0, line['load_time']):.0f}/{self.params.duration:.0f}s "
+                         f"offered={line['offered_rps']:.0f}/s sent={line['sent']} answered={line['completed']} "
+                         f"errors={line['errors']} p99(5s)={line['p99_ms']}ms")
+        if self.drain is not None:
+            d = self.drain
+            parts.append(f"processed={d.processed} dead-lettered={d.dead_lettered} pending={d.missing}")
+        return " · ".join(parts)
+
+    def __rich__(self) -> Group:
+        table = Table(show_header=False, box=None, padding=(0, 2))
+        line = self.last
+        table.add_row("phase", f"[bold]{self.phase}[/]")
+        if line:
+            rate = None
+            if self.previous and line["time"] > self.previous["time"]:
+                rate = (line["completed"] - self.previous["completed"]) / (line["time"] - self.previous["time"])
+            table.add_row("load time", f"{max(0.0, line['load_time']):.0f} / {self.params.duration:.0f} s")
+            table.add_row("offered / achieved", f"{line['offered_rps']:.0f} / {rate or 0:.0f} req/s")
+            table.add_row("sent / answered", f"{line['sent']} / {line['completed']}  (in flight {line['in_flight']}, "
+                                             f"users {line['users']})")
+            table.add_row("acks / errors", f"{line['acks']} / {line['errors']}")
+            table.add_row("ack latency, last 5 s", f"p50 {line['p50_ms']} ms · p99 {line['p99_ms']} ms · "
+                                                   f"max {line['max_ms']} ms")
+            cpu = " ".join(f"{node[:12]} {pct:.0f}%" for node, pct in line.get("cpu", {}).items())
+            table.add_row("generator CPU", cpu or "—")
+        if self.sampler is not None and (sample := self.sampler.latest()) is not None:
+            table.add_row("queue / in flight / DLQ", f"{sample.visible} / {sample.in_flight} / {sample.dlq_visible}")
+        if self.drain is not None:
+            d = self.drain
+            table.add_row("accepted / processed / dead-lettered / pending",
+                          f"{d.accepted} / {d.processed} / {d.dead_lettered} / {d.missing}  ({d.waited_s:.0f} s)")
+        return Group(table)
+
+
+class _PlainProgress:
+    """Without a terminal (CI logs): one progress line every few seconds instead of a live table."""
+
+    EVERY_S = 5.0
+
+    def __init__(self, view: ProgressView, console: Console):
+        self.view, self.console, self._last = view, console, 0.0
+        self._on_progress, self._on_drain = view.on_progress, view.on_drain
+        view.on_progress = self._wrap(self._on_progress)  # type: ignore[method-assign]
+        view.on_drain = self._wrap(self._on_drain)  # type: ignore[method-assign]
+
+    def _wrap(self, handler: Any) -> Any:
+        def wrapped(value: Any) -> None:
+            handler(value)
+            if time.monotonic() - self._last >= self.EVERY_S:
+                self._last = time.monotonic()
+                self.console.print(self.view.line())
+
+        return wrapped
+
+    def __enter__(self) -> _PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _live(view: ProgressView, console: Console) -> Any:
+    if console.is_terminal:
+        return Live(view, console=console, refresh_per_second=2, transient=False)
+    return _PlainProgress(view, console)
+
+
+def _print_summary(console: Console, summary: dict[str, Any], paths: tuple[Path, Path]) -> None:
+    table = Table(title=f"hookstack load · {summary['scenario']} · {summary['target']}", show_header=False)
+    rows = [
+        ("offered / achieved", f"{summary['offered_rps']} / {summary['achieved_rps']} req/s"),
+        ("requests", f"{summary['requests']} ({summary['status_counts']})"),
+        ("ack latency p50/p90/p99/p99.9/max",
+         " / ".join(str(summary[f"{k}_ms"]) for k in ("p50", "p90", "p99", "p999", "max")) + " ms"),
+        ("error rate", str(summary["error_rate"])),
+        ("accepted / processed / dead-lettered / missing",
+         f"{summary['accepted']} / {summary['processed']} / {summary['dead_lettered']} / {summary['missing']}"),
+        ("e2e p50 / p99 (ack → processed)", f"{summary['e2e_p50_ms']} / {summary['e2e_p99_ms']} ms"),
+        ("drain after load", f"{summary['drain_seconds']} s"),
+        ("generator saturated", str(summary["generator_saturated"])),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    for note in summary["generator_notes"]:
+        console.print(f"[yellow]generator: {note}[/]")
+    console.print(f"reports: {paths[0]}  {paths[1]}")
+
+
+def load(
+    target: Annotated[str | None, typer.Option(
+        "--target", "-t", help="embedded, localstack or aws: URL, secrets and queues come from its outputs "
+                               "(default embedded, unless --url)")] = None,
+    stage: Annotated[str | None, typer.Option(help="Stage of the deployed stack")] = None,
+    url: Annotated[str | None, typer.Option(envvar="HOOKSTACK_LOAD_URL",
+                                            help="API base URL incl. the stage; alone, no end-to-end figures")] = None,
+    allow_remote: Annotated[bool, typer.Option("--allow-remote",
+                                               help="Allow a non-loopback URL (a real stage you own)")] = False,
+    scenario: Annotated[Scenario, typer.Option(help="Load shape")] = Scenario.steady,
+    rate: Annotated[float, typer.Option(help="Base offered rate, requests/s")] = 20.0,
+    duration: Annotated[str, typer.Option(help="Load duration: 30s, 2m, 1h")] = "30s",
+    peak: Annotated[float | None, typer.Option(help="Peak multiplier (flash-sale 5, black-friday 4, "
+                                                    "retry-storm 3)")] = None,
+    retry_share: Annotated[float | None, typer.Option(help="Share of retries during a retry storm")] = None,
+    mode: Annotated[Mode, typer.Option(help="open: schedule-driven arrivals; closed: users wait for answers")
+                    ] = Mode.open,
+    users: Annotated[int | None, typer.Option(help="Open: pool size; closed: peak users")] = None,
+    processes: Annotated[int, typer.Option(help="Locust worker processes on this machine (0: one process)")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed for delivery contents")] = None,
+    provider: Annotated[list[str] | None, typer.Option(help="Providers to send as (repeatable): "
+                                                            "shopify, stripe, github")] = None,
+    gate: Annotated[list[str] | None, typer.Option(help='Pass/fail gate, e.g. "p99<250ms", "errors<0.1%" '
+                                                        "(repeatable)")] = None,
+    report_dir: Annotated[Path | None, typer.Option(help="Where to write summary.json and report.html")] = None,
+    drain_timeout: Annotated[str, typer.Option(help="Longest wait for the backlog to drain")] = "5m",
+    warmup: Annotated[int, typer.Option(help="Deliveries sent (10 at a time) before the load, reported "
+                                             "apart: cold starts are not the scenario")] = 20,
+    tail: Annotated[float, typer.Option(help="Seconds allowed for in-flight requests after the load")] = 10.0,
+    max_body_bytes: Annotated[int | None, typer.Option(help="Largest body sent (default: the queue's "
+                                                            "MaximumMessageSize)")] = None,
+    token: Annotated[str | None, typer.Option(envvar="HOOKSTACK_TOKEN", help="Tenant token (default: "
+                                                                             "from the stack)")] = None,
+    shopify_secret: Annotated[str | None, typer.Option(envvar="HOOKSTACK_SHOPIFY_SECRET")] = None,
+    stripe_secret: Annotated[str | None, typer.Option(envvar="HOOKSTACK_STRIPE_SECRET")] = None,
+    github_secret: Annotated[str | None, typer.Option(envvar="HOOKSTACK_GITHUB_SECRET")] = None,
+) -> None:
+    """Send a scenario's webhook traffic, report exact latencies and the drain, check gates."""
+    console = Console(stderr=True)
+    providers = provider or ["shopify"]
+    unknown = sorted(set(providers) - set(PROVIDERS))
+    if unknown:
+        raise _error(f"unknown provider(s) {', '.join(unknown)}: choose from {', '.join(PROVIDERS)}")
+    try:
+        gates = parse_gates(gate or [])
+        params = LoadParams(scenario=scenario.value, rate=rate, duration=parse_duration(duration), mode=mode.value,
+                            users=users, peak=peak, retry_share=retry_share, seed=seed, tail=tail)
+        drain_limit = parse_duration(drain_timeout)
+    except (GateError, ValueError) as exc:
+        raise _error(str(exc)) from None
+    if processes < 0:
+        raise _error("--processes must be 0 (one process) or more")
+
+    outputs = _stack(target, stage, url)
+    api_url = url or outputs.api_url
+    check_url(api_url, allow_remote)
+    token_value, secrets, header = _credentials(
+        outputs, providers, token, {"shopify": shopify_secret, "stripe": stripe_secret, "github": github_secret})
+    if outputs is not None and not any(g.metric.key == "missing" for g in gates):
+        gates.append(parse_gate("missing==0"))  # an acknowledged event must never be lost
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    directory = report_dir or DEFAULT_REPORT_ROOT / f"{stamp}-{params.scenario}"
+    run = LocustRun(url=api_url, params=params, report_dir=directory, providers=providers, processes=processes,
+                    token=token_value, token_header=header, secrets=secrets,
+                    max_body_bytes=max_body_bytes or _queue_limit(outputs))
+
+    sampler = None
+    if outputs is not None:
+        sampler = BacklogSampler(outputs.client("sqs"), outputs.queue_url, outputs.dlq_url,
+                                 max_seconds=run.time_budget() + drain_limit + 60).start()
+    view = ProgressView(console, params, sampler)
+    drain: DrainResult | None = None
+    warmed: dict[str, Any] = {"requests": 0}
+    if warmup > 0:
+        with console.status(f"warming up: {warmup} deliveries"):
+            warmed = warm_up(api_url, auth_headers={header: token_value}, provider=providers[0],
+                             secret=secrets[providers[0]], requests=warmup, seed=seed)
+        console.print(f"warm-up: {warmed['status_counts']}, p50 {warmed['p50_ms']} ms, max {warmed['max_ms']} ms")
+    log_files = hops.log_files(outputs.log_dir, outputs.function_names) if outputs is not None else {}
+    log_offsets = hops.offsets(log_files)  # after the warm-up: per-hop figures describe the load only
+    try:
+        with _live(view, console):
+            try:
+                result = run_locust(run, on_progress=view.on_progress)
+            except LocustRunError as exc:
+                raise _error(str(exc)) from None
+            if outputs is not None:
+                dynamodb = outputs.client("dynamodb")
+                drain = wait_for_drain(lambda: scan_status_items(dynamodb, outputs.events_table),
+                                       set(result["acked_ids"]), timeout=drain_limit, on_poll=view.on_drain)
+    finally:
+        if sampler is not None:
+            sampler.stop()
+
+    note = None if outputs is not None else "no stack outputs (--url without --target)"
+    per_hop = hops.read_hops(log_files, log_offsets)
+    summary, results = run_summary.build(result, target=outputs.target if outputs is not None else "url",
+                                         drain=drain, drain_note=note, per_hop=per_hop, gates=gates)
+    summary["warmup"] = warmed
+    plot = run_summary.series(result, sampler.samples if sampler is not None else None)
+    summary_path, html_path = directory / "summary.json", directory / "report.html"
+    summary_path.write_text(json.dumps(summary, indent=2))
+    html_path.write_text(html_report.render(summary, plot), encoding="utf-8")
+    _print_summary(Console(), summary, (summary_path, html_path))
+    for gate_result in results:
+        if gate_result.passed:
+            console.print(f"[green]{gate_result.line()}[/]")
+    failed = [g for g in results if not g.passed]
+    for gate_result in failed:
+        print(gate_result.line(), file=sys.stderr)
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Standalone use (``python -m loadtests.cli``); ``hookstack load`` is the usual entry point."""
+    app = typer.Typer(add_completion=False)
+    app.command()(load)
+    try:
+        app()
+    except Exception as exc:
+        if type(exc).__name__ != "HookstackError":
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Pass/fail gates on a run's summary, in k6 threshold style.
+
+    p99<250ms   p(99)<250   p99.9<1s   max<2s   errors<0.1%   errors<0.001
+    achieved_rps>=400   e2e_p99<5s   missing==0   dead_lettered<=10   drain<60s
+
+Latency thresholds default to milliseconds; ``errors`` is a share of requests (``%`` or a
+fraction); ``achieved_rps`` requests/s; ``missing`` and ``dead_lettered`` counts.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
+    "<": operator.lt, ">": operator.gt,
+}
+_GATE = re.compile(r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_.()]*)\s*(?P<op><=|>=|==|!=|<|>)\s*"
+                   r"(?P<value>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|us|µs|s|%|rps|/s)?\s*$")
+_PERCENTILE = re.compile(r"^(?P<prefix>e2e_)?p\(?(?P<p>[0-9]+(?:\.[0-9]+)?)\)?$")
+_PERCENTILE_NAMES = {"50": "p50", "90": "p90", "95": "p95", "99": "p99", "99.9": "p999", "999": "p999"}
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # summary key
+    kind: str  # "ms", "ratio", "rps", "count", "s"
+    label: str
+
+
+def _latency(name: str, key: str) -> Metric:
+    return Metric(key, "ms", name)
+
+
+METRICS: dict[str, Metric] = {
+    **{name: _latency(name, f"{name}_ms") for name in ("p50", "p90", "p95", "p99", "p999", "max")},
+    **{f"e2e_{name}": _latency(f"e2e_{name}", f"e2e_{name}_ms")
+       for name in ("p50", "p90", "p95", "p99", "p999", "max")},
+    "errors": Metric("error_rate", "ratio", "errors"),
+    "achieved_rps": Metric("achieved_rps", "rps", "achieved_rps"),
+    "missing": Metric("missing", "count", "missing"),
+    "dead_lettered": Metric("dead_lettered", "count", "dead_lettered"),
+    "drain": Metric("drain_seconds", "s", "drain"),
+}
+_ALIASES = {"error_rate": "errors", "errors_rate": "errors", "http_req_failed": "errors", "rps": "achieved_rps",
+            "drain_seconds": "drain", "drain_s": "drain"}
+_UNITS: dict[str, dict[str | None, float]] = {
+    "ms": {None: 1.0, "ms": 1.0, "s": 1000.0, "us": 0.001, "µs": 0.001},
+    "s": {None: 1.0, "s": 1.0, "ms": 0.001},
+    "ratio": {None: 1.0, "%": 0.01},
+    "rps": {None: 1.0, "rps": 1.0, "/s": 1.0},
+    "count": {None: 1.0},
+}
+
+
+class GateError(ValueError):
+    """A gate that cannot be parsed."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    text: str
+    metric: Metric
+    op: str
+    threshold: float  # in the metric's base unit (ms, fraction, rps, count, s)
+
+    def check(self, summary: Mapping[str, Any]) -> GateResult:
+        measured = summary.get(self.metric.key)
+        if measured is None:
+            return GateResult(self, None, False)
+        return GateResult(self, float(measured), _OPERATORS[self.op](float(measured), self.threshold))
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: Gate
+    measured: float | None
+    passed: bool
+
+    @property
+    def measured_text(self) -> str:
+        if self.measured is None:
+            return "not measured on this run"
+        return format_value(self.gate.metric, self.measured)
+
+    def line(self) -> str:
+        verdict = "passed" if self.passed else "FAILED"
+        return f"gate {verdict}: {self.gate.text} (measured {self.gate.metric.label} = {self.measured_text})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"gate": self.gate.text, "metric": self.gate.metric.key, "op": self.gate.op,
+                "threshold": self.gate.threshold, "measured": self.measured, "passed": self.passed}
+
+
+def format_value(metric: Metric, value: float) -> str:
+    if metric.kind == "ms":
+        return f"{value:.1f} ms" if value >= 10 else f"{value:.3f} ms"
+    if metric.kind == "ratio":
+        return f"{value * 100:.3f} %"
+    if metric.kind == "rps":
+        return f"{value:.1f} req/s"
+    if metric.kind == "s":
+        return f"{value:.1f} s"
+    return f"{value:g}"
+
+
+def _metric(name: str) -> Metric:
+    name = name.strip().lower()
+    name = _ALIASES.get(name, name)
+    if name in METRICS:
+        return METRICS[name]
+    match = _PERCENTILE.match(name)
+    if match:
+        short = _PERCENTILE_NAMES.get(match.group("p"))
+        if short:
+            return METRICS[(match.group("prefix") or "") + short]
+        raise GateError(f"percentile p{match.group('p')} is not reported (use p50, p90, p95, p99, p99.9)")
+    known = ", ".join(sorted(METRICS))
+    raise GateError(f"unknown gate metric {name!r} (known: {known})")
+
+
+def parse_gate(text: str) -> Gate:
+    match = _GATE.match(text)
+    if not match:
+        raise GateError(f"cannot read gate {text!r}: expected METRIC OP VALUE[UNIT], e.g. p99<250ms")
+    metric = _metric(match.group("metric"))
+    unit = match.group("unit")
+    scales = _UNITS[metric.kind]
+    if unit not in scales:
+        allowed = ", ".join(u for u in scales if u) or "none"
+        raise GateError(f"gate {text!r}: unit {unit!r} does not fit {metric.label} (allowed: {allowed})")
+    return Gate(text.strip(), metric, match.group("op"), float(match.group("value")) * scales[unit])
+
+
+def parse_gates(texts: list[str]) -> list[Gate]:
+    return [parse_gate(text) for text in texts]
+
+
+def evaluate(gates: list[Gate], summary: Mapping[str, Any]) -> list[GateResult]:
+    return [gate.check(summary) for gate in gates]

@@ -1,0 +1,158 @@
+"""Runs Locust headless as a child process and follows its progress.
+
+A child process, not an in-process runner: Locust monkey-patches the interpreter with gevent on
+import, which the CLI (boto3 threads, the emulator's child process) must not inherit. The child
+writes one progress line per second and, when it ends, the raw result file. The whole run is
+bounded: the child is stopped (its process group: ``--processes`` forks workers) if it outlives
+its time budget.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadtests.params import MAX_LEAD_S, LoadParams
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+USER_CLASSES = {"shopify": "ShopifyStore", "stripe": "StripeAccount", "github": "GitHubRepository"}
+STARTUP_ALLOWANCE_S = 30.0
+POLL_S = 0.5
+
+
+class LocustRunError(RuntimeError):
+    """The Locust child failed, or outlived its time budget."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LocustRun:
+    url: str
+    params: LoadParams
+    report_dir: Path
+    providers: list[str] = field(default_factory=lambda: ["shopify"])
+    processes: int = 0
+    token: str = ""
+    token_header: str = "X-Hookstack-Token"
+    secrets: dict[str, str] = field(default_factory=dict)
+    max_body_bytes: int = 256 * 1024
+
+    @property
+    def results_file(self) -> Path:
+        return self.report_dir / "locust-result.json"
+
+    @property
+    def progress_file(self) -> Path:
+        return self.report_dir / "progress.jsonl"
+
+    @property
+    def log_file(self) -> Path:
+        return self.report_dir / "locust.log"
+
+    def time_budget(self) -> float:
+        return STARTUP_ALLOWANCE_S + 5 * self.processes + MAX_LEAD_S + self.params.duration + self.params.tail
+
+    def command(self, master_port: int | None = None) -> list[str]:
+        p = self.params
+        command = [
+            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+            "--host", self.url, "--scenario", p.scenario, "--rate", repr(p.rate), "--duration", repr(p.duration),
+            "--mode", p.mode, "--tail", repr(p.tail), "--max-body-bytes", str(self.max_body_bytes),
+            "--token-header", self.token_header,
+            "--results-file", str(self.results_file), "--progress-file", str(self.progress_file),
+            "--loglevel", "INFO",
+        ]
+        for flag, value in (("--user-count", p.users), ("--peak", p.peak), ("--retry-share", p.retry_share),
+                            ("--seed", p.seed)):
+            if value is not None:
+                command += [flag, str(value)]
+        if self.processes:
+            port = str(master_port or free_port())
+            # Forked workers connect to --master-host/--master-port: the same loopback port.
+            command += ["--processes", str(self.processes), "--master-bind-host", "127.0.0.1",
+                        "--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port,
+                        "--expect-workers-max-wait", "30"]
+        return command + [USER_CLASSES[provider] for provider in self.providers]
+
+    def environment(self) -> dict[str, str]:
+        """Secrets go through the environment, never the command line (``ps`` shows that)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKSTACK_", "LOCUST_"))}
+        env["HOOKSTACK_TOKEN"] = self.token
+        for provider, secret in self.secrets.items():
+            env[f"HOOKSTACK_{provider.upper()}_SECRET"] = secret
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+
+def _read_new_lines(path: Path, position: int) -> tuple[list[dict[str, Any]], int]:
+    if not path.exists():
+        return [], position
+    with path.open("rb") as handle:
+        handle.seek(position)
+        data = handle.read()
+    complete = data.rfind(b"\n") + 1
+    lines = [json.loads(line) for line in data[:complete].splitlines() if line.strip()]
+    return lines, position + complete
+
+
+def _stop_group(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    """Stop the child and the workers it forked (same process group), gently first."""
+    for sig, wait in ((signal.SIGINT, grace_s), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        if process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_locust(run: LocustRun, *, on_progress: Callable[[dict[str, Any]], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Run Locust to completion; return the raw result written by the harness."""
+    run.report_dir.mkdir(parents=True, exist_ok=True)
+    for path in (run.results_file, run.progress_file):
+        path.unlink(missing_ok=True)
+    deadline = time.monotonic() + run.time_budget()
+    with run.log_file.open("wb") as log:
+        process = subprocess.Popen(run.command(), stdout=log, stderr=subprocess.STDOUT, env=run.environment(),
+                                   start_new_session=True, cwd=str(LOCUSTFILE.parent.parent))
+        position = 0
+        try:
+            while process.poll() is None:
+                if time.monotonic() > deadline:
+                    _stop_group(process)
+                    raise LocustRunError(f"Locust did not finish within {run.time_budget():.0f} s; stopped it "
+                                         f"(log: {run.log_file})")
+                if should_stop is not None and should_stop():
+                    _stop_group(process)
+                    raise LocustRunError("stopped before the end of the run")
+                lines, position = _read_new_lines(run.progress_file, position)
+                if lines and on_progress is not None:
+                    on_progress(lines[-1])
+                time.sleep(POLL_S)
+        except BaseException:
+            _stop_group(process)
+            raise
+    if not run.results_file.exists():
+        tail = run.log_file.read_text(errors="replace").strip().splitlines()[-15:]
+        raise LocustRunError(f"Locust exited with code {process.returncode} without a result "
+                             f"(log: {run.log_file}):\n" + "\n".join(tail))
+    return json.loads(run.results_file.read_text())
