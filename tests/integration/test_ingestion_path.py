@@ -7,7 +7,6 @@ import json
 import pytest
 
 from loadtests.deliveries import shopify_delivery
-from stack.targets import tenant_token
 from stack.webhook_client import ApiClient
 from tests.integration.conftest import wait_for_status
 
@@ -24,23 +23,22 @@ def test_signed_order_is_acknowledged_then_processed(api, shopify_secret):
     assert status["status"] == "PROCESSED", status
 
 
-def test_wrong_token_is_forbidden_at_the_authorizer(embedded_stack, shopify_secret):
-    delivery = shopify_delivery("orders/create", shopify_secret)
-    client = ApiClient(embedded_stack.api_url, "not-the-token")
+def _post_as(embedded_stack, delivery, token: str, token_header: str = "X-Hookstack-Token"):
+    client = ApiClient(embedded_stack.api_url, token, token_header=token_header)
     try:
-        response = client.post_webhook("shopify", delivery.body, delivery.headers)
+        return client.post_webhook("shopify", delivery.body, delivery.headers)
     finally:
         client.close()
+
+
+def test_wrong_token_is_forbidden_at_the_authorizer(embedded_stack, shopify_secret):
+    response = _post_as(embedded_stack, shopify_delivery("orders/create", shopify_secret), "not-the-token")
     assert response.status == 403, response.body
 
 
 def test_missing_token_is_unauthorized(embedded_stack, shopify_secret):
-    delivery = shopify_delivery("orders/create", shopify_secret)
-    client = ApiClient(embedded_stack.api_url, "unused", token_header="X-Not-The-Identity-Header")
-    try:
-        response = client.post_webhook("shopify", delivery.body, delivery.headers)
-    finally:
-        client.close()
+    response = _post_as(embedded_stack, shopify_delivery("orders/create", shopify_secret), "unused",
+                        token_header="X-Not-The-Identity-Header")
     assert response.status == 401, response.body
 
 
