@@ -18,3 +18,8 @@ class ClaimCheckError(PermanentError):
 
 class MalformedMessageError(PermanentError):
     """A queue message without the attributes the producer always sets."""
+
+
+# The reason recorded for a record SQS dead-letters together with a failed one ahead of it in its
+# FIFO group (received and counted, never attempted).
+SKIPPED_BEHIND_FAILURE = "not attempted: an earlier message of its group failed"

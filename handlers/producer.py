@@ -26,6 +26,7 @@ from typing import Any
 from handlers.api_gateway import authorizer_context, json_response, lowercase_headers, path_parameter, raw_body
 from handlers.aws_clients import client
 from handlers.claim_check import PayloadStore
+from handlers.faults import FaultContext, FaultInjector
 from handlers.logging_setup import elapsed_ms, function_logger
 from handlers.message_contract import (
     ATTR_API_VERSION,
@@ -145,8 +146,9 @@ def status_url(event: Mapping[str, Any], headers: Mapping[str, str], provider: s
 
 class Producer:
     def __init__(self, settings: ProducerSettings, secrets: ProviderSecrets, sqs: Any, status: StatusStore,
-                 payloads: PayloadStore, clock: Any = time.time):
+                 payloads: PayloadStore, clock: Any = time.time, faults: FaultInjector | None = None):
         self._settings = settings
+        self._faults = faults or FaultInjector()  # chaos drills' run-time faults (no-op by default)
         self._secrets = secrets
         self._sqs = sqs
         self._status = status
@@ -217,6 +219,9 @@ class Producer:
         if delivery.api_version:
             attributes[ATTR_API_VERSION] = delivery.api_version
         try:
+            self._faults.before_enqueue(FaultContext(
+                function="producer", tenant=tenant, provider=delivery.provider, topic=delivery.topic, group=group,
+                event_id=new_event_id))
             message_body = text
             if len(body) > self._settings.claim_check_bytes:
                 message_body = self._payloads.put(tenant, new_event_id, body).to_message_body()
@@ -246,7 +251,7 @@ def _producer() -> Producer:
     settings = ProducerSettings.from_env()
     secrets = ProviderSecrets(ssm_provider, settings.provider_secret_parameters, settings.secret_cache_seconds)
     return Producer(settings, secrets, client("sqs"), StatusStore(client("dynamodb"), settings.events_table),
-                    PayloadStore(client("s3"), settings.payload_bucket))
+                    PayloadStore(client("s3"), settings.payload_bucket), faults=FaultInjector.from_env())
 
 
 def handle(producer: Producer, event: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """Business writes into the projections table: one item per entity, ``writes`` ADD 1 and
-``applied_events`` ADD {event_id} per application."""
+``applied_events`` ADD {event_id} per application.
+
+During chaos drills (only while the fault configuration asks for it) the worker also appends each
+application to a per-message-group applied log, item ``{tenant}#applied-log#{group}``: the order in
+which business writes landed, which the drills' reconciler compares with the order of sending."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.dynamodb_update import UpdateBuilder, is_conditional_check_failure, serialize
+
+APPLIED_LOG_KIND = "applied-log"
 
 
 @dataclass(frozen=True)
@@ -47,3 +53,15 @@ class ProjectionStore:
                 return False
             raise
         return True
+
+    def append_applied_log(self, *, tenant: str, group: str, event_id: str, generation: int, at_ms: int) -> None:
+        """Append one application to its message group's applied log (list_append is atomic per item,
+        so the list keeps the order in which the writes landed)."""
+        update = UpdateBuilder(sets={"kind": APPLIED_LOG_KIND, "tenant": tenant, "group": group, "updated_at": at_ms})
+        entries = update.name("entries")
+        entry = update.value("entry", [{"event_id": event_id, "generation": generation, "at_ms": at_ms}])
+        empty = update.value("empty", [])
+        kwargs = update.kwargs()
+        kwargs["UpdateExpression"] += f", {entries} = list_append(if_not_exists({entries}, {empty}), {entry})"
+        self._client.update_item(TableName=self._table, Key={"id": serialize(f"{tenant}#{APPLIED_LOG_KIND}#{group}")},
+                                 **kwargs)

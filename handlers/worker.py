@@ -27,7 +27,8 @@ from pydantic import ValidationError
 from handlers.aws_clients import client
 from handlers.claim_check import PayloadStore
 from handlers.dead_letters import DeadLetterQueue
-from handlers.errors import PermanentError
+from handlers.errors import SKIPPED_BEHIND_FAILURE, PermanentError
+from handlers.faults import FaultContext, FaultInjector
 from handlers.logging_setup import elapsed_ms, function_logger
 from handlers.message_contract import ClaimCheck
 from handlers.models import model_for
@@ -71,8 +72,9 @@ def _mark_duplicate(response: Any, data_record: Any) -> Any:
 class Worker:
     def __init__(self, settings: WorkerSettings, *, status: StatusStore, projections: ProjectionStore,
                  payloads: PayloadStore, dead_letters: DeadLetterQueue, persistence: BasePersistenceLayer,
-                 clock: Any = time.time):
+                 clock: Any = time.time, faults: FaultInjector | None = None):
         self._settings = settings
+        self._faults = faults or FaultInjector()  # chaos drills' run-time faults (no-op by default)
         self._status = status
         self._projections = projections
         self._payloads = payloads
@@ -121,10 +123,19 @@ class Worker:
             except ValueError:
                 raise PermanentError("body is not JSON") from None
             projection = generic_projection(message, body)
-        applied = self._projections.apply(
-            projection, tenant=message["tenant"], provider=message["provider"], topic=message["topic"],
-            event_id=message["event_id"], at_ms=self._now_ms(),
-        )
+        fault_context = FaultContext(
+            function="worker", tenant=message["tenant"], provider=message["provider"], topic=message["topic"],
+            group=message.get("group", ""), event_id=message["event_id"], attempt=message.get("attempt", 1),
+            generation=message.get("generation", 0))
+        if self._faults.before_write(fault_context):
+            applied = True  # sabotage fault: reported applied, never written (drills prove they notice)
+        else:
+            applied = self._projections.apply(
+                projection, tenant=message["tenant"], provider=message["provider"], topic=message["topic"],
+                event_id=message["event_id"], at_ms=self._now_ms(),
+            )
+        self._faults.after_write(fault_context, applied)
+        self._faults.partner_call(fault_context)  # where a partner would be notified (no real call yet)
         return {"projection": projection.item_id(message["tenant"]), "written": applied}
 
     # --- one record ----------------------------------------------------------------------------
@@ -154,6 +165,8 @@ class Worker:
             result = self._apply_once(message={
                 "event_id": meta.event_id, "tenant": meta.tenant, "provider": meta.provider, "topic": meta.topic,
                 "body": message.body, "claim_check": message.is_claim_check,
+                # Not part of the idempotency key (event_id is): scope for run-time faults.
+                "group": message.group_id, "attempt": message.receive_count, "generation": message.generation,
             })
             processed_at = self._now_ms()
             self._status.mark_processed(meta, message.generation, processed_at)
@@ -203,12 +216,23 @@ class Worker:
 
     # --- one batch -----------------------------------------------------------------------------
 
+    def _record_exhausted_skips(self, event: Mapping[str, Any], response: Mapping[str, Any]) -> None:
+        """Records skipped behind a failed one of their group are received (and counted) too: on
+        their last allowed receive SQS moves them to the DLQ with it, so their status must say so.
+        For records that were attempted this repeats nothing (a status never moves sideways)."""
+        failed = {f.get("itemIdentifier") for f in response.get("batchItemFailures", [])}
+        for record in event.get("Records") or []:
+            if record.get("messageId") in failed:
+                self._if_last_attempt(QueueMessage.from_record(record), SKIPPED_BEHIND_FAILURE)
+
     def handle(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
+        self._faults.begin_invocation()
         if context is not None:
             self._idempotency.register_lambda_context(context)
         response = process_partial_response(event=dict(event), record_handler=self.process_record,
                                             processor=self._processor, context=context)
+        self._record_exhausted_skips(event, response)
         logger.info("batch", extra={"function": "worker", "event_id": None, "status": "batch",
                                     "records": len(event.get("Records") or []),
                                     "failures": len(response.get("batchItemFailures", [])),
@@ -224,13 +248,15 @@ def _worker() -> Worker:
     dynamodb = client("dynamodb")
     persistence = DynamoDBPersistenceLayer(table_name=settings.events_table, key_attr="id",
                                            expiry_attr="expiration", boto3_client=dynamodb)
+    projections = ProjectionStore(dynamodb, settings.projections_table)
     return Worker(
         settings,
         status=StatusStore(dynamodb, settings.events_table),
-        projections=ProjectionStore(dynamodb, settings.projections_table),
+        projections=projections,
         payloads=PayloadStore(client("s3"), settings.payload_bucket),
         dead_letters=DeadLetterQueue(client("sqs"), settings.dlq_url),
         persistence=persistence,
+        faults=FaultInjector.from_env(applied_log=projections.append_applied_log),
     )
 
 

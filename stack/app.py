@@ -40,15 +40,18 @@ def _common_env(config: HookstackConfig, function: str) -> dict[str, str]:
     }
 
 
-def _fault_injection(config: HookstackConfig) -> tuple[dict[str, str], Grant]:
+def _fault_injection(config: HookstackConfig) -> tuple[dict[str, str], list[Grant]]:
     """Chaos drills switch faults at run time through one SSM parameter the handlers poll."""
-    env = {"FAULTS_PARAMETER": config.faults_parameter, "FAULTS_CACHE_SECONDS": "2"}
-    return env, Grant(actions=["ssm:GetParameter"], parameter_path=config.faults_parameter)
+    if not config.fault_injection:
+        return {}, []
+    env = {"FAULTS_PARAMETER": config.faults_parameter,
+           "FAULTS_CACHE_SECONDS": str(config.faults_cache_seconds)}
+    return env, [Grant(actions=["ssm:GetParameter"], parameter_path=config.faults_parameter)]
 
 
 def _functions(config: HookstackConfig) -> list[Function]:
     secrets = {p: config.provider_secret_parameter(p) for p in PROVIDERS}
-    faults_env, faults_grant = _fault_injection(config)
+    faults_env, faults_grants = _fault_injection(config)
     return [
         Function(
             logical_id="AuthorizerFunction",
@@ -90,7 +93,7 @@ def _functions(config: HookstackConfig) -> list[Function]:
                 Grant(actions=["sqs:SendMessage"], resource="IngestQueue"),
                 Grant(actions=["dynamodb:UpdateItem"], resource="EventsTable"),
                 Grant(actions=["s3:PutObject"], resource="PayloadBucket", object_prefix="payloads/"),
-                faults_grant,
+                *faults_grants,
             ],
         ),
         Function(
@@ -119,7 +122,7 @@ def _functions(config: HookstackConfig) -> list[Function]:
                 Grant(actions=TABLE_RW, resource="EventsTable"),
                 Grant(actions=["dynamodb:UpdateItem", "dynamodb:GetItem"], resource="ProjectionsTable"),
                 Grant(actions=["s3:GetObject"], resource="PayloadBucket", object_prefix="payloads/"),
-                faults_grant,
+                *faults_grants,
             ],
         ),
         Function(

@@ -349,9 +349,11 @@ def _print_summary(summary: dict, poison: int) -> None:
 
 
 def _register_commands() -> None:
+    from chaos.cli import app as chaos_app
     from loadtests.cli import load as load_command
     from stack.cost import cost as cost_command
 
+    app.add_typer(chaos_app, name="chaos")
     app.command("cost")(cost_command)
     app.command("load", help="Offer a scenario's webhook traffic; exact latencies, drain, reports, gates.")(
         load_command)

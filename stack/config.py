@@ -48,6 +48,11 @@ class HookstackConfig(BaseModel):
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=3600)  # Shopify retries for 4 hours
     payload_retention_days: int = Field(14, ge=1)
     secret_cache_seconds: int = Field(300, ge=0)
+    # Chaos drills' run-time fault switch. Every warm producer/worker reads it once per cache
+    # period (SSM's default limit is 40 reads/s per account), so production stages may turn it off:
+    # the handlers then get no parameter name and make no call at all.
+    fault_injection: bool = True
+    faults_cache_seconds: int = Field(5, ge=1, le=300)
     log_level: str = "INFO"
     # "baseline" deploys trivial handlers (handlers/baseline.py) on the same template: the
     # reference a benchmark compares the real handlers against.

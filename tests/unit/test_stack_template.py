@@ -134,3 +134,12 @@ def test_source_ip_allow_lists_key_the_authorizer_cache_on_the_caller_address():
     (authorizer,) = resources_of(render_template(hookstack_stack(config)), "AWS::ApiGateway::Authorizer").values()
     assert authorizer["Properties"]["IdentitySource"] == (
         f"method.request.header.{config.identity_header}, context.identity.sourceIp")
+
+
+def test_fault_injection_can_be_left_out_of_a_stage():
+    on = render_template(hookstack_stack(HookstackConfig()))
+    off = render_template(hookstack_stack(HookstackConfig(fault_injection=False)))
+    for function in ("ProducerFunction", "WorkerFunction"):
+        assert "FAULTS_PARAMETER" in on["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert "FAULTS_PARAMETER" not in off["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert "chaos" not in json.dumps(_statements(off, function))

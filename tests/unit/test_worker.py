@@ -396,3 +396,20 @@ def test_group_ids_are_valid_for_sqs():
         assert 0 < len(group) <= 128 and all(33 <= ord(c) <= 126 for c in group)
     assert message_group_id("acme", "x" * 300) != message_group_id("globex", "x" * 300)
     assert len(message_group_id("t" * 200, "k")) <= 128
+
+
+def test_records_skipped_behind_a_failure_on_their_last_receive_are_marked_dead_lettered(aws):
+    worker, projections = make_worker(aws, max_receive_count=3)
+    a1, a2 = (record(order_body(i), group="acme:shop-a", receive_count=3) for i in (1, 2))
+    early = record(order_body(3), group="acme:shop-c", receive_count=3)
+    early_skipped = record(order_body(4), group="acme:shop-c", receive_count=1)
+    projections.fail_for = {eid_of(a1), eid_of(early)}
+    response = worker.handle({"Records": [a1, a2, early, early_skipped]}, Context())
+    assert len(response["batchItemFailures"]) == 4
+    skipped = status_of(aws, eid_of(a2))
+    assert skipped["status"] == "DEAD_LETTERED" and skipped["dead_letter_kind"] == "transient"
+    assert "not attempted" in skipped["reason"]
+    attempted = status_of(aws, eid_of(a1))
+    assert "timed out" in attempted["reason"]  # its own reason is kept, not overwritten
+    # Not yet on its last receive: SQS will deliver it again, so no status is invented.
+    assert StatusStore(aws.dynamodb, "events").get(eid_of(early_skipped)) is None

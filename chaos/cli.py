@@ -1,0 +1,199 @@
+"""`hookstack chaos`: list and run drills, inject faults by hand, show them, switch them all off.
+
+Registered by the main CLI as ``app.add_typer(chaos_app, name="chaos")``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stack.errors import HookstackError
+
+app = typer.Typer(help="Chaos drills: run-time fault injection, drills with reconciliation, game-day switches.",
+                  no_args_is_help=True)
+console = Console(stderr=True)
+out = Console()
+
+TargetOpt = Annotated[str, typer.Option("--target", "-t", help="embedded | localstack | aws")]
+StageOpt = Annotated[Optional[str], typer.Option("--stage", help="stage name (default from config)")]
+
+
+def _outputs(target: str, stage: str | None):
+    from stack.targets import load_outputs
+
+    return load_outputs(target, stage)
+
+
+def _switch(outputs):
+    from chaos.switch import FaultSwitch
+    from stack.config import load_config
+
+    return FaultSwitch(outputs.client("ssm"), load_config(stage=outputs.stage).faults_parameter)
+
+
+@app.command("list")
+def list_drills() -> None:
+    """The drills, with their expected duration on a drill-sized embedded stage."""
+    from chaos.drills import DRILLS
+    from chaos.stage import DRILL_OVERRIDES, StageTimings
+
+    timeout = float(DRILL_OVERRIDES["worker_timeout_seconds"])
+    timings = StageTimings(worker_timeout_s=timeout, visibility_timeout_s=6 * timeout, max_receive_count=3,
+                           faults_cache_s=2)
+    table = Table("drill", "what it does", "about")
+    for drill in DRILLS.values():
+        table.add_row(drill.name, drill.summary, f"{drill.estimate(timings):.0f}s")
+    out.print(table)
+
+
+@contextlib.contextmanager
+def _stack(target: str, stage: str | None, fresh: bool | None) -> Iterator:
+    from chaos.stage import drill_config, fresh_embedded_stack
+
+    fresh = (target == "embedded") if fresh is None else fresh
+    if fresh and target != "embedded":
+        raise HookstackError(f"--fresh is not supported on the {target} target: deploy a stage there and run "
+                             "the drills against it")
+    if fresh:
+        with fresh_embedded_stack(drill_config(**({"stage": stage} if stage else {})), progress=_say) as outputs:
+            yield outputs
+    else:
+        yield _outputs(target, stage)
+
+
+_started = time.monotonic()
+
+
+def _say(message: str) -> None:
+    console.print(f"[dim]{time.monotonic() - _started:6.1f}s[/dim] {message}", highlight=False)
+
+
+@app.command()
+def run(drill: Annotated[str, typer.Argument(help="a drill name (see `list`) or `all`")],
+        target: TargetOpt = "embedded", stage: StageOpt = None,
+        events: Annotated[int, typer.Option(min=4, max=500, help="events per drill")] = 24,
+        groups: Annotated[int, typer.Option(min=1, max=8, help="message groups")] = 4,
+        report_dir: Annotated[Path, typer.Option(help="where the JSON and HTML reports go")] = Path("chaos-reports"),
+        fresh: Annotated[Optional[bool], typer.Option(
+            "--fresh/--deployed", help="embedded: a private drill-sized stack (default) or the deployed stage")] = None,
+        seed: Annotated[int, typer.Option(help="traffic seed")] = 7,
+        max_seconds: Annotated[float, typer.Option(help="time budget per drill")] = 240.0,
+        sabotage: Annotated[Optional[str], typer.Option(
+            help="break the stage on purpose (skip-write | broken-replay): the drill must FAIL")] = None) -> None:
+    """Run a drill (or all): send, inject, wait, recover, reconcile, fix and replay, verdict."""
+    from chaos.context import DrillSettings
+    from chaos.drills import DRILLS
+    from chaos.report import write_reports
+    from chaos.runner import run_drill
+
+    names = list(DRILLS) if drill == "all" else [drill]
+    unknown = [n for n in names if n not in DRILLS]
+    if unknown:
+        raise HookstackError(f"unknown drill {unknown[0]!r}: choose one of {', '.join(DRILLS)} or all")
+    settings = DrillSettings(events=events, groups=groups, seed=seed, max_seconds=max_seconds, sabotage=sabotage)
+    results = []
+    refused: str | None = None
+    with _stack(target, stage, fresh) as outputs:
+        for name in names:
+            with console.status(f"drill {name}…"):
+                _say(f"[bold]drill {name}[/bold] on {outputs.target}/{outputs.stage}")
+                try:
+                    result = run_drill(name, outputs, settings, progress=_say)
+                except HookstackError as error:  # could not start (budget, dirty stage): stop here
+                    refused = f"{name}: {error}"
+                    break
+            json_path, html_path = write_reports(result, report_dir)
+            style = "green" if result.passed else "red"
+            _say(f"[{style}]{result.verdict}[/{style}] {name} in {result.duration_s:.1f}s — {html_path}")
+            for failure in result.failures[:8]:
+                console.print(f"  [red]•[/red] {failure}", highlight=False)
+            results.append((result, json_path, html_path))
+    table = Table("drill", "verdict", "s", "sent", "acked", "processed", "dead-lettered", "replayed", "dup",
+                  "order", "missing")
+    for result, _, _ in results:
+        c = result.counts
+        table.add_row(result.drill, result.verdict, f"{result.duration_s:.1f}", str(c["sent"]), str(c["acked"]),
+                      str(c["processed"]), str(c["dead_lettered"]), str(c["replayed"]), str(c["duplicates_applied"]),
+                      str(c["order_violations"]), str(c["missing"]))
+    out.print(table)
+    if refused:
+        console.print(f"[red]not run:[/red] {refused}", highlight=False)
+    if refused or not all(result.passed for result, _, _ in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def off(target: TargetOpt = "embedded", stage: StageOpt = None) -> None:
+    """Remove every active fault (the whole fault parameter): the abort switch of a game day."""
+    outputs = _outputs(target, stage)
+    switch = _switch(outputs)
+    removed = switch.off()
+    console.print(f"removed {removed} active fault(s) from {switch.parameter}; the handlers drop them within "
+                  "FAULTS_CACHE_SECONDS")
+
+
+@app.command()
+def status(target: TargetOpt = "embedded", stage: StageOpt = None,
+           as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """The active faults of a stage."""
+    outputs = _outputs(target, stage)
+    described = _switch(outputs).describe()
+    if as_json:
+        out.print_json(json.dumps(described))
+        return
+    table = Table("id", "function/point/action", "scope", "expires in")
+    now = time.time()
+    for fault in described["active"]:
+        scope = ", ".join(f"{k}={v}" for k, v in fault.items()
+                          if k not in ("id", "function", "point", "action", "expires_at"))
+        table.add_row(fault["id"], f"{fault['function']}/{fault['point']}/{fault['action']}", scope or "all",
+                      f"{fault['expires_at'] - now:.0f}s")
+    out.print(table)
+    console.print(f"{len(described['active'])} active fault(s) in {described['parameter']}"
+                  + (f"; applied log until {described['applied_log_until']}" if described["applied_log_until"] else ""))
+
+
+@app.command()
+def inject(fault_id: Annotated[str, typer.Option("--id", help="fault id")],
+           function: Annotated[str, typer.Option(help="producer | worker")],
+           point: Annotated[str, typer.Option(help="enqueue | write | after_write | partner")],
+           action: Annotated[str, typer.Option(help="latency | error | throttle | timeout | crash")],
+           duration: Annotated[float, typer.Option("--for", help="seconds until the fault expires")] = 300.0,
+           percentage: Annotated[float, typer.Option(min=0, max=100)] = 100.0,
+           group: Annotated[Optional[list[str]], typer.Option(help="message group pattern (repeatable)")] = None,
+           provider: Annotated[Optional[list[str]], typer.Option(help="provider pattern (repeatable)")] = None,
+           topic: Annotated[Optional[list[str]], typer.Option(help="topic pattern (repeatable)")] = None,
+           latency_ms: Annotated[int, typer.Option(min=0)] = 0,
+           after_writes: Annotated[int, typer.Option(min=1, max=10)] = 1,
+           max_attempt: Annotated[Optional[int], typer.Option(min=1)] = None,
+           error_code: Annotated[Optional[str], typer.Option(help="throttle: the DynamoDB error code")] = None,
+           status_code: Annotated[int, typer.Option(min=500, max=599, help="partner error: HTTP status")] = 503,
+           target: TargetOpt = "embedded", stage: StageOpt = None) -> None:
+    """Switch one fault on by hand (game days), next to those already active."""
+    from pydantic import ValidationError
+
+    from chaos.switch import expiry
+    from handlers.faults import Fault
+
+    if action == "skip":
+        raise HookstackError("the skip sabotage is for drills only (`chaos run --sabotage skip-write`)")
+    try:
+        fault = Fault(id=fault_id, function=function, point=point, action=action, expires_at=expiry(duration),
+                      percentage=percentage, groups=tuple(group or ()), providers=tuple(provider or ()),
+                      topics=tuple(topic or ()), latency_ms=latency_ms, after_writes=after_writes,
+                      max_attempt=max_attempt, error_code=error_code, status_code=status_code)
+    except ValidationError as error:
+        raise HookstackError(f"invalid fault: {error.errors()[0]['msg']}") from None
+    outputs = _outputs(target, stage)
+    config = _switch(outputs).add(fault)
+    console.print(f"fault {fault.id} on for {duration:g}s ({len(config.faults)} active); "
+                  "`hookstack chaos off` removes every fault")

@@ -1,0 +1,98 @@
+"""The stage a drill runs against: its timings (read from the deployed resources, never assumed)
+and, on the embedded target, a private drill-sized stack.
+
+Why a drill-sized stack: a transient failure comes back only after the queue's visibility timeout,
+which the stack sets to 6 × the worker timeout (180 s by default). A drill that waits for
+redeliveries on the default stage takes many minutes. The drill stage keeps every semantic of the
+default one (same template, maxReceiveCount 3, FIFO, partial batches) and only shortens the worker
+timeout to 3 s, so visibility is 18 s and a transient failure is retried within seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from stack.config import HookstackConfig, load_config
+from stack.errors import HookstackError
+from stack.targets import StackOutputs
+
+DRILL_STAGE = "chaos"
+# 3 s: long enough for a cold start on a busy 2-core machine, short enough that visibility (6×)
+# is 18 s. maxReceiveCount stays at the default 3: the drills test the real retry budget.
+DRILL_OVERRIDES: dict[str, object] = {"worker_timeout_seconds": 3, "faults_cache_seconds": 2}
+
+
+@dataclass(frozen=True)
+class StageTimings:
+    """What bounds a drill's waits on this stage."""
+
+    worker_timeout_s: float
+    visibility_timeout_s: float
+    max_receive_count: int
+    faults_cache_s: float
+
+    @property
+    def propagation_s(self) -> float:
+        """After a switch, every warm container has re-read the parameter within this."""
+        return self.faults_cache_s + 1.0
+
+    @property
+    def retry_budget_s(self) -> float:
+        """From a first failure until a FIFO group's messages are all in the DLQ, at most. One cycle
+        more than maxReceiveCount: the group's head starts counting receives one batch before the
+        messages queued behind it, so the rest of the group moves one visibility timeout later."""
+        return (self.max_receive_count + 1) * (self.visibility_timeout_s + self.worker_timeout_s) + 15.0
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def read_timings(outputs: StackOutputs) -> StageTimings:
+    sqs = outputs.client("sqs")
+    attributes = sqs.get_queue_attributes(QueueUrl=outputs.queue_url,
+                                          AttributeNames=["VisibilityTimeout", "RedrivePolicy"])["Attributes"]
+    redrive = json.loads(attributes.get("RedrivePolicy") or "{}")
+    function = outputs.client("lambda").get_function_configuration(FunctionName=outputs.function_names["worker"])
+    env = (function.get("Environment") or {}).get("Variables") or {}
+    if not env.get("FAULTS_PARAMETER"):
+        raise HookstackError(f"the worker of stage {outputs.stage} has no FAULTS_PARAMETER: redeploy it with this "
+                             "version of hookstack before running drills")
+    return StageTimings(
+        worker_timeout_s=float(function.get("Timeout", 3)),
+        visibility_timeout_s=float(attributes.get("VisibilityTimeout", 30)),
+        max_receive_count=int(redrive.get("maxReceiveCount", 0) or 0),
+        faults_cache_s=float(env.get("FAULTS_CACHE_SECONDS") or 2),
+    )
+
+
+def drill_config(stage: str = DRILL_STAGE, **overrides: object) -> HookstackConfig:
+    return load_config(stage=stage, **{**DRILL_OVERRIDES, **overrides})
+
+
+@contextlib.contextmanager
+def fresh_embedded_stack(config: HookstackConfig | None = None, *,
+                         progress: Callable[[str], None] = lambda _: None) -> Iterator[StackOutputs]:
+    """A private embedded stack (own HOOKSTACK_HOME, drill-sized config), torn down afterwards."""
+    from stack.embedded import down, up
+
+    config = config or drill_config()
+    previous = os.environ.get("HOOKSTACK_HOME")
+    with tempfile.TemporaryDirectory(prefix="hookstack-chaos-") as home:
+        os.environ["HOOKSTACK_HOME"] = str(Path(home) / "home")
+        try:
+            result = up(config, progress=progress)
+            progress(f"drill stack {config.stage} up in {result.total_s:.1f}s "
+                     f"(worker timeout {config.worker_timeout_seconds}s)")
+            yield result.outputs
+        finally:
+            down(config)
+            if previous is None:
+                os.environ.pop("HOOKSTACK_HOME", None)
+            else:
+                os.environ["HOOKSTACK_HOME"] = previous
