@@ -75,6 +75,56 @@ def check_url(url: str, allow_remote: bool) -> None:
                      "--allow-remote for a stage you own")
 
 
+def check_cost(api_url: str, target: str | None, params: LoadParams, confirmed: bool) -> None:
+    """Refuse a run that bills a real account (target aws, or any non-loopback URL) above the
+    threshold of ``stack.cost`` at the scenario's peak rate, unless --i-understand-cost."""
+    from stack.cost import require_cost_confirmation  # local: only the CLI needs prices
+
+    billed = target == "aws" or not is_loopback_url(api_url)
+    require_cost_confirmation("aws" if billed else (target or "url"), params.peak_rate(), params.duration,
+                              confirmed)
+
+
+BASELINE_HANDLER_PREFIX = "handlers.baseline."
+E2E_GATE_METRICS = frozenset({"missing", "dead_lettered", "drain_seconds",
+                              *(f"e2e_{name}_ms" for name in ("p50", "p90", "p95", "p99", "p999", "max"))})
+
+
+def runs_baseline_handlers(lambda_client: Any, producer_function: str) -> bool | None:
+    """Whether the deployed producer is the baseline handler set's (whose worker keeps no
+    status); None when the function's configuration cannot be read."""
+    try:
+        handler = lambda_client.get_function_configuration(FunctionName=producer_function)["Handler"]
+    except Exception:  # boto3 raises many types; unknown is an answer here
+        return None
+    return str(handler).startswith(BASELINE_HANDLER_PREFIX)
+
+
+def e2e_plan(has_stack: bool, requested: bool | None, baseline: bool | None) -> tuple[bool, str | None]:
+    """(whether to read acknowledged events back from the events table, why not)."""
+    if not has_stack:
+        if requested:
+            raise _error("--e2e reads the stack's events table: pass --target (and --stage)")
+        return False, "no stack outputs (--url without --target)"
+    if baseline:
+        if requested:
+            raise _error("--e2e: this stage runs the baseline handler set, whose worker keeps no status "
+                         "to read back (use --no-e2e)")
+        return False, "baseline handler set: its worker keeps no status, so there is nothing to read back"
+    if requested is False:
+        return False, "end-to-end accounting turned off (--no-e2e)"
+    return True, None
+
+
+def check_gates_measurable(gates: list[Any], e2e: bool, reason: str | None) -> None:
+    if e2e:
+        return
+    unmeasurable = [g.text for g in gates if g.metric.key in E2E_GATE_METRICS]
+    if unmeasurable:
+        raise _error(f"gate(s) {', '.join(unmeasurable)} need end-to-end accounting, which this run does not "
+                     f"do: {reason}")
+
+
 def _stack(target: str | None, stage: str | None, url: str | None) -> Any:
     if target is None and url is not None:
         return None  # a bare URL: no outputs, no end-to-end figures
@@ -209,12 +259,24 @@ def _print_summary(console: Console, summary: dict[str, Any], paths: tuple[Path,
         ("ack latency p50/p90/p99/p99.9/max",
          " / ".join(str(summary[f"{k}_ms"]) for k in ("p50", "p90", "p99", "p999", "max")) + " ms"),
         ("error rate", str(summary["error_rate"])),
-        ("accepted / processed / dead-lettered / missing",
-         f"{summary['accepted']} / {summary['processed']} / {summary['dead_lettered']} / {summary['missing']}"),
-        ("e2e p50 / p99 (ack → processed)", f"{summary['e2e_p50_ms']} / {summary['e2e_p99_ms']} ms"),
-        ("drain after load", f"{summary['drain_seconds']} s"),
-        ("generator saturated", str(summary["generator_saturated"])),
     ]
+    e2e = summary.get("e2e") or {}
+    if e2e.get("available"):
+        rows += [
+            ("accepted / processed / dead-lettered / missing",
+             f"{summary['accepted']} / {summary['processed']} / {summary['dead_lettered']} / {summary['missing']}"),
+            ("e2e p50 / p99 (ack → processed)", f"{summary['e2e_p50_ms']} / {summary['e2e_p99_ms']} ms"),
+            ("drain after load", f"{summary['drain_seconds']} s"),
+        ]
+    else:
+        rows += [("accepted", str(summary["accepted"])),
+                 ("end to end", f"not measured: {e2e.get('reason', 'not measured')}")]
+    worker = (summary.get("per_hop") or {}).get("worker") or {}
+    if worker.get("available"):
+        stats = worker["handler"]
+        rows.append((f"worker per event ({worker['source']})",
+                     f"p50 {stats['p50_ms']} / p99 {stats['p99_ms']} / mean {stats['mean_ms']} ms"))
+    rows.append(("generator saturated", str(summary["generator_saturated"])))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
@@ -249,6 +311,13 @@ def load(
                                                         "(repeatable)")] = None,
     report_dir: Annotated[Path | None, typer.Option(help="Where to write summary.json and report.html")] = None,
     drain_timeout: Annotated[str, typer.Option(help="Longest wait for the backlog to drain")] = "5m",
+    e2e: Annotated[bool | None, typer.Option(
+        "--e2e/--no-e2e", help="Read every acknowledged event back from the events table after the load "
+                               "(default: on with a stack, off for a baseline handler set or a bare --url)")
+                   ] = None,
+    i_understand_cost: Annotated[bool, typer.Option(
+        "--i-understand-cost", help="Run against a billed account (target aws, a non-loopback URL) above "
+                                    "the cost threshold")] = False,
     warmup: Annotated[int, typer.Option(help="Deliveries sent (10 at a time) before the load, reported "
                                              "apart: cold starts are not the scenario")] = 20,
     tail: Annotated[float, typer.Option(help="Seconds allowed for in-flight requests after the load")] = 10.0,
@@ -279,9 +348,14 @@ def load(
     outputs = _stack(target, stage, url)
     api_url = url or outputs.api_url
     check_url(api_url, allow_remote)
+    check_cost(api_url, outputs.target if outputs is not None else None, params, i_understand_cost)
+    baseline = (runs_baseline_handlers(outputs.client("lambda"), outputs.function_names["producer"])
+                if outputs is not None and e2e is not False else None)
+    reads_back, e2e_note = e2e_plan(outputs is not None, e2e, baseline)
+    check_gates_measurable(gates, reads_back, e2e_note)
     token_value, secrets, header = _credentials(
         outputs, providers, token, {"shopify": shopify_secret, "stripe": stripe_secret, "github": github_secret})
-    if outputs is not None and not any(g.metric.key == "missing" for g in gates):
+    if reads_back and not any(g.metric.key == "missing" for g in gates):
         gates.append(parse_gate("missing==0"))  # an acknowledged event must never be lost
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     directory = report_dir or DEFAULT_REPORT_ROOT / f"{stamp}-{params.scenario}"
@@ -309,7 +383,7 @@ def load(
                 result = run_locust(run, on_progress=view.on_progress)
             except LocustRunError as exc:
                 raise _error(str(exc)) from None
-            if outputs is not None:
+            if reads_back:
                 dynamodb = outputs.client("dynamodb")
                 drain = wait_for_drain(lambda: scan_status_items(dynamodb, outputs.events_table),
                                        set(result["acked_ids"]), timeout=drain_limit, on_poll=view.on_drain)
@@ -317,10 +391,10 @@ def load(
         if sampler is not None:
             sampler.stop()
 
-    note = None if outputs is not None else "no stack outputs (--url without --target)"
-    per_hop = hops.read_hops(log_files, log_offsets)
+    per_hop = hops.read_hops(log_files, log_offsets, worker_ms=drain.worker_ms if drain is not None else None,
+                             worker_reason=e2e_note)
     summary, results = run_summary.build(result, target=outputs.target if outputs is not None else "url",
-                                         drain=drain, drain_note=note, per_hop=per_hop, gates=gates)
+                                         drain=drain, drain_note=e2e_note, per_hop=per_hop, gates=gates)
     summary["warmup"] = warmed
     plot = run_summary.series(result, sampler.samples if sampler is not None else None)
     summary_path, html_path = directory / "summary.json", directory / "report.html"

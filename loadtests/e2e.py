@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TERMINAL = ("PROCESSED", "DEAD_LETTERED")
-_PROJECTION = "id, #status, received_at, processed_at, dead_lettered_at"
+_PROJECTION = "id, #status, received_at, processing_at, processed_at, dead_lettered_at"
 
 
 @dataclass
@@ -107,6 +107,7 @@ class DrainResult:
     missing_no_record: int = 0
     missing_unfinished: int = 0
     e2e_ms: list[float] = field(default_factory=list)  # processed_at - received_at
+    worker_ms: list[float] = field(default_factory=list)  # processed_at - processing_at
     dead_letter_ms: list[float] = field(default_factory=list)
     last_terminal_ms: float | None = None
     timed_out: bool = False
@@ -137,6 +138,9 @@ def summarize_items(found: dict[str, dict[str, Any]], acked: set[str]) -> DrainR
             done = item.get("processed_at")
             if isinstance(received, int | float) and isinstance(done, int | float):
                 result.e2e_ms.append(float(done - received))
+            started = item.get("processing_at")
+            if isinstance(started, int | float) and isinstance(done, int | float) and done >= started:
+                result.worker_ms.append(float(done - started))
         elif status == "DEAD_LETTERED":
             result.dead_lettered += 1
             done = item.get("dead_lettered_at")

@@ -1,8 +1,13 @@
-"""Per-hop durations (authorizer, producer, worker) from the functions' logs, where a target
-keeps them: the embedded target writes ``<log_dir>/<function-name>.log`` per function, holding
-the handlers' structured JSON lines (``"duration_ms"``) and Lambda-style ``REPORT`` lines.
+"""Per-hop durations (authorizer, producer, worker).
 
-Only what the run appended is read: offsets are taken before the load starts.
+Authorizer and producer: from the functions' logs, where a target keeps them: the embedded target
+writes ``<log_dir>/<function-name>.log`` per function, holding the handlers' structured JSON lines
+(``"duration_ms"``) and Lambda-style ``REPORT`` lines. Only what the run appended is read: offsets
+are taken before the load starts.
+
+Worker: from the events table, on every target (on the embedded target the emulator's event
+source mapping runs it and keeps no log file): ``processed_at - processing_at`` of each
+acknowledged event, the time its last attempt spent between the two status writes.
 """
 
 from __future__ import annotations
@@ -15,14 +20,18 @@ from typing import Any
 from loadtests import latency
 
 HOPS: tuple[str, ...] = ("authorizer", "producer", "worker")
+LOGGED_HOPS: tuple[str, ...] = ("authorizer", "producer")
 NOT_AVAILABLE = "not available on this target"
+LOGS_SOURCE = "function logs"
+EVENTS_TABLE_SOURCE = "events table"
+WORKER_BASIS = "processed_at - processing_at of each processed event (its last attempt)"
 _REPORT = re.compile(r"^REPORT RequestId:\s*\S+\s+Duration:\s*([0-9.]+)\s*ms")
 
 
 def log_files(log_dir: Path | None, function_names: dict[str, str]) -> dict[str, Path]:
     if log_dir is None:
         return {}
-    return {hop: Path(log_dir) / f"{function_names[hop]}.log" for hop in HOPS if hop in function_names}
+    return {hop: Path(log_dir) / f"{function_names[hop]}.log" for hop in LOGGED_HOPS if hop in function_names}
 
 
 def offsets(files: dict[str, Path]) -> dict[str, int]:
@@ -31,7 +40,10 @@ def offsets(files: dict[str, Path]) -> dict[str, int]:
 
 
 def exact_stats(values: list[float]) -> dict[str, float | int | None]:
-    return {"count": len(values), **latency.nearest_rank(
+    """count, mean and exact percentiles in ms (None when empty). The mean is what Lambda bills:
+    ``hookstack cost`` reads ``per_hop.<hop>.runtime.mean_ms`` (else ``handler.mean_ms``)."""
+    mean = round(sum(values) / len(values), 3) if values else None
+    return {"count": len(values), "mean_ms": mean, **latency.nearest_rank(
         values, {"p50_ms": 50, "p90_ms": 90, "p99_ms": 99, "max_ms": 100})}
 
 
@@ -56,12 +68,14 @@ def parse_lines(lines: list[str]) -> tuple[list[float], list[float]]:
     return handler, runtime
 
 
-def read_hops(files: dict[str, Path], start_offsets: dict[str, int]) -> dict[str, Any]:
-    """``{hop: {"handler": stats, "runtime": stats}}``, or ``{"available": False, ...}``."""
-    if not files or not any(path.exists() for path in files.values()):
-        return {"available": False, "reason": NOT_AVAILABLE}
-    hops: dict[str, Any] = {"available": True}
-    for hop, path in files.items():
+def read_logged_hops(files: dict[str, Path], start_offsets: dict[str, int]) -> dict[str, Any]:
+    """``{hop: {"available", "source", "handler": stats, "runtime": stats}}`` for the logged hops."""
+    hops: dict[str, Any] = {}
+    for hop in LOGGED_HOPS:
+        path = files.get(hop)
+        if path is None:
+            hops[hop] = {"available": False, "reason": NOT_AVAILABLE}
+            continue
         if not path.exists():
             hops[hop] = {"available": False, "reason": f"no log file {path.name}"}
             continue
@@ -69,5 +83,25 @@ def read_hops(files: dict[str, Path], start_offsets: dict[str, int]) -> dict[str
             handle.seek(start_offsets.get(hop, 0))
             lines = handle.read().decode("utf-8", errors="replace").splitlines()
         handler, runtime = parse_lines(lines)
-        hops[hop] = {"available": True, "handler": exact_stats(handler), "runtime": exact_stats(runtime)}
+        hops[hop] = {"available": True, "source": LOGS_SOURCE, "handler": exact_stats(handler),
+                     "runtime": exact_stats(runtime)}
     return hops
+
+
+def worker_hop(durations_ms: list[float] | None, reason: str | None = None) -> dict[str, Any]:
+    """The worker's figure from the events table; ``durations_ms`` None when it was not read."""
+    if durations_ms is None:
+        return {"available": False, "reason": reason or "events table not read"}
+    return {"available": True, "source": EVENTS_TABLE_SOURCE, "basis": WORKER_BASIS,
+            "handler": exact_stats(durations_ms)}
+
+
+def read_hops(files: dict[str, Path], start_offsets: dict[str, int], *,
+              worker_ms: list[float] | None = None, worker_reason: str | None = None) -> dict[str, Any]:
+    """``{"available": any hop measured, hop: {...}}`` for every hop of ``HOPS``."""
+    hops: dict[str, Any] = {**read_logged_hops(files, start_offsets),
+                            "worker": worker_hop(worker_ms, worker_reason)}
+    available = any(hops[hop].get("available") for hop in HOPS)
+    if not available:
+        return {"available": False, "reason": NOT_AVAILABLE, **hops}
+    return {"available": True, **hops}

@@ -115,25 +115,39 @@ def _svg(title: str, parts: list[str]) -> str:
             f'font-size="11">{"".join(parts)}</svg></figure>')
 
 
-def _legend(names: Sequence[tuple[str, str]]) -> list[str]:
+def _legend(names: Sequence[tuple[str, str] | tuple[str, str, bool]]) -> list[str]:
     parts = []
-    for index, (name, color) in enumerate(names):
+    for index, entry in enumerate(names):
+        name, color = entry[0], entry[1]
+        dashed = len(entry) > 2 and entry[2]
         y = MARGIN_TOP + 10 + index * 16
         x = WIDTH - MARGIN_RIGHT + 12
-        parts.append(f'<rect x="{x}" y="{y - 8}" width="12" height="3" fill="{color}"/>')
-        parts.append(f'<text x="{x + 18}" y="{y - 3}">{_esc(name)}</text>')
+        if dashed:
+            parts.append(f'<line x1="{x}" x2="{x + 14}" y1="{y - 7}" y2="{y - 7}" stroke="{color}" '
+                         f'stroke-width="2" stroke-dasharray="{_DASH}"/>')
+        else:
+            parts.append(f'<rect x="{x}" y="{y - 8}" width="14" height="3" fill="{color}"/>')
+        parts.append(f'<text x="{x + 20}" y="{y - 3}">{_esc(name)}</text>')
     return parts
+
+
+_DASH = "4 3"
 
 
 def line_chart(title: str, series: Sequence[tuple[str, Sequence[Point]]], *, y_label: str,
                x_label: str = "seconds since the load started", log_y: bool = False,
-               x_max: float | None = None, load_end: float | None = None) -> str:
+               x_max: float | None = None, load_end: float | None = None,
+               dashed: frozenset[str] = frozenset()) -> str:
+    """Lines over time. Series named in ``dashed`` are drawn dashed and last, so a line they
+    coincide with (p99 = max at low rates, acknowledged = offered) still shows through."""
     points = [p for _, pts in series for p in pts if p[1] is not None]
     if not points:
         return _svg(title, [f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">no data</text>'])
     positive = [p[1] for p in points if p[1] > 0] or [1.0]
-    frame = _Frame(x_max if x_max is not None else max(p[0] for p in points),
-                   min(positive), max(p[1] for p in points), log_y, x_min=min(0.0, min(p[0] for p in points)))
+    top = max(p[1] for p in points)
+    # Linear axes get headroom: a line at the maximum must not run along the frame's top edge.
+    frame = _Frame(max([x_max or 0.0] + [p[0] for p in points]),
+                   min(positive), top if log_y else top * 1.05, log_y, x_min=min(0.0, min(p[0] for p in points)))
     parts = frame.axes(x_label, y_label)
     if load_end is not None and frame.x_min <= load_end <= frame.x_max:
         x = frame.x(load_end)
@@ -141,12 +155,16 @@ def line_chart(title: str, series: Sequence[tuple[str, Sequence[Point]]], *, y_l
                      'stroke="#999" stroke-dasharray="5 4"/>')
         parts.append(f'<text x="{x - 4:.1f}" y="{frame.top + 12}" fill="#777" text-anchor="end">load ends</text>')
     legend = []
+    lines: list[tuple[bool, str]] = []
     for index, (name, pts) in enumerate(series):
         color = COLORS[index % len(COLORS)]
+        is_dashed = name in dashed
         coords = " ".join(f"{frame.x(x):.1f},{frame.y(y):.1f}" for x, y in pts if y is not None)
         if coords:
-            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{coords}"/>')
-        legend.append((name, color))
+            style = f'stroke-width="1.8" stroke-dasharray="{_DASH}"' if is_dashed else 'stroke-width="1.6"'
+            lines.append((is_dashed, f'<polyline fill="none" stroke="{color}" {style} points="{coords}"/>'))
+        legend.append((name, color, is_dashed))
+    parts += [line for _, line in sorted(lines, key=lambda item: item[0])]  # solid first, dashed on top
     return _svg(title, parts + _legend(legend))
 
 
@@ -172,7 +190,7 @@ def histogram_chart(title: str, bins: Sequence[Sequence[float]], markers: dict[s
         x = frame.x(value)
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{frame.top}" y2="{frame.top + frame.height}" '
                      f'stroke="{color}" stroke-dasharray="4 3"/>')
-        legend.append((f"{name} {value:g} ms", color))
+        legend.append((f"{name} {value:g} ms", color, True))
     return _svg(title, parts + _legend(legend))
 
 
@@ -183,23 +201,43 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = None) -
     return f"<table>{f'<thead><tr>{head}</tr></thead>' if head else ''}<tbody>{body}</tbody></table>"
 
 
+_HOP_SOURCES = {"handler": "handler duration_ms", "runtime": "REPORT Duration"}
+_HOP_HEADER = ["hop", "source", "count", "mean ms", "p50 ms", "p99 ms", "max ms"]
+
+
+def _cell_ms(value: Any) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "—"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _stats_row(hop: str, source: str, stats: dict[str, Any]) -> list[Any]:
+    return [hop, source, stats.get("count"), *(_cell_ms(stats.get(k)) for k in ("mean_ms", "p50_ms", "p99_ms",
+                                                                                 "max_ms"))]
+
+
 def _hop_rows(summary: dict[str, Any]) -> str:
     per_hop = summary.get("per_hop") or {}
-    rows = [["client (ack, this run)", summary.get("acks"), summary.get("p50_ms"), summary.get("p99_ms"),
-             summary.get("max_ms")]]
-    if not per_hop.get("available"):
-        return _table(rows, ["hop", "count", "p50 ms", "p99 ms", "max ms"]) + \
-            f"<p>Per-hop durations: {_esc(per_hop.get('reason', 'not available on this target'))}.</p>"
+    rows = [_stats_row("client", "acknowledgement: intended start → 202",
+                       {"count": summary.get("acks"), **{k: summary.get(k) for k in ("mean_ms", "p50_ms", "p99_ms",
+                                                                                     "max_ms")}})]
+    notes = []
     for hop in ("authorizer", "producer", "worker"):
         data = per_hop.get(hop) or {}
         if not data.get("available"):
-            rows.append([hop, None, None, None, data.get("reason", "not available")])
+            notes.append(f"{hop}: {data.get('reason') or per_hop.get('reason') or 'not available on this target'}")
             continue
-        for source in ("handler", "runtime"):
-            stats = data[source]
-            label = f"{hop} ({'handler duration_ms' if source == 'handler' else 'REPORT Duration'})"
-            rows.append([label, stats["count"], stats["p50_ms"], stats["p99_ms"], stats["max_ms"]])
-    return _table(rows, ["hop", "count", "p50 ms", "p99 ms", "max ms"])
+        if data.get("source") == "events table":
+            rows.append(_stats_row(hop, "events table: processed_at − processing_at", data["handler"]))
+            continue
+        measured = [key for key in _HOP_SOURCES if (data.get(key) or {}).get("count")]
+        if not measured:
+            notes.append(f"{hop}: no invocation logged during the load"
+                         + (" (its decisions were cached)" if hop == "authorizer" else ""))
+        for key in measured:
+            rows.append(_stats_row(hop, f"{data.get('source', 'function logs')}: {_HOP_SOURCES[key]}", data[key]))
+    text = "".join(f"<li>{_esc(note)}</li>" for note in notes)
+    return _table(rows, _HOP_HEADER) + (f"<ul>{text}</ul>" if notes else "")
 
 
 _CSS = """
@@ -209,7 +247,94 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:
 th{background:#f5f5f5}.pass{color:#1a7f37;font-weight:bold}.fail{color:#c62828;font-weight:bold}
 .warn{background:#fff4e5;border:1px solid #f0b35b;padding:8px 12px}figure{margin:12px 0}
 figcaption{font-weight:bold;margin-bottom:4px}code{background:#f3f3f3;padding:1px 4px}
+summary{cursor:pointer;color:#555}.note{color:#666;font-size:13px;margin-top:-6px}
 """
+
+
+def _ms(value: Any) -> str:
+    """A duration given in ms, to 3 significant digits (HDR precision), in ms or, from 10 s, in s."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "—"
+    if value >= 10_000:
+        return f"{value / 1000:.1f} s"
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.3g} ms"
+
+
+def _num(value: Any) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "—"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _share(value: Any) -> str:
+    return "—" if not isinstance(value, int | float) else f"{value * 100:.2f} %"
+
+
+def _yes_no(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+def _started(summary: dict[str, Any]) -> str:
+    text = str(summary.get("started_at") or "")
+    return text[:19].replace("T", " ") + " UTC" if text.endswith("+00:00") else text
+
+
+def _gate_measured(gate: dict[str, Any]) -> str:
+    from loadtests.gates import METRICS, format_value
+
+    metric = next((m for m in METRICS.values() if m.key == gate.get("metric")), None)
+    measured = gate.get("measured")
+    if measured is None:
+        return "not measured on this run"
+    return format_value(metric, measured) if metric is not None else str(measured)
+
+
+def _figures(summary: dict[str, Any]) -> list[list[str]]:
+    get = summary.get
+    rows = [
+        ["offered rate", f"{_num(get('offered_rps'))} req/s ({_num(get('offered_requests'))} requests)"],
+        ["achieved rate", f"{_num(get('achieved_rps'))} req/s ({_num(get('completed'))} answered, "
+                          f"{_num(get('abandoned'))} abandoned)"],
+        ["latency basis", str(get("latency_basis"))],
+        ["ack p50 / p90 / p95", " / ".join(_ms(get(f"{k}_ms")) for k in ("p50", "p90", "p95"))],
+        ["ack p99 / p99.9 / max", " / ".join(_ms(get(f"{k}_ms")) for k in ("p99", "p999", "max"))],
+        ["service time p50 / p99 / max (send → answer)",
+         " / ".join(_ms(get(f"service_{k}_ms")) for k in ("p50", "p99", "max"))],
+        ["schedule lag p99 / max (intended start → send)",
+         f"{_ms(get('schedule_lag_p99_ms'))} / {_ms(get('schedule_lag_max_ms'))}"],
+        ["error rate", f"{_share(get('error_rate'))} ({_num(get('errors'))} requests)"],
+        ["slower than a provider's 5 s timeout", _num(get("slower_than_provider_timeout"))],
+        ["retries sent (same webhook id)", _num(get("retries_sent"))],
+        ["accepted (distinct events)", _num(get("accepted"))],
+    ]
+    e2e = get("e2e") or {}
+    if e2e.get("available"):
+        rows += [
+            ["processed / dead-lettered / missing",
+             f"{_num(get('processed'))} / {_num(get('dead_lettered'))} / {_num(get('missing'))}"],
+            ["end to end p50 / p99 / max (202 → processed)",
+             " / ".join(_ms(get(f"e2e_{k}_ms")) for k in ("p50", "p99", "max"))],
+            ["backlog drained after the load ended",
+             "not drained (timed out)" if get("drain_seconds") is None else f"{get('drain_seconds'):g} s"],
+        ]
+    else:
+        rows.append(["end to end", f"not measured: {e2e.get('reason', 'not measured')}"])
+    rows.append(["generator saturated", _yes_no(get("generator_saturated"))])
+    return rows
+
+
+def _timeline_series(timeline: list[dict[str, Any]], key: str) -> list[Point]:
+    # A row counts what was answered in [t, t+1): plotted at the middle of its second.
+    return [(row["t"] + 0.5, row[key]) for row in timeline if row.get(key) is not None]
+
+
+def _offered_steps(offered: list[list[float]], duration: float | None) -> list[Point]:
+    """The offered rate as steps: each second's rate held over the whole second."""
+    points: list[Point] = []
+    for index, (t, rate) in enumerate(offered):
+        end = offered[index + 1][0] if index + 1 < len(offered) else (duration or t + 1)
+        points += [(t, rate), (end, rate)]
+    return points
 
 
 def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
@@ -217,12 +342,13 @@ def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
     passed = summary.get("passed", True)
     verdict = '<span class="pass">PASSED</span>' if passed else '<span class="fail">FAILED</span>'
     timeline = plot.get("timeline", [])
-    latency_series = [(name, [(row["t"], row[key]) for row in timeline if row.get(key) is not None])
+    duration = summary.get("duration_s")
+    latency_series = [(name, _timeline_series(timeline, key))
                       for name, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("max", "max_ms"))]
     throughput = [
-        ("offered", [(t, rate) for t, rate in plot.get("offered", [])]),
-        ("acknowledged", [(row["t"], row["acks"]) for row in timeline]),
-        ("other answers", [(row["t"], row.get("others", 0)) for row in timeline]),
+        ("offered", _offered_steps(plot.get("offered", []), duration)),
+        ("acknowledged (2xx)", _timeline_series(timeline, "acks")),
+        ("other answers", _timeline_series(timeline, "others")),
     ]
     backlog = plot.get("backlog", [])
     backlog_series = [(name, [(row[0], row[index]) for row in backlog])
@@ -232,50 +358,37 @@ def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
         notes = "".join(f"<li>{_esc(n)}</li>" for n in summary.get("generator_notes", []))
         saturation = (f'<div class="warn"><b>The load generator limited this run</b> — figures describe the '
                       f"generator as much as the target.<ul>{notes}</ul></div>")
-    figures = [
-        ["offered rate", f"{summary.get('offered_rps')} req/s ({summary.get('offered_requests')} requests)"],
-        ["achieved rate", f"{summary.get('achieved_rps')} req/s ({summary.get('completed')} answered, "
-                          f"{summary.get('abandoned')} abandoned)"],
-        ["latency basis", summary.get("latency_basis")],
-        *[[f"ack {name}", f"{summary.get(f'{name}_ms')} ms"] for name in ("p50", "p90", "p95", "p99", "p999", "max")],
-        ["service time p50 / p99 / max (send → answer)",
-         f"{summary.get('service_p50_ms')} / {summary.get('service_p99_ms')} / {summary.get('service_max_ms')} ms"],
-        ["schedule lag p99 / max", f"{summary.get('schedule_lag_p99_ms')} / {summary.get('schedule_lag_max_ms')} ms"],
-        ["error rate", summary.get("error_rate")],
-        ["slower than a provider's 5 s timeout", summary.get("slower_than_provider_timeout")],
-        ["retries sent (same webhook id)", summary.get("retries_sent")],
-        ["accepted (distinct events)", summary.get("accepted")],
-        ["processed / dead-lettered / missing",
-         f"{summary.get('processed')} / {summary.get('dead_lettered')} / {summary.get('missing')}"],
-        *[[f"end-to-end {name} (ack → processed)", summary.get(f"e2e_{name}_ms")] for name in ("p50", "p99", "max")],
-        ["backlog drained after load end", f"{summary.get('drain_seconds')} s"],
-        ["generator saturated", summary.get("generator_saturated")],
-    ]
     gates = summary.get("gates", [])
-    gate_rows = [[g["gate"], g["measured"], "passed" if g["passed"] else "FAILED"] for g in gates]
+    gate_rows = [[g["gate"], _gate_measured(g), "passed" if g["passed"] else "FAILED"] for g in gates]
     cpu_rows = [[node, c["mean_percent"], c["p90_percent"], c["max_percent"], c["samples"]]
                 for node, c in summary.get("generator_cpu", {}).items()]
-    e2e = summary.get("e2e", {})
-    load_end = summary.get("duration_s")
+    time_axis = max([duration or 0] + [point[0] for _, pts in latency_series + throughput for point in pts])
     markers = {name: summary.get(f"{name}_ms") for name in ("p50", "p99", "p999")}
     body = [
         f"<h1>hookstack load — {_esc(summary.get('scenario'))} on {_esc(summary.get('target'))} {verdict}</h1>",
-        f"<p>{_esc(summary.get('started_at'))} · {_esc(summary.get('mode'))} model · "
-        f"{_esc(summary.get('duration_s'))} s · {_esc(summary.get('processes'))} process(es) · "
+        f"<p>{_esc(_started(summary))} · {_esc(summary.get('mode'))} model · "
+        f"{_esc(_num(duration))} s of load · {_esc(summary.get('processes'))} process(es) · "
         f"{_esc(summary.get('users'))} users · <code>{_esc(summary.get('url'))}</code></p>",
         saturation,
         "<h2>Gates</h2>", _table(gate_rows, ["gate", "measured", "result"]) if gate_rows else "<p>No gates.</p>",
-        "<h2>Figures</h2>", _table(figures),
-        line_chart("Acknowledgement latency over time (per second)", latency_series, y_label="ms (log)", log_y=True,
-                   x_max=max([summary.get("duration_s") or 0] + [row["t"] for row in timeline]), load_end=load_end),
-        line_chart("Throughput (per second)", throughput, y_label="requests/s", load_end=load_end),
+        "<h2>Figures</h2>", _table(_figures(summary)),
+        line_chart("Acknowledgement latency over time (per second of answers)", latency_series,
+                   y_label="latency, ms (log scale)", log_y=True, x_max=time_axis, load_end=duration,
+                   dashed=frozenset({"max"})),
+        line_chart("Throughput (per second)", throughput, y_label="requests per second", x_max=time_axis,
+                   load_end=duration, dashed=frozenset({"offered"})),
+        "<p class='note'>Answers are counted per clock second, so the first and last points cover part of "
+        "a second of load and read low.</p>",
         histogram_chart("Acknowledgement latency distribution", plot.get("bins", []), markers),
-        line_chart("Backlog depth", backlog_series, y_label="messages", load_end=load_end) if backlog else
-        f"<p>Backlog depth: {_esc(e2e.get('reason', 'not sampled'))}.</p>",
+        line_chart("Backlog depth (sampled every second)", backlog_series, y_label="messages",
+                   load_end=duration) if backlog else
+        "<p>Backlog depth: not sampled (the queues are read only with a deployed stack: --target).</p>",
         "<h2>Status codes</h2>", _table(sorted(summary.get("status_counts", {}).items()), ["status", "count"]),
         "<h2>Per hop</h2>", _hop_rows(summary),
         "<h2>Generator</h2>", _table(cpu_rows, ["process", "mean CPU %", "p90 CPU %", "max CPU %", "samples"]),
-        "<h2>Summary (JSON)</h2>", f"<pre>{_esc(json.dumps(summary, indent=2, default=str))}</pre>",
+        "<h2>Summary (JSON)</h2>",
+        f"<details><summary>summary.json</summary><pre>{_esc(json.dumps(summary, indent=2, default=str))}</pre>"
+        "</details>",
     ]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>hookstack load report</title>"
             f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>")

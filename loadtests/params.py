@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, replace
 
 SCENARIOS: tuple[str, ...] = ("steady", "flash-sale", "black-friday", "retry-storm")
+# Each scenario's peak multiplier when --peak is not given; steady has none (it ignores --peak).
+DEFAULT_PEAKS: dict[str, float] = {"steady": 1.0, "flash-sale": 5.0, "black-friday": 4.0, "retry-storm": 3.0}
 MODES: tuple[str, ...] = ("open", "closed")
 
 # Open model: enough users that a pool of them, each busy for `LATENCY_BUDGET_S`, still offers
@@ -84,6 +86,15 @@ class LoadParams:
 
     def with_(self, **changes: object) -> LoadParams:
         return replace(self, **changes)
+
+    def peak_multiplier(self) -> float:
+        if self.scenario == "steady":
+            return 1.0
+        return self.peak if self.peak is not None else DEFAULT_PEAKS[self.scenario]
+
+    def peak_rate(self) -> float:
+        """The highest rate the scenario offers, requests/s (what a cost or capacity check needs)."""
+        return self.rate * self.peak_multiplier()
 
 
 def default_pool_users(peak_rate: float) -> int:

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from locust import LoadTestShape
 
-from loadtests.params import LoadParams, default_pool_users, lead_seconds
+from loadtests.params import DEFAULT_PEAKS, LoadParams, default_pool_users, lead_seconds
 
 
 class ArrivalShape(LoadTestShape):
@@ -57,7 +57,7 @@ class ArrivalShape(LoadTestShape):
         return self.params.duration
 
     def peak_rate(self) -> float:
-        return self.base_rate * self.peak
+        return self.params.peak_rate()
 
     # --- users -----------------------------------------------------------------------------------
 
@@ -104,15 +104,12 @@ class Steady(ArrivalShape):
     def rate_at(self, t: float) -> float:
         return self.base_rate
 
-    def peak_rate(self) -> float:
-        return self.base_rate
-
 
 class FlashSale(ArrivalShape):
     """Normal shop traffic, then a sale goes live: ``peak``× at once, a short hold, decay back."""
 
     scenario = "flash-sale"
-    default_peak = 5.0
+    default_peak = DEFAULT_PEAKS["flash-sale"]
     quiet = 0.3  # shares of the duration
     hold = 0.1
     decay = 0.15  # time constant of the exponential decay
@@ -132,7 +129,7 @@ class BlackFriday(ArrivalShape):
     """Doors open: traffic climbs most of the day to ``peak``×, holds, then eases off."""
 
     scenario = "black-friday"
-    default_peak = 4.0
+    default_peak = DEFAULT_PEAKS["black-friday"]
     ramp = 0.6
     plateau = 0.3
 
@@ -157,7 +154,7 @@ class RetryStorm(ArrivalShape):
     """
 
     scenario = "retry-storm"
-    default_peak = 3.0
+    default_peak = DEFAULT_PEAKS["retry-storm"]
     storm_start = 0.3
     storm_end = 0.7
 

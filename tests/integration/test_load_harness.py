@@ -103,9 +103,32 @@ def test_flash_sale_on_the_embedded_stack_loses_nothing(embedded_stack, tmp_path
     assert summary["processed"] + summary["dead_lettered"] == summary["accepted"]
     assert summary["e2e_p99_ms"] is not None and summary["drain_seconds"] is not None
     assert summary["per_hop"]["available"] and summary["per_hop"]["producer"]["handler"]["count"] > 0
+    worker = summary["per_hop"]["worker"]  # run by the emulator, which keeps no log: from the events table
+    assert worker["source"] == "events table" and worker["handler"]["count"] == summary["processed"]
+    assert 0 <= worker["handler"]["p50_ms"] <= worker["handler"]["max_ms"] and worker["handler"]["mean_ms"] > 0
     assert (tmp_path / "run" / "report.html").read_text().count("<svg") == 4
 
     failed, _ = run_load(tmp_path / "impossible", "--target", "embedded", "--rate", "5", "--duration", "3s",
                          "--warmup", "0", "--gate", "p99<0.001ms")
     assert failed.returncode == 1
     assert failed.stderr.strip().splitlines()[-1].startswith("gate FAILED: p99<0.001ms (measured p99 = ")
+
+
+def test_a_baseline_stage_runs_without_end_to_end_accounting(embedded_stack, tmp_path):
+    from stack.config import load_config
+    from stack.embedded import up
+
+    # A second stage on the same emulator (stopped with it by the session fixture's `down`).
+    up(load_config(stage="base", handler_set="baseline"))
+    done, summary = run_load(tmp_path / "base", "--target", "embedded", "--stage", "base", "--rate", "10",
+                             "--duration", "3s", "--warmup", "5")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert summary["accepted"] == summary["acks"] > 0
+    assert summary["e2e"]["available"] is False and "baseline handler set" in summary["e2e"]["reason"]
+    assert summary["missing"] is None and summary["processed"] is None and summary["gates"] == []
+    assert summary["per_hop"]["worker"]["available"] is False
+    assert summary["per_hop"]["producer"]["runtime"]["count"] > 0  # its REPORT lines still count
+
+    refused, _ = run_load(tmp_path / "forced", "--target", "embedded", "--stage", "base", "--rate", "10",
+                          "--duration", "3s", "--e2e")
+    assert refused.returncode != 0 and "baseline handler set" in refused.stderr

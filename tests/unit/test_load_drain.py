@@ -92,13 +92,51 @@ def test_per_hop_reads_only_what_the_run_appended(tmp_path):
         log.write(json.dumps({"duration_ms": True}) + "\n")  # not a number
     result = hops.read_hops(files, start)
     assert result["available"]
-    assert result["authorizer"]["handler"] == {"count": 3, "p50_ms": 2.5, "p90_ms": 3.5, "p99_ms": 3.5, "max_ms": 3.5}
-    assert result["authorizer"]["runtime"]["count"] == 1 and result["authorizer"]["runtime"]["p50_ms"] == 4.2
-    assert result["producer"]["handler"]["count"] == 0
-    assert result["worker"] == {"available": False, "reason": "no log file hs-dev-worker.log"}
+    assert result["authorizer"]["handler"] == {"count": 3, "mean_ms": 2.5, "p50_ms": 2.5, "p90_ms": 3.5,
+                                               "p99_ms": 3.5, "max_ms": 3.5}
+    assert result["authorizer"]["runtime"]["count"] == 1 and result["authorizer"]["runtime"]["mean_ms"] == 4.2
+    assert result["authorizer"]["source"] == "function logs"
+    assert result["producer"]["handler"] == {"count": 0, "mean_ms": None, "p50_ms": None, "p90_ms": None,
+                                             "p99_ms": None, "max_ms": None}
+    assert "worker" not in files  # the worker's figure comes from the events table, not a log
+    assert result["worker"] == {"available": False, "reason": "events table not read"}
 
 
 def test_per_hop_without_logs_says_so(tmp_path):
-    assert hops.read_hops({}, {}) == {"available": False, "reason": hops.NOT_AVAILABLE}
-    files = hops.log_files(tmp_path / "none", {"worker": "w"})
-    assert hops.read_hops(files, hops.offsets(files))["reason"] == "not available on this target"
+    empty = hops.read_hops({}, {}, worker_reason="no stack outputs")
+    assert empty["available"] is False and empty["reason"] == hops.NOT_AVAILABLE
+    assert empty["authorizer"] == {"available": False, "reason": hops.NOT_AVAILABLE}
+    assert empty["worker"] == {"available": False, "reason": "no stack outputs"}
+    files = hops.log_files(tmp_path / "none", {"producer": "p", "worker": "w"})
+    result = hops.read_hops(files, hops.offsets(files))
+    assert result["available"] is False and result["producer"]["reason"] == "no log file p.log"
+
+
+def test_the_worker_hop_comes_from_the_events_table_on_any_target():
+    acked = {"evt_a", "evt_b", "evt_c", "evt_d"}
+    found = {
+        "evt_a": {**item("evt_a", "PROCESSED", received=1000, done=1250), "processing_at": 1240},
+        "evt_b": {**item("evt_b", "PROCESSED", received=1000, done=1400), "processing_at": 1370},
+        "evt_c": item("evt_c", "PROCESSED", received=1000, done=1500),  # no processing_at: not counted
+        "evt_d": {**item("evt_d", "DEAD_LETTERED", done=1900), "processing_at": 1800},  # not a processed event
+    }
+    drained = summarize_items(found, acked)
+    assert sorted(drained.worker_ms) == [10.0, 30.0]
+    per_hop = hops.read_hops({}, {}, worker_ms=drained.worker_ms)
+    assert per_hop["available"] is True  # no log on this target, but the table answered
+    assert per_hop["authorizer"]["reason"] == hops.NOT_AVAILABLE
+    worker = per_hop["worker"]
+    assert worker["source"] == "events table" and "processing_at" in worker["basis"]
+    assert worker["handler"] == {"count": 2, "mean_ms": 20.0, "p50_ms": 10.0, "p90_ms": 30.0, "p99_ms": 30.0,
+                                 "max_ms": 30.0}
+
+
+def test_cost_estimate_reads_the_measured_means():
+    from stack.cost import measured_duration
+
+    per_hop = hops.read_hops({}, {}, worker_ms=[10.0, 30.0, 50.0])
+    assert measured_duration(per_hop["worker"]) == (30.0, "mean")
+    stats = hops.exact_stats([1.0, 2.0, 6.0])
+    assert stats["mean_ms"] == 3.0
+    assert measured_duration({"available": True, "handler": stats, "runtime": hops.exact_stats([4.0])}) == \
+        (4.0, "mean")  # Lambda's own REPORT duration is preferred when both are there

@@ -115,7 +115,7 @@ def test_html_report_is_self_contained_with_the_plots():
     assert "Acknowledgement latency over time" in page and "Backlog depth" in page
     assert "gate FAILED" not in page and "FAILED" in page  # the verdict, and the gate row
     assert not re.search(r"<script|<link|\s(src|href)=", page)  # nothing fetched: opens offline
-    assert "authorizer (REPORT Duration)" in page
+    assert "function logs: REPORT Duration" in page
 
 
 def test_report_says_when_per_hop_data_is_absent():
@@ -123,5 +123,30 @@ def test_report_says_when_per_hop_data_is_absent():
     built, _ = summary.build(result, target="aws", per_hop={"available": False,
                                                             "reason": "not available on this target"})
     page = html_report.render(built, summary.series(result))
-    assert "Per-hop durations: not available on this target." in page
+    assert "authorizer: not available on this target" in page
     assert page.count("<svg") == 3  # no backlog samples: a sentence instead of an empty plot
+
+
+def test_report_reads_like_a_person_wrote_it():
+    result = synthetic_result()
+    built, _ = summary.build(result, target="embedded", drain=drain_for(result), per_hop=PER_HOP,
+                             gates=parse_gates(["missing==0", "errors<1%"]))
+    page = html_report.render(built, summary.series(result))
+    assert ">None<" not in page and "None /" not in page and "None s" not in page
+    assert "0.40 % (4 requests)" in page  # error rate as a share, with the count
+    assert "<td>0</td><td>passed</td>" in page and "<td>0.400 %</td><td>passed</td>" in page  # gates in units
+    assert "12.2 ms / 12.2 ms / 12.2 ms" in page  # ack p50 / p90 / p95 with units
+    # p99 and max coincide at low rates: the dashed max is drawn over the solid p99, never hidden.
+    chart = page[page.index("Acknowledgement latency over time"):page.index("Throughput (per second)")]
+    assert chart.index('stroke="#d62728" stroke-width="1.6"') < chart.index('stroke-dasharray="4 3" points=')
+    assert "<details><summary>summary.json</summary>" in page
+
+
+def test_report_without_end_to_end_accounting_says_why_once():
+    reason = "baseline handler set: its worker keeps no status, so there is nothing to read back"
+    built, _ = summary.build(synthetic_result(), target="embedded", drain_note=reason,
+                             per_hop={"available": False, "reason": "not available on this target",
+                                      "worker": {"available": False, "reason": reason}})
+    page = html_report.render(built, summary.series(synthetic_result()))
+    assert f"not measured: {reason}" in page and f"worker: {reason}" in page
+    assert "processed / dead-lettered / missing" not in page and "end to end p50" not in page

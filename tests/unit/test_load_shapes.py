@@ -115,3 +115,12 @@ def test_params_reject_nonsense():
                 {"retry_share": 1.0}, {"users": 0}):
         with pytest.raises(ValueError):
             LoadParams(**bad)
+
+
+@pytest.mark.parametrize("scenario", sorted(SHAPES))
+@pytest.mark.parametrize("peak", [None, 2.5])
+def test_the_peak_rate_the_cli_checks_is_the_shapes_highest_rate(scenario, peak):
+    params = LoadParams(scenario=scenario, rate=12, duration=100, peak=peak)
+    shape = create_shape(params)
+    assert shape.peak_rate() == params.peak_rate()
+    assert max(shape.rate_at(t / 10) for t in range(1000)) == pytest.approx(params.peak_rate())
