@@ -51,6 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from loadtests import latency  # noqa: E402
+from stack.process_group import stop_group  # noqa: E402
 
 STAGES = {"hookstack": "dev", "baseline": "base"}
 # Diagnosis (--pause-worker): the dev stage with its worker's event source mapping disabled during
@@ -231,17 +232,8 @@ class Benchmark:
 
 def stop_child(process: subprocess.Popen[bytes]) -> None:
     """Ask the `hookstack load` child to stop (it stops its Locust child), then insist."""
-    for sig, wait_s in ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        if process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            continue
+    stop_group(process.pid, ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)),
+               process=process)
 
 
 # --- figures -----------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from stack.config import HookstackConfig, load_config
 from stack.errors import HookstackError
-from stack.targets import StackOutputs
+from stack.targets import StackOutputs, use_home
 
 DRILL_STAGE = "chaos"
 # 3 s: long enough for a cold start on a busy 2-core machine, short enough that visibility (6×)
@@ -82,9 +81,7 @@ def fresh_embedded_stack(config: HookstackConfig | None = None, *,
     from stack.embedded import down, up
 
     config = config or drill_config()
-    previous = os.environ.get("HOOKSTACK_HOME")
-    with tempfile.TemporaryDirectory(prefix="hookstack-chaos-") as home:
-        os.environ["HOOKSTACK_HOME"] = str(Path(home) / "home")
+    with tempfile.TemporaryDirectory(prefix="hookstack-chaos-") as home, use_home(Path(home) / "home"):
         try:
             result = up(config, progress=progress)
             progress(f"drill stack {config.stage} up in {result.total_s:.1f}s "
@@ -92,7 +89,3 @@ def fresh_embedded_stack(config: HookstackConfig | None = None, *,
             yield result.outputs
         finally:
             down(config)
-            if previous is None:
-                os.environ.pop("HOOKSTACK_HOME", None)
-            else:
-                os.environ["HOOKSTACK_HOME"] = previous

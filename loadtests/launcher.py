@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.params import MAX_LEAD_S, LoadParams
+from stack.process_group import INTERRUPT, stop_group
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 USER_CLASSES = {"shopify": "ShopifyStore", "stripe": "StripeAccount", "github": "GitHubRepository"}
@@ -109,21 +109,6 @@ def _read_new_lines(path: Path, position: int) -> tuple[list[dict[str, Any]], in
     return lines, position + complete
 
 
-def _stop_group(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
-    """Stop the child and the workers it forked (same process group), gently first."""
-    for sig, wait in ((signal.SIGINT, grace_s), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        if process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def run_locust(run: LocustRun, *, on_progress: Callable[[dict[str, Any]], None] | None = None,
                should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """Run Locust to completion; return the raw result written by the harness."""
@@ -138,18 +123,18 @@ def run_locust(run: LocustRun, *, on_progress: Callable[[dict[str, Any]], None] 
         try:
             while process.poll() is None:
                 if time.monotonic() > deadline:
-                    _stop_group(process)
+                    stop_group(process.pid, INTERRUPT, process=process)
                     raise LocustRunError(f"Locust did not finish within {run.time_budget():.0f} s; stopped it "
                                          f"(log: {run.log_file})")
                 if should_stop is not None and should_stop():
-                    _stop_group(process)
+                    stop_group(process.pid, INTERRUPT, process=process)
                     raise LocustRunError("stopped before the end of the run")
                 lines, position = _read_new_lines(run.progress_file, position)
                 if lines and on_progress is not None:
                     on_progress(lines[-1])
                 time.sleep(POLL_S)
         except BaseException:
-            _stop_group(process)
+            stop_group(process.pid, INTERRUPT, process=process)
             raise
     if not run.results_file.exists():
         tail = run.log_file.read_text(errors="replace").strip().splitlines()[-15:]

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from stack.config import HookstackConfig
 from stack.deploy import FUNCTION_KEYS, Deployment, Progress, deploy
-from stack.emulator import Emulator, pid_alive
+from stack.emulator import Emulator
 from stack.errors import HookstackError
+from stack.process_group import stop_group
 from stack.targets import StackOutputs, Target, hookstack_home, save_outputs
 
 GATEWAYS = ("hookstack", "ministack")
@@ -67,18 +66,8 @@ def _log_dir(home: Path, stage: str) -> Path:
 def _stop_gateway(state_file: Path) -> None:
     if not state_file.exists():
         return
-    pid = json.loads(state_file.read_text())["pid"]
     # The gateway leads its own process group, execution environments included.
-    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 2.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + wait_s
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not pid_alive(pid):
-            break
+    stop_group(json.loads(state_file.read_text())["pid"])
     state_file.unlink()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from stack.errors import HookstackError
+from stack.process_group import pid_alive, stop_group
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -40,21 +40,6 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
             sock.bind((host, port))
         except OSError:
             return False
-        return True
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours still answers kill(0): reap it if it is ours.
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
         return True
 
 
@@ -134,7 +119,7 @@ class Emulator:
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(0.1)
-        self._kill_group(proc.pid)
+        stop_group(proc.pid, process=proc)
         raise HookstackError(f"emulator not ready after {READY_TIMEOUT_S:.0f}s: {self._last_log_line()}")
 
     def _last_log_line(self) -> str:
@@ -144,30 +129,12 @@ class Emulator:
             return "no log"
         return lines[-1][:300] if lines else f"no output (see {self.log_file})"
 
-    @staticmethod
-    def _kill_group(pid: int) -> None:
-        for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 2.0)):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                if not pid_alive(pid):
-                    break
-                time.sleep(0.05)
-        # Workers that outlived the leader still belong to its group.
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
     def stop(self) -> bool:
         """Stop the emulator and remove what it left behind. True if one was running."""
         state = None
         if self.state_file.exists():
             state = EmulatorState(**json.loads(self.state_file.read_text()))
-            self._kill_group(state.pid)
+            stop_group(state.pid)
             self.state_file.unlink()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         return state is not None

@@ -11,6 +11,8 @@ import json
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +33,20 @@ EMULATOR_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "t
 
 def hookstack_home() -> Path:
     return Path(os.environ.get("HOOKSTACK_HOME", ".hookstack")).resolve()
+
+
+@contextmanager
+def use_home(path: Path) -> Iterator[Path]:
+    """Run with ``path`` as the hookstack home (a private stack for tests and drills), then restore."""
+    previous = os.environ.get("HOOKSTACK_HOME")
+    os.environ["HOOKSTACK_HOME"] = str(path)
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop("HOOKSTACK_HOME", None)
+        else:
+            os.environ["HOOKSTACK_HOME"] = previous
 
 
 def _client_config() -> Config:

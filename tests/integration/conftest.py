@@ -10,26 +10,20 @@ import pytest
 
 from stack.config import load_config
 from stack.embedded import down, up
-from stack.targets import StackOutputs, provider_secret, tenant_token
+from stack.targets import StackOutputs, provider_secret, tenant_token, use_home
 from stack.webhook_client import ApiClient
 
 
 @pytest.fixture(scope="session")
 def embedded_stack(tmp_path_factory) -> StackOutputs:
     home = tmp_path_factory.mktemp("hookstack-home")
-    previous = os.environ.get("HOOKSTACK_HOME")
-    os.environ["HOOKSTACK_HOME"] = str(home)
     config = load_config()
     gateway = os.environ.get("HOOKSTACK_TEST_GATEWAY", "hookstack")
-    try:
-        result = up(config, gateway=gateway)
-        yield result.outputs
-    finally:
-        down(config)
-        if previous is None:
-            os.environ.pop("HOOKSTACK_HOME", None)
-        else:
-            os.environ["HOOKSTACK_HOME"] = previous
+    with use_home(home):
+        try:
+            yield up(config, gateway=gateway).outputs
+        finally:
+            down(config)
     leftovers = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
     assert not leftovers, f"processes left behind: {leftovers}"
     assert not (home / "embedded" / "tmp").exists()

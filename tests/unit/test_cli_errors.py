@@ -58,3 +58,4 @@ def test_emulator_port_busy(isolated_home):
 @pytest.mark.parametrize("args", [["send", "--provider", "shopify"], ["status", "evt_x"]])
 def test_commands_needing_a_stack_say_so(isolated_home, args):
     assert_one_line_error(hookstack(*args), "hookstack up")
+
