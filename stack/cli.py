@@ -287,6 +287,8 @@ def demo(events: Annotated[int, typer.Option(min=1, max=5000, help="deliveries i
          shops: Annotated[int, typer.Option(min=1, help="shops (message groups)")] = 8,
          threads: Annotated[int, typer.Option(min=1, max=64, help="concurrent connections")] = 8,
          poison: Annotated[int, typer.Option(min=0, help="deliberately schema-invalid deliveries")] = 2,
+         warmup: Annotated[int, typer.Option(min=0, max=100, help="deliveries sent first, reported apart: "
+                                                                   "they pay the cold starts")] = 16,
          keep: Annotated[bool, typer.Option(help="leave the stack running afterwards")] = False,
          gateway: Annotated[str, typer.Option(help="hookstack | ministack")] = "hookstack",
          report: Annotated[Optional[Path], typer.Option(help="write the summary JSON here")] = None) -> None:
@@ -301,10 +303,15 @@ def demo(events: Annotated[int, typer.Option(min=1, max=5000, help="deliveries i
     console.print(f"[green]up[/green] in {result.total_s:.1f}s: {result.outputs.api_url}")
     try:
         found = result.outputs
-        plan = burst.plan_deliveries(provider_secret(found, "shopify"), events, shops, poison)
+        secret = provider_secret(found, "shopify")
+        plan = burst.plan_deliveries(secret, events, shops, poison)
         token = tenant_token(found, config.tenants[0].name)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as bar:
+            warming = bar.add_task("warm-up", total=warmup)
+            warm_acks = burst.fire(found.api_url, token, burst.plan_deliveries(secret, warmup, shops, 0, seed=1),
+                                   threads, on_ack=lambda _: bar.advance(warming))
+            warm_outcomes = burst.await_outcomes(found, [a.event_id for a in warm_acks if a.event_id])
             sending = bar.add_task("sending", total=len(plan))
             started = time.monotonic()
             acks = burst.fire(found.api_url, token, plan, threads, on_ack=lambda _: bar.advance(sending))
@@ -314,19 +321,23 @@ def demo(events: Annotated[int, typer.Option(min=1, max=5000, help="deliveries i
             outcomes = burst.await_outcomes(found, ids, on_poll=lambda done, _: bar.update(waiting, completed=done))
         summary = burst.summary(acks, outcomes, burst.dlq_depth(found), fire_s)
         summary["cold_starts"] = burst.cold_starts(found)
+        summary["warmup"] = burst.warmup_summary(warm_acks, warm_outcomes)
     finally:
         if not keep:
             embedded_down(config)
     _print_summary(summary, poison)
     if report:
         report.write_text(burst.summary_json(summary))
-    if summary["missing"] or summary["accepted"] != summary["requests"]:
+    if summary["missing"] or summary["accepted"] != summary["requests"] or summary["warmup"]["missing"]:
         raise typer.Exit(1)
 
 
 def _print_summary(summary: dict, poison: int) -> None:
     table = Table(title="Shopify burst", show_header=False)
+    warm = summary["warmup"]
     rows = [
+        ("warm-up (reported apart)", f"{warm['requests']} deliveries, {warm['accepted']} accepted, "
+                                     f"max ack {warm['max_ms']} ms, {warm['missing']} missing"),
         ("requests", summary["requests"]),
         ("status codes", summary["status_counts"]),
         ("acks/s (client)", summary["achieved_rps"]),
