@@ -109,14 +109,14 @@ def deploy(target: TargetOpt = "embedded", stage: StageOpt = None, endpoint_url:
     """Create or update the stack on a target (embedded: same as `up`)."""
     from stack.deploy import deploy as run_deploy
     from stack.embedded import outputs_from_stack
-    from stack.targets import hookstack_home, save_outputs
+    from stack.targets import build_dir, save_outputs
 
     config = load_config(stage=stage, region=region)
     if target == "embedded":
         up(gateway="hookstack", port=None, stage=stage, as_json=as_json)
         return
     where = _target(target, config, endpoint_url, profile, region)
-    deployment = run_deploy(where, config, hookstack_home() / "build", _progress)
+    deployment = run_deploy(where, config, build_dir(), _progress)
     outs = deployment.app.outputs
     outputs = outputs_from_stack(where, config, outs, api_url=where.invoke_url(outs["ApiId"], config.stage, outs["ApiUrl"]),
                                  gateway=target, artifacts_bucket=deployment.bootstrap.outputs["ArtifactsBucket"])

@@ -13,7 +13,7 @@ from stack.deploy import FUNCTION_KEYS, Deployment, Progress, deploy
 from stack.emulator import Emulator
 from stack.errors import HookstackError
 from stack.process_group import stop_group
-from stack.targets import StackOutputs, Target, hookstack_home, save_outputs
+from stack.targets import StackOutputs, Target, build_dir, hookstack_home, save_outputs
 
 GATEWAYS = ("hookstack", "ministack")
 
@@ -82,7 +82,7 @@ def up(config: HookstackConfig, *, gateway: str = "hookstack", port: int | None 
     state = emulator.start(port=port)
     target = Target(name="embedded", region=config.region, endpoint_url=state.endpoint_url)
     try:
-        deployment = deploy(target, config, home / "build", progress)
+        deployment = deploy(target, config, build_dir(), progress)
         outs = deployment.app.outputs
         # A re-run of `up` replaces the data plane with a fresh one.
         _stop_gateway(_gateway_state_file(home, config.stage))

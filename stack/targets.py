@@ -35,6 +35,12 @@ def hookstack_home() -> Path:
     return Path(os.environ.get("HOOKSTACK_HOME", ".hookstack")).resolve()
 
 
+def build_dir() -> Path:
+    """Where Lambda artifacts are built and cached. Content-addressed, so several homes (test
+    sessions, drill stacks) may share one through ``HOOKSTACK_BUILD_DIR``."""
+    return Path(os.environ.get("HOOKSTACK_BUILD_DIR") or hookstack_home() / "build").resolve()
+
+
 @contextmanager
 def use_home(path: Path) -> Iterator[Path]:
     """Run with ``path`` as the hookstack home (a private stack for tests and drills), then restore."""

@@ -10,6 +10,20 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_build_dir(tmp_path_factory):
+    """One artifact cache for every stack a test session brings up (each in its own home)."""
+    if os.environ.get("HOOKSTACK_BUILD_DIR"):
+        yield Path(os.environ["HOOKSTACK_BUILD_DIR"])
+        return
+    path = tmp_path_factory.mktemp("build")
+    os.environ["HOOKSTACK_BUILD_DIR"] = str(path)
+    try:
+        yield path
+    finally:
+        os.environ.pop("HOOKSTACK_BUILD_DIR", None)
+
+
 @pytest.fixture
 def isolated_home(tmp_path, monkeypatch) -> Path:
     """A private HOOKSTACK_HOME and a working directory without a hookstack.toml."""
