@@ -289,7 +289,8 @@ def demo(events: Annotated[int, typer.Option(min=1, max=5000, help="deliveries i
          poison: Annotated[int, typer.Option(min=0, help="deliberately schema-invalid deliveries")] = 2,
          warmup: Annotated[int, typer.Option(min=0, max=100, help="deliveries sent first, reported apart: "
                                                                    "they pay the cold starts")] = 16,
-         keep: Annotated[bool, typer.Option(help="leave the stack running afterwards")] = False,
+         keep: Annotated[bool, typer.Option(help="leave the stack running afterwards (always, if it was "
+                                                "already up)")] = False,
          gateway: Annotated[str, typer.Option(help="hookstack | ministack")] = "hookstack",
          report: Annotated[Optional[Path], typer.Option(help="write the summary JSON here")] = None) -> None:
     """The main job: up → a short signed Shopify burst → results → down."""
@@ -298,7 +299,12 @@ def demo(events: Annotated[int, typer.Option(min=1, max=5000, help="deliveries i
     from stack.embedded import up as embedded_up
     from stack.targets import provider_secret, tenant_token
 
+    from stack.emulator import Emulator
+    from stack.targets import hookstack_home
+
     config = load_config()
+    # A stack the user already had up is left running, as found.
+    keep = keep or Emulator(hookstack_home()).state() is not None
     result = embedded_up(config, gateway=gateway, progress=_progress)
     console.print(f"[green]up[/green] in {result.total_s:.1f}s: {result.outputs.api_url}")
     try:
