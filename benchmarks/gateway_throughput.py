@@ -32,15 +32,12 @@ import io
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import textwrap
 import threading
 import time
-import urllib.request
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -55,6 +52,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from stack.emulator import MiniStackProcess  # noqa: E402
 from stack.gateway import GatewayProcess, launch  # noqa: E402
 
 REGION = "us-east-1"
@@ -370,43 +368,6 @@ def _zip(source: str, name: str) -> bytes:
     return buffer.getvalue()
 
 
-def start_ministack(module: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    env.update(
-        {
-            "GATEWAY_PORT": str(port),
-            "BIND_HOST": "127.0.0.1",
-            "MINISTACK_HOST": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-            "TMPDIR": str(workdir),
-        }
-    )
-    log = open(workdir / "ministack.log", "wb")  # noqa: SIM115 - lives as long as the child
-    process = subprocess.Popen(
-        [sys.executable, "-m", module],
-        env=env,
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{endpoint}/_ministack/health", timeout=1):
-                return process, endpoint
-        except OSError as exc:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log_tail = (workdir / "ministack.log").read_text()[-2000:]
-                raise SystemExit(f"MiniStack did not start: {log_tail}") from exc
-            time.sleep(0.1)
-
-
 def fifo_queue(sqs: Any, name: str) -> str:
     return sqs.create_queue(QueueName=f"{name}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
 
@@ -532,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument(
-        "--ministack-module", default="ministack", help="module started as the emulator (python -m MODULE)"
+        "--unpatched", action="store_true", help="run MiniStack as upstream ships it (no FIFO dedup fix)"
     )
     parser.add_argument("--skip-ministack-api", action="store_true", help="do not measure MiniStack's own API path")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the logs and state of the run")
@@ -545,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         console.width = 120
     workdir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     load_before = os.getloadavg()
-    ministack, endpoint = start_ministack(args.ministack_module, workdir)
+    ministack = MiniStackProcess(patched=not args.unpatched).start()
+    endpoint = ministack.endpoint_url
     gateway: GatewayProcess | None = None
     try:
         sqs = _client("sqs", endpoint)
@@ -616,11 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if gateway is not None:
             gateway.stop()
-        os.killpg(ministack.pid, signal.SIGTERM)
-        try:
-            ministack.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(ministack.pid, signal.SIGKILL)
+        ministack.stop()
         if not args.keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 

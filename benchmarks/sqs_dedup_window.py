@@ -36,7 +36,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from stack.ministack_patches import PINNED_MINISTACK_VERSION, installed_ministack_version
-from stack.ministack_server import MiniStackProcess
+from stack.emulator import MiniStackProcess
 
 GOAL_LATE_OVER_EARLY = 0.80
 DEDUP_WINDOW_S = 300.0

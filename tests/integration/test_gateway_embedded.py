@@ -15,11 +15,8 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -30,6 +27,7 @@ from typing import Any
 import boto3
 import pytest
 
+from stack.emulator import MiniStackProcess
 from stack.gateway import GatewayProcess, GatewayStartError, launch, stop_gateway
 from tests.unit.test_gateway_proxy_event import DOCUMENTED_EVENT, assert_same_shape
 
@@ -44,46 +42,11 @@ MARKER = "HOOKSTACK_GATEWAY_TEST_MARKER"
 # --- MiniStack and the toy API -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def ministack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("ministack")
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    env.update({"GATEWAY_PORT": str(port), "BIND_HOST": "127.0.0.1", "LOG_LEVEL": "WARNING"})
-    with open(workdir / "ministack.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ministack"],
-            env=env,
-            cwd=workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{endpoint}/_ministack/health", timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                os.killpg(process.pid, signal.SIGKILL)
-                pytest.fail("MiniStack did not start: " + (workdir / "ministack.log").read_text()[-2000:])
-            time.sleep(0.1)
-    yield endpoint
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+def ministack() -> Iterator[str]:
+    # The emulator as upstream ships it: these tests are about the gateway, not the patches.
+    with MiniStackProcess(patched=False) as process:
+        yield process.endpoint_url
 
 
 def _zip(*modules: str) -> bytes:

@@ -9,7 +9,7 @@ import pytest
 from botocore.config import Config
 
 from stack.ministack_patches import DEDUP_PRUNE_PATCH
-from stack.ministack_server import MiniStackProcess
+from stack.emulator import MiniStackProcess
 
 pytestmark = pytest.mark.integration
 
