@@ -150,6 +150,22 @@ def encode_body(request: RequestView, binary_media_types: Sequence[str]) -> tupl
     return request.body.decode("utf-8", errors="replace"), False
 
 
+def _request_parameters(request: RequestView, resource_path: str, path_parameters: Mapping[str, str],
+                        stage_variables: Mapping[str, str]) -> dict[str, Any]:
+    """What the proxy event and the REQUEST authorizer's event both carry of the request."""
+    return {
+        "resource": resource_path,
+        "path": request.path,
+        "httpMethod": request.http_method,
+        "headers": request.headers or None,
+        "multiValueHeaders": request.multi_value_headers or None,
+        "queryStringParameters": request.query,
+        "multiValueQueryStringParameters": request.multi_value_query,
+        "pathParameters": dict(path_parameters) or None,
+        "stageVariables": dict(stage_variables) or None,
+    }
+
+
 def build_proxy_event(
     *,
     request: RequestView,
@@ -166,15 +182,7 @@ def build_proxy_event(
     if authorizer is not None:
         context["authorizer"] = dict(authorizer)
     return {
-        "resource": resource_path,
-        "path": request.path,
-        "httpMethod": request.http_method,
-        "headers": request.headers or None,
-        "multiValueHeaders": request.multi_value_headers or None,
-        "queryStringParameters": request.query,
-        "multiValueQueryStringParameters": request.multi_value_query,
-        "pathParameters": dict(path_parameters) or None,
-        "stageVariables": dict(stage_variables) or None,
+        **_request_parameters(request, resource_path, path_parameters, stage_variables),
         "requestContext": context,
         "body": body,
         "isBase64Encoded": is_base64,
@@ -194,15 +202,7 @@ def build_request_authorizer_event(
     return {
         "type": "REQUEST",
         "methodArn": method_arn,
-        "resource": resource_path,
-        "path": request.path,
-        "httpMethod": request.http_method,
-        "headers": request.headers or None,
-        "multiValueHeaders": request.multi_value_headers or None,
-        "queryStringParameters": request.query,
-        "multiValueQueryStringParameters": request.multi_value_query,
-        "pathParameters": dict(path_parameters) or None,
-        "stageVariables": dict(stage_variables) or None,
+        **_request_parameters(request, resource_path, path_parameters, stage_variables),
         "requestContext": dict(request_context),
     }
 
