@@ -22,6 +22,12 @@ the generator's capacity with.
 
     python benchmarks/load_vs_baseline.py [--rate 100] [--duration 30] [--rounds 2] [--json PATH]
                                           [--reports-dir DIR] [--no-capacity] [--max-minutes 30]
+                                          [--pause-worker] [--status-baseline]
+
+Two diagnoses split the overhead: ``--pause-worker`` also runs the dev stage with its worker's
+event source mapping disabled (the acknowledgement path alone), ``--status-baseline`` also deploys
+a ``bstat`` stage with handler set ``baseline-status`` (the baseline plus the real producer's status
+write) so the cost of that second durable write shows apart from the rest of our handlers.
 
 Bounded: every load run has a time budget and the whole benchmark a deadline; the emulator, both
 gateways and any Locust child are stopped at the end, on an error, on Ctrl-C or on SIGTERM.
@@ -57,7 +63,10 @@ STAGES = {"hookstack": "dev", "baseline": "base"}
 # Diagnosis (--pause-worker): the dev stage with its worker's event source mapping disabled during
 # the round, so only the acknowledgement path runs; the worker drains the backlog afterwards.
 PAUSED = "hookstack-worker-paused"
-VARIANT_STAGES = {**STAGES, PAUSED: "dev"}
+# Diagnosis (--status-baseline): the baseline plus the real producer's status write, a stage of its
+# own, so the cost of that second durable write shows apart from everything else our handlers do.
+STATUS_BASELINE = "baseline-status"
+VARIANT_STAGES = {**STAGES, PAUSED: "dev", STATUS_BASELINE: "bstat"}
 GOAL_P99_OVERHEAD = 0.15
 QUIET_TIMEOUT_S = 180.0
 CAPACITY_USERS = 16
@@ -120,6 +129,11 @@ class Benchmark:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
+    def stages(self) -> dict[str, str]:
+        """Handler set → stage, for every stage this run deploys."""
+        extra = {STATUS_BASELINE: VARIANT_STAGES[STATUS_BASELINE]} if self.args.status_baseline else {}
+        return {**STAGES, **extra}
+
     # --- the stacks ---------------------------------------------------------------------------
 
     def up(self) -> dict[str, Any]:
@@ -127,7 +141,7 @@ class Benchmark:
         from stack.embedded import up
 
         timings = {}
-        for handlers, stage in STAGES.items():
+        for handlers, stage in self.stages().items():
             with self.console.status(f"deploying stage {stage} ({handlers} handlers)") as status:
                 result = up(load_config(stage=stage, handler_set=handlers),
                             progress=lambda text, s=stage: status.update(f"stage {s}: {text}"))
@@ -142,7 +156,7 @@ class Benchmark:
 
         started = time.monotonic()
         clients = []
-        for stage in STAGES.values():
+        for stage in self.stages().values():
             outputs = load_outputs("embedded", stage)
             clients.append((outputs.client("sqs"), outputs.queue_url))
         limit = min(QUIET_TIMEOUT_S, max(0.0, self.remaining()))
@@ -284,6 +298,12 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 def compare(rounds: dict[str, list[RunFigures]]) -> dict[str, Any]:
     result = compare_pair(rounds["hookstack"], rounds["baseline"])
+    if rounds.get(STATUS_BASELINE):
+        # How much of the overhead is the status write alone: baseline+status against the baseline.
+        status = compare_pair(rounds[STATUS_BASELINE], rounds["baseline"])
+        result["status_write"] = {"baseline_status": status["hookstack"], "p99_ratio": status["p99_ratio"],
+                                  "p50_ratio": status["p50_ratio"], "p99_overhead": status["p99_overhead"],
+                                  "per_hop_means": status["per_hop_means"]["hookstack"]}
     if rounds.get(PAUSED):
         paused = compare_pair(rounds[PAUSED], rounds["baseline"])
         result["worker_paused"] = {"hookstack": paused["hookstack"], "p99_ratio": paused["p99_ratio"],
@@ -344,10 +364,13 @@ def print_rounds(console: Console, runs: list[RunFigures]) -> None:
 def print_comparison(console: Console, result: dict[str, Any], rate: float) -> None:
     table = Table(title=f"Ack latency at {rate:g} req/s offered: hookstack handlers vs trivial baseline "
                         "(all rounds pooled, exact)")
-    paused = (result.get("worker_paused") or {}).get("hookstack")
-    columns = ["", "hookstack", "baseline", "ratio"] + (["hookstack, worker paused", "ratio "] if paused else [])
-    for column in columns:
-        table.add_column(column, justify="right" if column else "left")
+    # Diagnostic variants, each with its ratio to the same baseline.
+    extras = [(label, figures) for label, figures in (
+        ("hookstack, worker paused", (result.get("worker_paused") or {}).get("hookstack")),
+        ("baseline + status write", (result.get("status_write") or {}).get("baseline_status"))) if figures]
+    table.add_column("", justify="left")
+    for column in ["hookstack", "baseline", "ratio"] + [c for label, _ in extras for c in (label, "ratio")]:
+        table.add_column(column, justify="right")
     ours, base = result["hookstack"], result["baseline"]
 
     def times(value: float | None) -> str:
@@ -355,15 +378,15 @@ def print_comparison(console: Console, result: dict[str, Any], rate: float) -> N
 
     for key, label in (("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("p999_ms", "p99.9 ms"),
                        ("max_ms", "max ms"), ("mean_ms", "mean ms")):
-        extra = [_ms(paused[key]), times(ratio(paused[key], base[key]))] if paused else []
+        extra = [c for _, f in extras for c in (_ms(f[key]), times(ratio(f[key], base[key])))]
         table.add_row(label, _ms(ours[key]), _ms(base[key]), times(ratio(ours[key], base[key])), *extra)
-    extra = [", ".join(_ms(v) for v in paused["p99_per_round_ms"]), ""] if paused else []
+    extra = [c for _, f in extras for c in (", ".join(_ms(v) for v in f["p99_per_round_ms"]), "")]
     table.add_row("p99 per round ms", ", ".join(_ms(v) for v in ours["p99_per_round_ms"]),
                   ", ".join(_ms(v) for v in base["p99_per_round_ms"]),
                   ", ".join(times(v) for v in result["p99_ratio_per_round"]), *extra)
-    extra = [f"{paused['achieved_rps']}", ""] if paused else []
+    extra = [c for _, f in extras for c in (f"{f['achieved_rps']}", "")]
     table.add_row("achieved req/s", f"{ours['achieved_rps']}", f"{base['achieved_rps']}", "", *extra)
-    extra = [f"{paused['acks']} / {paused['error_rate']:.2%}", ""] if paused else []
+    extra = [c for _, f in extras for c in (f"{f['acks']} / {f['error_rate']:.2%}", "")]
     table.add_row("acks / error rate", f"{ours['acks']} / {ours['error_rate']:.2%}",
                   f"{base['acks']} / {base['error_rate']:.2%}", "", *extra)
     console.print(table)
@@ -372,16 +395,25 @@ def print_comparison(console: Console, result: dict[str, Any], rate: float) -> N
         verdict = "[green]met[/]" if result["goal"]["met"] else "[red]not met[/]"
         console.print(f"our handlers add [bold]{overhead:+.0%}[/] to the ack p99 "
                       f"(goal < {GOAL_P99_OVERHEAD:.0%}: {verdict})")
-    if paused and result["worker_paused"]["p99_overhead"] is not None:
+    paused = result.get("worker_paused") or {}
+    if paused.get("p99_overhead") is not None:
         console.print(f"with the dev worker paused (the acknowledgement path alone) they add "
-                      f"{result['worker_paused']['p99_overhead']:+.0%} to the ack p99")
+                      f"{paused['p99_overhead']:+.0%} to the ack p99")
+    status = result.get("status_write") or {}
+    if status.get("p99_overhead") is not None:
+        console.print(f"the producer's status write alone (baseline + that one write) adds "
+                      f"{status['p99_overhead']:+.0%} to the baseline's ack p99")
     hops = Table(title="Per-hop means (pooled over rounds)")
     for column in ("hop · source · figure", "hookstack ms", "baseline ms"):
         hops.add_column(column, justify="left" if column.startswith("hop") else "right")
     means = result["per_hop_means"]
+    if status.get("per_hop_means"):
+        hops.add_column("baseline + status ms", justify="right")
     for label in sorted(set(means["hookstack"]) | set(means["baseline"])):
+        extra = ([_ms((status["per_hop_means"].get(label) or {}).get("mean_ms"))]
+                 if status.get("per_hop_means") else [])
         hops.add_row(label, _ms((means["hookstack"].get(label) or {}).get("mean_ms")),
-                     _ms((means["baseline"].get(label) or {}).get("mean_ms")))
+                     _ms((means["baseline"].get(label) or {}).get("mean_ms")), *extra)
     console.print(hops)
 
 
@@ -444,7 +476,8 @@ def run(bench: Benchmark) -> dict[str, Any]:
         "cpu_count": os.cpu_count(), "load_average_before": [round(v, 2) for v in os.getloadavg()],
     }
     result["up_seconds"] = bench.up()
-    variants = ["hookstack", "baseline"] + ([PAUSED] if args.pause_worker else [])
+    variants = (["hookstack", "baseline"] + ([PAUSED] if args.pause_worker else [])
+                + ([STATUS_BASELINE] if args.status_baseline else []))
     rounds: dict[str, list[RunFigures]] = {name: [] for name in variants}
     done: list[RunFigures] = []
     try:
@@ -514,6 +547,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-capacity", action="store_true", help="skip the sustained-throughput runs")
     parser.add_argument("--pause-worker", action="store_true",
                         help="diagnosis: also run the dev stage with its worker paused (ack path alone)")
+    parser.add_argument("--status-baseline", action="store_true",
+                        help="diagnosis: also run a baseline stage that makes the producer's status write "
+                             "(handler set baseline-status), to show that write's share of the overhead")
     parser.add_argument("--max-minutes", type=float, default=30.0, help="deadline of the whole benchmark")
     parser.add_argument("--json", dest="json_path", type=Path, help="write the figures here ('-': stdout)")
     parser.add_argument("--reports-dir", type=Path, help="keep every round's summary.json and report.html here")

@@ -26,7 +26,9 @@ TABLE_RW = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dyna
 
 
 def _handler(config: HookstackConfig, function: str) -> str:
-    if config.handler_set == "baseline":
+    if config.handler_set == "baseline-status" and function == "producer":
+        return "handlers.baseline.producer_recording_status_handler"
+    if config.handler_set in ("baseline", "baseline-status"):
         return f"handlers.baseline.{function}_handler"
     return f"handlers.{function}.handler"
 

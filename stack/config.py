@@ -55,8 +55,9 @@ class HookstackConfig(BaseModel):
     faults_cache_seconds: int = Field(5, ge=1, le=300)
     log_level: str = "INFO"
     # "baseline" deploys trivial handlers (handlers/baseline.py) on the same template: the
-    # reference a benchmark compares the real handlers against.
-    handler_set: Literal["hookstack", "baseline"] = "hookstack"
+    # reference a benchmark compares the real handlers against. "baseline-status" is the same
+    # plus the producer's status write, to tell that write's cost apart from the rest.
+    handler_set: Literal["hookstack", "baseline", "baseline-status"] = "hookstack"
     tenants: list[TenantConfig] = [TenantConfig(name="demo")]
 
     @field_validator("tenants")
