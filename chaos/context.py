@@ -63,7 +63,7 @@ class DrillContext:
         self.ledger = Ledger()
         self.observer = Observer(self.outputs, TENANT)
         self.timeline = Timeline(self.observer)
-        self.sender = Sender(self.outputs.api_url, tenant_token(self.outputs, TENANT), config.identity_header,
+        self.sender = Sender(self.outputs.api_url, tenant_token(self.outputs, TENANT), config.token_placement,
                              self.ledger, time_budget_s=max(10.0, self.settings.max_seconds / 2))
         self.started = time.monotonic()
         self.deadline = self.started + self.settings.max_seconds

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from handlers.message_contract import event_id as contract_event_id
 from handlers.message_contract import message_group_id, to_sqs_attributes
 from loadtests.deliveries import Delivery, github_delivery, shopify_delivery, stripe_delivery
+from stack.token_placement import TokenPlacement
 from stack.webhook_client import ApiClient
 
 TENANT = "demo"
@@ -183,18 +184,18 @@ def plan_baseline(run_id: str, secrets: dict[str, str], *, events: int, groups: 
 class Sender:
     """Sends planned events over keep-alive connections: one sender per group, in order."""
 
-    def __init__(self, api_url: str, token: str, token_header: str, ledger: Ledger, *,
+    def __init__(self, api_url: str, token: str, placement: TokenPlacement, ledger: Ledger, *,
                  max_threads: int = 6, time_budget_s: float = 60.0):
         self._api_url = api_url
         self._token = token
-        self._token_header = token_header
+        self._placement = placement
         self._ledger = ledger
         self._max_threads = max_threads
         self._time_budget_s = time_budget_s
 
     def _send_group(self, events: list[PlannedEvent], deadline: float,
                     on_answer: Callable[[Answer], None]) -> list[Answer]:
-        client = ApiClient(self._api_url, self._token, token_header=self._token_header, timeout=35)
+        client = ApiClient(self._api_url, self._token, self._placement, timeout=35)
         answers = []
         try:
             for event in events:

@@ -43,6 +43,11 @@ def path_parameter(event: Mapping[str, Any], name: str) -> str | None:
     return (event.get("pathParameters") or {}).get(name)
 
 
+def query_parameter(event: Mapping[str, Any], name: str) -> str | None:
+    """One query-string parameter, decoded (the last value when repeated, as API Gateway gives it)."""
+    return (event.get("queryStringParameters") or {}).get(name)
+
+
 def json_response(status_code: int, payload: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "statusCode": status_code,

@@ -1,4 +1,5 @@
-"""REQUEST authorizer: a per-tenant API token in one header, optionally a source-IP allow-list.
+"""REQUEST authorizer: a per-tenant API token in one header (or, for providers that deliver to a
+bare URL, one query-string parameter), optionally a source-IP allow-list.
 
 API Gateway calls it with headers and request context, never the body. It answers an IAM policy
 for the whole stage (``…/{stage}/*``) so one cached result serves both routes, with context
@@ -15,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from handlers.api_gateway import lowercase_headers
+from handlers.api_gateway import lowercase_headers, query_parameter
 from handlers.logging_setup import elapsed_ms, function_logger
 from handlers.parameter_store import ssm_provider
 from handlers.settings import AuthorizerSettings
@@ -57,13 +58,20 @@ def policy(principal: str, effect: str, resource: str, context: Mapping[str, str
 
 
 class TokenAuthorizer:
-    def __init__(self, directory: TenantDirectory, identity_header: str):
+    def __init__(self, directory: TenantDirectory, identity_header: str,
+                 identity_query_parameter: str | None = None):
         self._directory = directory
         self._header = identity_header.lower()
+        self._query_parameter = identity_query_parameter
+
+    def _token(self, event: Mapping[str, Any]) -> str:
+        if self._query_parameter is not None:
+            return (query_parameter(event, self._query_parameter) or "").strip()
+        return (lowercase_headers(event).get(self._header) or "").strip()
 
     def authorize(self, event: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """→ (policy, log fields). Raises :class:`Unauthorized` for a missing/malformed token."""
-        token = (lowercase_headers(event).get(self._header) or "").strip()
+        token = self._token(event)
         if not _TOKEN_SHAPE.match(token):
             raise Unauthorized()
         resource = stage_resource(str(event.get("methodArn", "")))
@@ -83,7 +91,7 @@ class TokenAuthorizer:
 def _authorizer() -> TokenAuthorizer:
     settings = AuthorizerSettings.from_env()
     directory = TenantDirectory(ssm_provider, settings.tenant_parameter_path, settings.secret_cache_seconds)
-    return TokenAuthorizer(directory, settings.identity_header)
+    return TokenAuthorizer(directory, settings.identity_header, settings.identity_query_parameter)
 
 
 def handle(authorizer: TokenAuthorizer, event: Mapping[str, Any]) -> dict[str, Any]:

@@ -44,6 +44,8 @@ def _integer(env: Mapping[str, str], name: str, default: int | None = None) -> i
 class AuthorizerSettings:
     tenant_parameter_path: str
     identity_header: str = DEFAULT_IDENTITY_HEADER
+    # When set, the token comes from this query-string parameter instead of the header.
+    identity_query_parameter: str | None = None
     secret_cache_seconds: int = DEFAULT_SECRET_CACHE_SECONDS
 
     @classmethod
@@ -52,6 +54,7 @@ class AuthorizerSettings:
         return cls(
             tenant_parameter_path=path if path.endswith("/") else path + "/",
             identity_header=env.get("IDENTITY_HEADER", "").strip() or DEFAULT_IDENTITY_HEADER,
+            identity_query_parameter=env.get("IDENTITY_QUERY_PARAMETER", "").strip() or None,
             secret_cache_seconds=_integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
         )
 

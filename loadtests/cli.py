@@ -26,9 +26,10 @@ from loadtests import summary as run_summary
 from loadtests.e2e import BacklogSampler, DrainResult, scan_status_items, wait_for_drain
 from loadtests.gates import GateError, parse_gate, parse_gates
 from loadtests.launcher import LocustRun, LocustRunError, run_locust
-from loadtests.options import DEFAULT_MAX_BODY_BYTES, DEFAULT_TOKEN_HEADER
+from loadtests.options import DEFAULT_MAX_BODY_BYTES
 from loadtests.params import LoadParams, parse_duration
 from loadtests.warmup import warm_up
+from stack.token_placement import TokenPlacement
 
 PROVIDERS = ("shopify", "stripe", "github")
 DEFAULT_REPORT_ROOT = Path("load-reports")
@@ -70,6 +71,10 @@ def check_url(url: str, allow_remote: bool) -> None:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise _error(f"not an http(s) URL: {url!r}")
+    if parsed.query:
+        # The URL is written to the report: a token must not ride along in it.
+        raise _error("the API URL takes no query string: pass the token with --token (and "
+                     "--token-query-parameter when the stage reads it from the query string)")
     if not is_loopback_url(url) and not allow_remote:
         raise _error(f"{parsed.hostname} is not this machine: load only goes to loopback unless you pass "
                      "--allow-remote for a stage you own")
@@ -133,20 +138,31 @@ def _stack(target: str | None, stage: str | None, url: str | None) -> Any:
     return load_outputs(target or "embedded", stage)
 
 
+def token_placement(outputs: Any, query_parameter: str | None) -> TokenPlacement:
+    """Where the token goes: the deployed stage's configuration decides; a bare --url takes
+    --token-query-parameter, else the default header."""
+    if outputs is None:
+        return TokenPlacement.in_query(query_parameter) if query_parameter else TokenPlacement.in_header()
+    from stack.config import load_config
+
+    placement = load_config(stage=outputs.stage).token_placement
+    if query_parameter and placement != TokenPlacement.in_query(query_parameter):
+        raise _error(f"--token-query-parameter {query_parameter}: stage {outputs.stage!r} reads the token from "
+                     f"its {placement.describe()} (set identity_query_parameter in hookstack.toml)")
+    return placement
+
+
 def _credentials(outputs: Any, providers: list[str], token: str | None,
-                 secrets: dict[str, str | None]) -> tuple[str, dict[str, str], str]:
-    header = DEFAULT_TOKEN_HEADER
+                 secrets: dict[str, str | None]) -> tuple[str, dict[str, str]]:
     if outputs is not None:
-        from stack.config import load_config
         from stack.targets import provider_secret, tenant_token
 
-        header = load_config(stage=outputs.stage).identity_header
         token = token or tenant_token(outputs)
         secrets = {p: secrets.get(p) or provider_secret(outputs, p) for p in providers}
     missing = ([] if token else ["--token"]) + [f"--{p}-secret" for p in providers if not secrets.get(p)]
     if missing:
         raise _error(f"without --target, pass {', '.join(missing)} (or HOOKSTACK_TOKEN / HOOKSTACK_<PROVIDER>_SECRET)")
-    return token or "", {p: secrets[p] or "" for p in providers}, header
+    return token or "", {p: secrets[p] or "" for p in providers}
 
 
 def _queue_limit(outputs: Any) -> int:
@@ -325,6 +341,10 @@ def load(
                                                             "MaximumMessageSize)")] = None,
     token: Annotated[str | None, typer.Option(envvar="HOOKSTACK_TOKEN", help="Tenant token (default: "
                                                                              "from the stack)")] = None,
+    token_query_parameter: Annotated[str | None, typer.Option(
+        envvar="HOOKSTACK_TOKEN_QUERY_PARAMETER", help="With a bare --url: send the token in this query-string "
+                                                       "parameter instead of the header (a stage with "
+                                                       "identity_query_parameter)")] = None,
     shopify_secret: Annotated[str | None, typer.Option(envvar="HOOKSTACK_SHOPIFY_SECRET")] = None,
     stripe_secret: Annotated[str | None, typer.Option(envvar="HOOKSTACK_STRIPE_SECRET")] = None,
     github_secret: Annotated[str | None, typer.Option(envvar="HOOKSTACK_GITHUB_SECRET")] = None,
@@ -353,14 +373,15 @@ def load(
                 if outputs is not None and e2e is not False else None)
     reads_back, e2e_note = e2e_plan(outputs is not None, e2e, baseline)
     check_gates_measurable(gates, reads_back, e2e_note)
-    token_value, secrets, header = _credentials(
+    placement = token_placement(outputs, token_query_parameter)
+    token_value, secrets = _credentials(
         outputs, providers, token, {"shopify": shopify_secret, "stripe": stripe_secret, "github": github_secret})
     if reads_back and not any(g.metric.key == "missing" for g in gates):
         gates.append(parse_gate("missing==0"))  # an acknowledged event must never be lost
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     directory = report_dir or DEFAULT_REPORT_ROOT / f"{stamp}-{params.scenario}"
     run = LocustRun(url=api_url, params=params, report_dir=directory, providers=providers, processes=processes,
-                    token=token_value, token_header=header, secrets=secrets,
+                    token=token_value, token_placement=placement, secrets=secrets,
                     max_body_bytes=max_body_bytes or _queue_limit(outputs))
 
     sampler = None
@@ -372,7 +393,7 @@ def load(
     warmed: dict[str, Any] = {"requests": 0}
     if warmup > 0:
         with console.status(f"warming up: {warmup} deliveries"):
-            warmed = warm_up(api_url, auth_headers={header: token_value}, provider=providers[0],
+            warmed = warm_up(api_url, token=token_value, placement=placement, provider=providers[0],
                              secret=secrets[providers[0]], requests=warmup, seed=seed)
         console.print(f"warm-up: {warmed['status_counts']}, p50 {warmed['p50_ms']} ms, max {warmed['max_ms']} ms")
     log_files = hops.log_files(outputs.log_dir, outputs.function_names) if outputs is not None else {}

@@ -36,6 +36,7 @@ from loadtests.params import LoadParams
 from loadtests.schedule import ArrivalSchedule, closed_interval, offered_timeline, planned_arrivals
 from loadtests.shapes import ArrivalShape, create_shape
 from loadtests.traffic import BodySizes, ProviderTraffic, RetryMemory
+from stack.token_placement import TokenPlacement
 
 logger = logging.getLogger("hookstack.load")
 
@@ -236,8 +237,11 @@ class Harness:
     def secret(self, provider: str) -> str:
         return getattr(self.options, f"{provider}_secret", "")
 
-    def auth_headers(self) -> dict[str, str]:
-        return {self.options.token_header: self.options.token}
+    def token_placement(self) -> TokenPlacement:
+        return load_options.token_placement_from(self.options)
+
+    def token(self) -> str:
+        return self.options.token
 
     # --- recording --------------------------------------------------------------------------------
 
@@ -376,6 +380,7 @@ class WebhookUser(FastHttpUser):
     def on_start(self) -> None:
         self.rng = HARNESS.user_rng()
         self.traffic = ProviderTraffic(HARNESS.secret(self.provider), self.rng, HARNESS.sizes)
+        self.token_placement = HARNESS.token_placement()
         self.last_start: float | None = None
 
     def deliver(self, delivery: Delivery) -> None:
@@ -385,10 +390,13 @@ class WebhookUser(FastHttpUser):
         if not attempt.retry:
             HARNESS.retries.remember(delivery)
         attempt.may_be_refused = delivery.topic not in KNOWN_TOPICS
-        headers = {**delivery.headers, **HARNESS.auth_headers()}
+        token = HARNESS.token()
+        headers = {**delivery.headers, **self.token_placement.headers(token)}
         attempt.sent = self.last_start = time.perf_counter()
         HARNESS.measurements.request_started(attempt)
-        with self.client.post(delivery.path, data=delivery.body, headers=headers, catch_response=True,
+        # ``name`` (what Locust's statistics show) is never the path, which may hold the token.
+        with self.client.post(self.token_placement.path(delivery.path, token), data=delivery.body,
+                              headers=headers, catch_response=True,
                               name=f"{delivery.provider} {delivery.topic}",
                               context={"hookstack_attempt": attempt}) as response:
             if is_ack(response.status_code):

@@ -22,6 +22,7 @@ from typing import Any
 
 from loadtests.params import MAX_LEAD_S, LoadParams
 from stack.process_group import INTERRUPT, stop_group
+from stack.token_placement import TokenPlacement
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 USER_CLASSES = {"shopify": "ShopifyStore", "stripe": "StripeAccount", "github": "GitHubRepository"}
@@ -47,7 +48,7 @@ class LocustRun:
     providers: list[str] = field(default_factory=lambda: ["shopify"])
     processes: int = 0
     token: str = ""
-    token_header: str = "X-Hookstack-Token"
+    token_placement: TokenPlacement = field(default_factory=TokenPlacement)
     secrets: dict[str, str] = field(default_factory=dict)
     max_body_bytes: int = 256 * 1024
 
@@ -72,7 +73,7 @@ class LocustRun:
             sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
             "--host", self.url, "--scenario", p.scenario, "--rate", repr(p.rate), "--duration", repr(p.duration),
             "--mode", p.mode, "--tail", repr(p.tail), "--max-body-bytes", str(self.max_body_bytes),
-            "--token-header", self.token_header,
+            *self._token_placement_flags(),
             "--results-file", str(self.results_file), "--progress-file", str(self.progress_file),
             "--loglevel", "INFO",
         ]
@@ -87,6 +88,13 @@ class LocustRun:
                         "--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port,
                         "--expect-workers-max-wait", "30"]
         return command + [USER_CLASSES[provider] for provider in self.providers]
+
+    def _token_placement_flags(self) -> list[str]:
+        """Where the token goes (a name, not a secret: fine on the command line)."""
+        placement = self.token_placement
+        if placement.query_parameter is not None:
+            return ["--token-query-parameter", placement.query_parameter]
+        return ["--token-header", placement.header or ""]
 
     def environment(self) -> dict[str, str]:
         """Secrets go through the environment, never the command line (``ps`` shows that)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from loadtests.params import MODES, SCENARIOS, LoadParams, parse_duration
+from stack.token_placement import DEFAULT_TOKEN_HEADER, TokenPlacement
 
-DEFAULT_TOKEN_HEADER = "X-Hookstack-Token"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
 
@@ -43,6 +43,8 @@ def register(parser: Any) -> None:
                        help="Largest body generated (the queue's MaximumMessageSize)")
     group.add_argument("--token-header", default=DEFAULT_TOKEN_HEADER, env_var="HOOKSTACK_TOKEN_HEADER",
                        help="Header carrying the tenant token")
+    group.add_argument("--token-query-parameter", default="", env_var="HOOKSTACK_TOKEN_QUERY_PARAMETER",
+                       help="Query-string parameter carrying the tenant token, instead of the header")
     group.add_argument("--token", default="", env_var="HOOKSTACK_TOKEN", is_secret=True,
                        help="Tenant token")
     for provider in ("shopify", "stripe", "github"):
@@ -52,6 +54,12 @@ def register(parser: Any) -> None:
                        help="Write the raw run result (JSON) here when the run ends")
     group.add_argument("--progress-file", default="", env_var="HOOKSTACK_PROGRESS_FILE", include_in_web_ui=False,
                        help="Append one JSON progress line per second here")
+
+
+def token_placement_from(options: Any) -> TokenPlacement:
+    if options.token_query_parameter:
+        return TokenPlacement.in_query(options.token_query_parameter)
+    return TokenPlacement.in_header(options.token_header)
 
 
 def params_from(options: Any) -> LoadParams:

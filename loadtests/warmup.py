@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from loadtests.deliveries import GITHUB_EVENTS, SHOPIFY_TOPICS, STRIPE_TYPES, make_delivery
+from stack.token_placement import TokenPlacement
 
 REQUEST_TIMEOUT_S = 30.0
 FIRST_TOPIC = {"shopify": SHOPIFY_TOPICS[0], "stripe": STRIPE_TYPES[0], "github": GITHUB_EVENTS[0]}
@@ -35,14 +36,15 @@ def _send(url: str, headers: dict[str, str], body: bytes) -> tuple[int, float]:
     return status, time.perf_counter() - started
 
 
-def warm_up(api_url: str, *, auth_headers: dict[str, str], provider: str, secret: str, requests: int,
+def warm_up(api_url: str, *, token: str, placement: TokenPlacement, provider: str, secret: str, requests: int,
             concurrency: int = 10, seed: int | None = None) -> dict[str, Any]:
     """Send ``requests`` signed deliveries of ``provider``, ``concurrency`` at a time; summarize."""
     if requests <= 0:
         return {"requests": 0}
     rng = random.Random(seed)
     deliveries = [make_delivery(provider, FIRST_TOPIC[provider], secret, rng=rng) for _ in range(requests)]
-    url = f"{api_url}/webhooks/{provider}"
+    url = placement.path(f"{api_url}/webhooks/{provider}", token)  # holds the token: never reported
+    auth_headers = placement.headers(token)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=min(concurrency, requests)) as pool:
         results = list(pool.map(lambda d: _send(url, {**d.headers, **auth_headers}, d.body), deliveries))

@@ -65,6 +65,8 @@ def _functions(config: HookstackConfig) -> list[Function]:
                 **_common_env(config, "authorizer"),
                 "TENANT_PARAMETER_PATH": config.tenant_parameter_path,
                 "IDENTITY_HEADER": config.identity_header,
+                **({"IDENTITY_QUERY_PARAMETER": config.identity_query_parameter}
+                   if config.identity_query_parameter else {}),
                 "SECRET_CACHE_SECONDS": str(config.secret_cache_seconds),
             },
             grants=[Grant(actions=["ssm:GetParametersByPath"],
@@ -162,6 +164,7 @@ def hookstack_stack(config: HookstackConfig) -> StackDefinition:
             name=config.resource_name("token-authorizer"),
             function="AuthorizerFunction",
             identity_header=config.identity_header,
+            identity_query_parameter=config.identity_query_parameter,
             # With a source-IP allow-list the decision depends on the caller's address too.
             extra_identity_sources=(["context.identity.sourceIp"]
                                     if any(t.source_cidrs for t in config.tenants) else []),

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from loadtests.deliveries import SHOPIFY_TOPICS, Delivery, shopify_delivery
 from stack.targets import StackOutputs
+from stack.token_placement import TokenPlacement
 from stack.webhook_client import ApiClient
 
 FINAL_STATUSES = ("PROCESSED", "DEAD_LETTERED")
@@ -71,13 +72,14 @@ def plan_deliveries(secret: str, events: int, shops: int, poison: int, seed: int
 
 
 def fire(api_url: str, token: str, deliveries: list[Delivery], threads: int,
-         time_budget_s: float = 60.0, on_ack=lambda ack: None) -> list[Ack]:
+         time_budget_s: float = 60.0, on_ack=lambda ack: None,
+         placement: TokenPlacement = TokenPlacement()) -> list[Ack]:
     """Send every delivery once over ``threads`` keep-alive connections, within the time budget."""
     deadline = time.monotonic() + time_budget_s
     chunks = [deliveries[i::threads] for i in range(threads)]
 
     def run(chunk: list[Delivery]) -> list[Ack]:
-        client = ApiClient(api_url, token)
+        client = ApiClient(api_url, token, placement)
         acks = []
         try:
             for delivery in chunk:

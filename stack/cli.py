@@ -175,7 +175,7 @@ def _client(target: str, stage: str | None):
 
     found = load_outputs(target, stage)
     config = load_config(stage=found.stage)
-    return found, ApiClient(found.api_url, tenant_token(found, config.tenants[0].name), config.identity_header)
+    return found, ApiClient(found.api_url, tenant_token(found, config.tenants[0].name), config.token_placement)
 
 
 @app.command()
@@ -316,11 +316,13 @@ def demo(events: Annotated[int, typer.Option(min=1, max=5000, help="deliveries i
                       TimeElapsedColumn(), console=console) as bar:
             warming = bar.add_task("warm-up", total=warmup)
             warm_acks = burst.fire(found.api_url, token, burst.plan_deliveries(secret, warmup, shops, 0, seed=1),
-                                   threads, on_ack=lambda _: bar.advance(warming))
+                                   threads, on_ack=lambda _: bar.advance(warming),
+                                   placement=config.token_placement)
             warm_outcomes = burst.await_outcomes(found, [a.event_id for a in warm_acks if a.event_id])
             sending = bar.add_task("sending", total=len(plan))
             started = time.monotonic()
-            acks = burst.fire(found.api_url, token, plan, threads, on_ack=lambda _: bar.advance(sending))
+            acks = burst.fire(found.api_url, token, plan, threads, on_ack=lambda _: bar.advance(sending),
+                              placement=config.token_placement)
             fire_s = time.monotonic() - started
             ids = [a.event_id for a in acks if a.event_id]
             waiting = bar.add_task("processing", total=len(ids))

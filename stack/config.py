@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from stack.errors import HookstackError
+from stack.token_placement import TokenPlacement
 
 PROVIDERS = ("shopify", "stripe", "github")
 
@@ -38,6 +39,10 @@ class HookstackConfig(BaseModel):
     # Lambda's 6 MB synchronous payload limit: 4 MiB of body leaves room for the escaping.
     max_request_bytes: int = Field(4 * 1024 * 1024, gt=0, le=10 * 1024 * 1024)
     identity_header: str = "X-Hookstack-Token"
+    # When set, the token is read from this query-string parameter instead of the header: real
+    # providers (Shopify, Stripe, GitHub) deliver to a bare URL and cannot add headers. Instead,
+    # not as well: API Gateway needs every identity source present, so it is one or the other.
+    identity_query_parameter: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     authorizer_ttl_seconds: int = Field(300, ge=0, le=3600)
     # Queue and worker.
     claim_check_bytes: int = Field(200 * 1024, gt=0, le=1024 * 1024)
@@ -68,6 +73,11 @@ class HookstackConfig(BaseModel):
             if unknown:
                 raise ValueError(f"tenant {tenant.name}: unknown providers {sorted(unknown)}")
         return tenants
+
+    @property
+    def token_placement(self) -> TokenPlacement:
+        """Where clients of this stage put the tenant token."""
+        return TokenPlacement.for_stage(self.identity_header, self.identity_query_parameter)
 
     @property
     def stack_name(self) -> str:

@@ -88,14 +88,23 @@ class Authorizer(BaseModel):
     name: str
     function: LogicalId
     identity_header: str
+    # Read the token from this query-string parameter instead of the header (providers that
+    # deliver to a bare URL). Not both: API Gateway refuses a request missing any identity source.
+    identity_query_parameter: str | None = None
     # Further identity sources (e.g. ``context.identity.sourceIp``): the cache key is all of them,
     # so an Allow cached for one caller is never reused for another that differs in any of them.
     extra_identity_sources: list[str] = []
     result_ttl_seconds: int = Field(300, ge=0, le=3600)
 
     @property
+    def token_source(self) -> str:
+        if self.identity_query_parameter:
+            return f"method.request.querystring.{self.identity_query_parameter}"
+        return f"method.request.header.{self.identity_header}"
+
+    @property
     def identity_source(self) -> str:
-        return ", ".join([f"method.request.header.{self.identity_header}", *self.extra_identity_sources])
+        return ", ".join([self.token_source, *self.extra_identity_sources])
 
 
 class Route(BaseModel):

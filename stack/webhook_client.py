@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from stack.errors import HookstackError
+from stack.token_placement import TokenPlacement
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class Response:
 class ApiClient:
     """One connection, reused (one per thread): what a provider's delivery worker does."""
 
-    def __init__(self, api_url: str, token: str, token_header: str = "X-Hookstack-Token", timeout: float = 30):
+    def __init__(self, api_url: str, token: str, placement: TokenPlacement = TokenPlacement(),
+                 timeout: float = 30):
         parts = urlsplit(api_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HookstackError(f"not an http(s) API URL: {api_url!r}")
@@ -37,7 +39,7 @@ class ApiClient:
         self._port = parts.port or (443 if self._https else 80)
         self._base = parts.path.rstrip("/")
         self._token = token
-        self._token_header = token_header
+        self._placement = placement
         self._timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
 
@@ -49,12 +51,14 @@ class ApiClient:
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> Response:
-        all_headers = {self._token_header: self._token, **(headers or {})}
+        all_headers = {**self._placement.headers(self._token), **(headers or {})}
+        # The target may hold the token: messages name ``path`` only.
+        target = self._placement.path(self._base + path, self._token)
         for attempt in (1, 2):
             conn = self._connection()
             started = time.perf_counter()
             try:
-                conn.request(method, self._base + path, body=body, headers=all_headers)
+                conn.request(method, target, body=body, headers=all_headers)
                 response = conn.getresponse()
                 data = response.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):

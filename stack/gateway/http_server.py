@@ -288,7 +288,8 @@ class HttpServerProtocol(asyncio.Protocol):
         try:
             response = await self._handler(request)
         except Exception as exc:  # noqa: BLE001 - one request's failure must not end the server
-            log.exception("request %s %s failed", request.method, request.target)
+            # The path only: a query string may carry a token.
+            log.exception("request %s %s failed", request.method, request.path)
             response = self._on_error(exc)
         if self._closed or self._transport is None:
             return

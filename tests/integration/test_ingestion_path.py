@@ -7,6 +7,7 @@ import json
 import pytest
 
 from loadtests.deliveries import shopify_delivery
+from stack.token_placement import TokenPlacement
 from stack.webhook_client import ApiClient
 from tests.integration.conftest import wait_for_status
 
@@ -23,8 +24,8 @@ def test_signed_order_is_acknowledged_then_processed(api, shopify_secret):
     assert status["status"] == "PROCESSED", status
 
 
-def _post_as(embedded_stack, delivery, token: str, token_header: str = "X-Hookstack-Token"):
-    client = ApiClient(embedded_stack.api_url, token, token_header=token_header)
+def _post_as(embedded_stack, delivery, token: str, placement: TokenPlacement = TokenPlacement()):
+    client = ApiClient(embedded_stack.api_url, token, placement)
     try:
         return client.post_webhook("shopify", delivery.body, delivery.headers)
     finally:
@@ -38,7 +39,7 @@ def test_wrong_token_is_forbidden_at_the_authorizer(embedded_stack, shopify_secr
 
 def test_missing_token_is_unauthorized(embedded_stack, shopify_secret):
     response = _post_as(embedded_stack, shopify_delivery("orders/create", shopify_secret), "unused",
-                        token_header="X-Not-The-Identity-Header")
+                        TokenPlacement.in_header("X-Not-The-Identity-Header"))
     assert response.status == 401, response.body
 
 

@@ -127,6 +127,72 @@ def test_identity_header_name_comes_from_settings(monkeypatch):
         handle(authorizer, request("tok_acme_0123456789", header="X-Hookstack-Token"))
 
 
+def query_request(token=None, name="token", header_token=None):
+    """A REQUEST authorizer event with the token in the query string (None: parameter absent)."""
+    event = request(header_token)
+    query = {} if token is None else {name: token}
+    event["queryStringParameters"] = query or None
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+    return event
+
+
+def make_query(name="token"):
+    fake = FakeParameters(PARAMETERS)
+    return TokenAuthorizer(TenantDirectory(lambda: fake, PATH, 300, clock=Clock()), "X-Hookstack-Token", name)
+
+
+def test_token_in_the_configured_query_parameter_is_allowed():
+    result = handle(make_query(), query_request("tok_acme_0123456789"))
+    assert effect(result) == "Allow" and result["context"]["tenant"] == "acme"
+    assert effect(handle(make_query(), query_request("tok_unknown_000"))) == "Deny"
+
+
+@pytest.mark.parametrize("event", [
+    query_request(None),  # no query string at all
+    query_request("tok_acme_0123456789", name="other"),
+    query_request("tok_acme_0123456789", name="Token"),  # query parameter names are case-sensitive
+    query_request(None, header_token="tok_acme_0123456789"),  # the header is not read instead
+])
+def test_missing_query_parameter_raises_unauthorized(event):
+    with pytest.raises(Unauthorized):
+        handle(make_query(), event)
+
+
+@pytest.mark.parametrize("token", ["", "   ", "has space", "x" * 513, "ünïcode"])
+def test_malformed_query_parameter_raises_unauthorized(token):
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        handle(make_query(), query_request(token))
+
+
+def test_a_header_stage_ignores_a_token_in_the_query_string():
+    authorizer, _, _ = make()
+    with pytest.raises(Unauthorized):
+        handle(authorizer, query_request("tok_acme_0123456789"))
+
+
+def test_identity_query_parameter_comes_from_settings(monkeypatch):
+    from handlers.settings import AuthorizerSettings
+
+    monkeypatch.setenv("TENANT_PARAMETER_PATH", "/p/tenants/")
+    monkeypatch.delenv("IDENTITY_QUERY_PARAMETER", raising=False)
+    assert AuthorizerSettings.from_env().identity_query_parameter is None
+    monkeypatch.setenv("IDENTITY_QUERY_PARAMETER", "  ")
+    assert AuthorizerSettings.from_env().identity_query_parameter is None
+    monkeypatch.setenv("IDENTITY_QUERY_PARAMETER", "token")
+    assert AuthorizerSettings.from_env().identity_query_parameter == "token"
+
+
+def test_a_query_string_token_is_never_logged(caplog):
+    from handlers.authorizer import logger
+
+    with caplog.at_level("INFO"):
+        handle(make_query(), query_request("tok_acme_0123456789"))
+        with pytest.raises(Unauthorized):
+            handle(make_query(), query_request("bad token"))
+    text = json.dumps([json.loads(logger.registered_formatter.format(r)) for r in caplog.records])
+    assert "tok_acme_0123456789" not in text and "bad token" not in text
+
+
 @pytest.mark.parametrize("ip, allowed", [("10.1.2.3", True), ("192.168.1.7", True), ("192.168.1.8", False),
                                          ("203.0.113.9", False), ("garbage", False), (None, False)])
 def test_source_ip_allow_list(ip, allowed):

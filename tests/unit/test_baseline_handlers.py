@@ -35,32 +35,25 @@ def test_an_unknown_handler_set_is_refused():
 
 
 @pytest.fixture
-def aws(monkeypatch):
+def aws(moto_aws, monkeypatch):
     import boto3
-    from moto import mock_aws
 
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        sqs = boto3.client("sqs")
-        queue_url = sqs.create_queue(QueueName="ingest.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-        dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(TableName="events", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                              AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                              BillingMode="PAY_PER_REQUEST")
-        monkeypatch.setenv("QUEUE_URL", queue_url)
-        monkeypatch.setenv("EVENTS_TABLE", "events")
-        from handlers import baseline
+    from handlers import baseline
 
-        # The handlers cache their clients: fresh ones inside this mock.
-        baseline._sqs.cache_clear()
-        baseline._status.cache_clear()
-        yield sqs, queue_url, dynamodb
-        baseline._sqs.cache_clear()
-        baseline._status.cache_clear()
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="ingest.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(TableName="events", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    monkeypatch.setenv("QUEUE_URL", queue_url)
+    monkeypatch.setenv("EVENTS_TABLE", "events")
+    # The handlers cache their clients: fresh ones inside this mock.
+    baseline._sqs.cache_clear()
+    baseline._status.cache_clear()
+    yield sqs, queue_url, dynamodb
+    baseline._sqs.cache_clear()
+    baseline._status.cache_clear()
 
 
 def test_the_plain_baseline_producer_only_sends(aws):

@@ -7,7 +7,6 @@ import time
 
 import boto3
 import pytest
-from moto import mock_aws
 from typer.testing import CliRunner
 
 from chaos.cli import app
@@ -20,14 +19,8 @@ PARAMETER = "/hookstack/dev/chaos/faults"
 
 
 @pytest.fixture
-def ssm(monkeypatch):
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        yield boto3.client("ssm", region_name="us-east-1")
+def ssm(moto_aws):
+    return boto3.client("ssm", region_name="us-east-1")
 
 
 def worker_fault(fault_id: str, seconds: float = 300, **values) -> Fault:

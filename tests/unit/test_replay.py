@@ -95,18 +95,12 @@ class FakeFifoSqs:
 
 
 @pytest.fixture
-def dynamodb(monkeypatch):
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(TableName="events", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                            BillingMode="PAY_PER_REQUEST")
-        yield client
+def dynamodb(moto_aws):
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(TableName="events", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                        BillingMode="PAY_PER_REQUEST")
+    return client
 
 
 def dead_letter(sqs: FakeFifoSqs, n: int, *, group="acme:shop-a", kind="permanent", extra=None) -> str:

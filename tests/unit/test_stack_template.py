@@ -136,6 +136,25 @@ def test_source_ip_allow_lists_key_the_authorizer_cache_on_the_caller_address():
         f"method.request.header.{config.identity_header}, context.identity.sourceIp")
 
 
+def test_a_query_string_token_replaces_the_header_as_identity_source():
+    config = HookstackConfig(identity_query_parameter="token")
+    template = render_template(hookstack_stack(config))
+    (authorizer,) = resources_of(template, "AWS::ApiGateway::Authorizer").values()
+    assert authorizer["Properties"]["IdentitySource"] == "method.request.querystring.token"
+    env = template["Resources"]["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["IDENTITY_QUERY_PARAMETER"] == "token"
+    header_env = render_template(hookstack_stack(HookstackConfig()))["Resources"]["AuthorizerFunction"]
+    assert "IDENTITY_QUERY_PARAMETER" not in header_env["Properties"]["Environment"]["Variables"]
+
+
+def test_a_query_string_token_keeps_the_source_ip_in_the_cache_key():
+    config = HookstackConfig(identity_query_parameter="key_1",
+                             tenants=[{"name": "acme", "source_cidrs": ["203.0.113.0/24"]}])
+    (authorizer,) = resources_of(render_template(hookstack_stack(config)), "AWS::ApiGateway::Authorizer").values()
+    assert authorizer["Properties"]["IdentitySource"] == (
+        "method.request.querystring.key_1, context.identity.sourceIp")
+
+
 def test_fault_injection_can_be_left_out_of_a_stage():
     on = render_template(hookstack_stack(HookstackConfig()))
     off = render_template(hookstack_stack(HookstackConfig(fault_injection=False)))

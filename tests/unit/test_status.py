@@ -6,7 +6,6 @@ import json
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from handlers.message_contract import event_id
 from handlers.status import handle, iso_from_ms
@@ -16,17 +15,12 @@ EID = event_id("acme", "shopify", "delivery-1")
 
 
 @pytest.fixture
-def store(monkeypatch):
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(TableName="events", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                              AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                              BillingMode="PAY_PER_REQUEST")
-        yield StatusStore(dynamodb, "events")
+def store(moto_aws):
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(TableName="events", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    return StatusStore(dynamodb, "events")
 
 
 def get(store, eid, tenant="acme"):
