@@ -298,18 +298,19 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 def compare(rounds: dict[str, list[RunFigures]]) -> dict[str, Any]:
     result = compare_pair(rounds["hookstack"], rounds["baseline"])
-    if rounds.get(STATUS_BASELINE):
-        # How much of the overhead is the status write alone: baseline+status against the baseline.
-        status = compare_pair(rounds[STATUS_BASELINE], rounds["baseline"])
-        result["status_write"] = {"baseline_status": status["hookstack"], "p99_ratio": status["p99_ratio"],
-                                  "p50_ratio": status["p50_ratio"], "p99_overhead": status["p99_overhead"],
-                                  "per_hop_means": status["per_hop_means"]["hookstack"]}
-    if rounds.get(PAUSED):
-        paused = compare_pair(rounds[PAUSED], rounds["baseline"])
-        result["worker_paused"] = {"hookstack": paused["hookstack"], "p99_ratio": paused["p99_ratio"],
-                                   "p50_ratio": paused["p50_ratio"], "p99_overhead": paused["p99_overhead"],
-                                   "per_hop_means": paused["per_hop_means"]["hookstack"]}
+    # Diagnoses, each against the same baseline: the status write alone (baseline + that write),
+    # and the acknowledgement path alone (dev with its worker paused).
+    for variant, key, figures_key in ((STATUS_BASELINE, "status_write", "baseline_status"),
+                                      (PAUSED, "worker_paused", "hookstack")):
+        if rounds.get(variant):
+            result[key] = diagnosis(compare_pair(rounds[variant], rounds["baseline"]), figures_key)
     return result
+
+
+def diagnosis(pair: dict[str, Any], figures_key: str) -> dict[str, Any]:
+    """A variant's comparison with the baseline, its own figures under ``figures_key``."""
+    return {figures_key: pair["hookstack"], "p99_ratio": pair["p99_ratio"], "p50_ratio": pair["p50_ratio"],
+            "p99_overhead": pair["p99_overhead"], "per_hop_means": pair["per_hop_means"]["hookstack"]}
 
 
 def compare_pair(ours_runs: list[RunFigures], base_runs: list[RunFigures]) -> dict[str, Any]:
