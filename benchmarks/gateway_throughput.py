@@ -519,7 +519,11 @@ def main(argv: list[str] | None = None) -> int:
         gateway_api = deploy_api(endpoint, "gw", queues["gateway"])
         ministack_api = deploy_api(endpoint, "ms", queues["ministack"])
         gateway = launch(
-            endpoint, gateway_api, STAGE, log_dir=workdir / "logs", state_dir=workdir / "gateway",
+            endpoint,
+            gateway_api,
+            STAGE,
+            log_dir=workdir / "logs",
+            state_dir=workdir / "gateway",
             exit_with_parent=True,
         )
         meter = CpuMeter(

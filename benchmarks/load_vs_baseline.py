@@ -82,8 +82,9 @@ def stalled_seconds(timeline: list[dict[str, Any]], origin_epoch: float, p50_ms:
     if not p50_ms:
         return []
     limit = max(STALL_MIN_MS, STALL_FACTOR * p50_ms)
-    return [round(row["t"] - origin_epoch) for row in timeline
-            if row.get("p50_ms") is not None and row["p50_ms"] > limit]
+    return [
+        round(row["t"] - origin_epoch) for row in timeline if row.get("p50_ms") is not None and row["p50_ms"] > limit
+    ]
 
 
 class DeadlineReached(RuntimeError):
@@ -105,14 +106,41 @@ class RunFigures:
     def row(self) -> dict[str, Any]:
         s = self.summary
         return {
-            "handlers": self.handlers, "stage": self.stage, "round": self.round, "exit_code": self.exit_code,
-            "seconds": round(self.seconds, 1), "mode": s.get("mode"),
-            **{key: s.get(key) for key in (
-                "offered_rps", "achieved_rps", "requests", "acks", "error_rate", "p50_ms", "p90_ms", "p99_ms",
-                "p999_ms", "max_ms", "service_p99_ms", "generator_saturated", "pool_exhausted", "accepted",
-                "processed", "dead_lettered", "missing", "e2e_p99_ms", "drain_seconds")},
-            "e2e": s.get("e2e"), "status_counts": s.get("status_counts"), "per_hop": s.get("per_hop"),
-            "generator_notes": s.get("generator_notes"), "stalled_seconds": self.stalls,
+            "handlers": self.handlers,
+            "stage": self.stage,
+            "round": self.round,
+            "exit_code": self.exit_code,
+            "seconds": round(self.seconds, 1),
+            "mode": s.get("mode"),
+            **{
+                key: s.get(key)
+                for key in (
+                    "offered_rps",
+                    "achieved_rps",
+                    "requests",
+                    "acks",
+                    "error_rate",
+                    "p50_ms",
+                    "p90_ms",
+                    "p99_ms",
+                    "p999_ms",
+                    "max_ms",
+                    "service_p99_ms",
+                    "generator_saturated",
+                    "pool_exhausted",
+                    "accepted",
+                    "processed",
+                    "dead_lettered",
+                    "missing",
+                    "e2e_p99_ms",
+                    "drain_seconds",
+                )
+            },
+            "e2e": s.get("e2e"),
+            "status_counts": s.get("status_counts"),
+            "per_hop": s.get("per_hop"),
+            "generator_notes": s.get("generator_notes"),
+            "stalled_seconds": self.stalls,
         }
 
 
@@ -143,11 +171,14 @@ class Benchmark:
         timings = {}
         for handlers, stage in self.stages().items():
             with self.console.status(f"deploying stage {stage} ({handlers} handlers)") as status:
-                result = up(load_config(stage=stage, handler_set=handlers),
-                            progress=lambda text, s=stage: status.update(f"stage {s}: {text}"))
+                result = up(
+                    load_config(stage=stage, handler_set=handlers),
+                    progress=lambda text, s=stage: status.update(f"stage {s}: {text}"),
+                )
             timings[stage] = round(result.total_s, 1)
-            self.console.print(f"stage [bold]{stage}[/] ({handlers} handlers) up in {result.total_s:.1f} s: "
-                               f"{result.outputs.api_url}")
+            self.console.print(
+                f"stage [bold]{stage}[/] ({handlers} handlers) up in {result.total_s:.1f} s: {result.outputs.api_url}"
+            )
         return timings
 
     def wait_quiet(self) -> float:
@@ -163,14 +194,17 @@ class Benchmark:
         while True:
             depth = 0
             for sqs, url in clients:
-                attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=url,
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"]
                 depth += sum(int(value) for value in attributes.values())
             if depth == 0:
                 return time.monotonic() - started
             if time.monotonic() - started > limit:
-                self.console.print(f"[yellow]queues still hold {depth} messages after {limit:.0f} s; "
-                                   "measuring anyway[/]")
+                self.console.print(
+                    f"[yellow]queues still hold {depth} messages after {limit:.0f} s; measuring anyway[/]"
+                )
                 return time.monotonic() - started
             time.sleep(1.0)
 
@@ -192,14 +226,33 @@ class Benchmark:
             raise DeadlineReached(f"{self.remaining():.0f} s left, a {label} run needs up to {budget_s:.0f} s")
         name = f"{label}-{round_index}-{stage}" + ("-worker-paused" if handlers == PAUSED else "")
         report_dir = self.work / name
-        command = [sys.executable, "-m", "loadtests.cli", "--target", "embedded", "--stage", stage,
-                   "--report-dir", str(report_dir), "--seed", str(round_index), *extra]
+        command = [
+            sys.executable,
+            "-m",
+            "loadtests.cli",
+            "--target",
+            "embedded",
+            "--stage",
+            stage,
+            "--report-dir",
+            str(report_dir),
+            "--seed",
+            str(round_index),
+            *extra,
+        ]
         log_path = self.work / f"{name}.log"
         started = time.monotonic()
         with log_path.open("wb") as log:
             # Its own session: a Ctrl-C reaches it only through us, once, so it can stop Locust cleanly.
-            process = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             self.children.append(process)
             try:
                 code = process.wait(timeout=budget_s)
@@ -215,15 +268,32 @@ class Benchmark:
             raise RuntimeError(f"{label} run on {stage} wrote no summary (exit {code}):\n{tail}")
         raw = json.loads((report_dir / "locust-result.json").read_text())
         summary = json.loads(summary_path.read_text())
-        return RunFigures(stage=stage, handlers=handlers, round=round_index, exit_code=code, summary=summary,
-                          latency_histogram=raw["histograms"]["latency"], report_dir=report_dir,
-                          seconds=time.monotonic() - started,
-                          stalls=stalled_seconds(raw.get("timeline", []), raw["origin_epoch"], summary["p50_ms"]))
+        return RunFigures(
+            stage=stage,
+            handlers=handlers,
+            round=round_index,
+            exit_code=code,
+            summary=summary,
+            latency_histogram=raw["histograms"]["latency"],
+            report_dir=report_dir,
+            seconds=time.monotonic() - started,
+            stalls=stalled_seconds(raw.get("timeline", []), raw["origin_epoch"], summary["p50_ms"]),
+        )
 
     def fixed_rate_round(self, handlers: str, round_index: int) -> RunFigures:
         args = self.args
-        extra = ["--scenario", "steady", "--rate", repr(args.rate), "--duration", f"{args.duration}s",
-                 "--warmup", str(args.warmup), "--drain-timeout", f"{args.drain_timeout}s"]
+        extra = [
+            "--scenario",
+            "steady",
+            "--rate",
+            repr(args.rate),
+            "--duration",
+            f"{args.duration}s",
+            "--warmup",
+            str(args.warmup),
+            "--drain-timeout",
+            f"{args.drain_timeout}s",
+        ]
         budget = 60 + args.warmup + args.duration + 10 + args.drain_timeout + 30
         if handlers != PAUSED:
             return self.load(handlers, round_index, extra, budget, "fixed")
@@ -237,17 +307,30 @@ class Benchmark:
         args = self.args
         # Closed model at saturation: achieved rps is what the stage sustains. No read-back: the
         # backlog this leaves is torn down with the stack.
-        extra = ["--scenario", "steady", "--mode", "closed", "--users", str(CAPACITY_USERS),
-                 "--rate", repr(CAPACITY_RATE), "--duration", f"{args.capacity_duration}s", "--warmup", "0",
-                 "--no-e2e", "--tail", "5"]
+        extra = [
+            "--scenario",
+            "steady",
+            "--mode",
+            "closed",
+            "--users",
+            str(CAPACITY_USERS),
+            "--rate",
+            repr(CAPACITY_RATE),
+            "--duration",
+            f"{args.capacity_duration}s",
+            "--warmup",
+            "0",
+            "--no-e2e",
+            "--tail",
+            "5",
+        ]
         budget = 60 + args.capacity_duration + 5 + 30
         return self.load(handlers, 0, extra, budget, "capacity")
 
 
 def stop_child(process: subprocess.Popen[bytes]) -> None:
     """Ask the `hookstack load` child to stop (it stops its Locust child), then insist."""
-    stop_group(process.pid, ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)),
-               process=process)
+    stop_group(process.pid, ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)), process=process)
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -262,9 +345,15 @@ def pooled(runs: list[RunFigures]) -> dict[str, Any]:
     requests = sum(run.summary["requests"] for run in runs)
     errors = sum(run.summary["errors"] for run in runs)
     return {
-        "rounds": len(runs), "acks": stats["count"], "requests": requests,
-        "p50_ms": stats["p50_ms"], "p90_ms": stats["p90_ms"], "p99_ms": stats["p99_ms"],
-        "p999_ms": stats["p999_ms"], "max_ms": stats["max_ms"], "mean_ms": stats["mean_ms"],
+        "rounds": len(runs),
+        "acks": stats["count"],
+        "requests": requests,
+        "p50_ms": stats["p50_ms"],
+        "p90_ms": stats["p90_ms"],
+        "p99_ms": stats["p99_ms"],
+        "p999_ms": stats["p999_ms"],
+        "max_ms": stats["max_ms"],
+        "mean_ms": stats["mean_ms"],
         "achieved_rps": round(completed / seconds, 2) if seconds else None,
         "error_rate": round(errors / requests, 6) if requests else None,
         "p99_per_round_ms": [run.summary["p99_ms"] for run in runs],
@@ -300,8 +389,10 @@ def compare(rounds: dict[str, list[RunFigures]]) -> dict[str, Any]:
     result = compare_pair(rounds["hookstack"], rounds["baseline"])
     # Diagnoses, each against the same baseline: the status write alone (baseline + that write),
     # and the acknowledgement path alone (dev with its worker paused).
-    for variant, key, figures_key in ((STATUS_BASELINE, "status_write", "baseline_status"),
-                                      (PAUSED, "worker_paused", "hookstack")):
+    for variant, key, figures_key in (
+        (STATUS_BASELINE, "status_write", "baseline_status"),
+        (PAUSED, "worker_paused", "hookstack"),
+    ):
         if rounds.get(variant):
             result[key] = diagnosis(compare_pair(rounds[variant], rounds["baseline"]), figures_key)
     return result
@@ -309,8 +400,13 @@ def compare(rounds: dict[str, list[RunFigures]]) -> dict[str, Any]:
 
 def diagnosis(pair: dict[str, Any], figures_key: str) -> dict[str, Any]:
     """A variant's comparison with the baseline, its own figures under ``figures_key``."""
-    return {figures_key: pair["hookstack"], "p99_ratio": pair["p99_ratio"], "p50_ratio": pair["p50_ratio"],
-            "p99_overhead": pair["p99_overhead"], "per_hop_means": pair["per_hop_means"]["hookstack"]}
+    return {
+        figures_key: pair["hookstack"],
+        "p99_ratio": pair["p99_ratio"],
+        "p50_ratio": pair["p50_ratio"],
+        "p99_overhead": pair["p99_overhead"],
+        "per_hop_means": pair["per_hop_means"]["hookstack"],
+    }
 
 
 def compare_pair(ours_runs: list[RunFigures], base_runs: list[RunFigures]) -> dict[str, Any]:
@@ -319,14 +415,20 @@ def compare_pair(ours_runs: list[RunFigures], base_runs: list[RunFigures]) -> di
     p99_ratio = ratio(ours["p99_ms"], base["p99_ms"])
     pairs = [ratio(a.summary["p99_ms"], b.summary["p99_ms"]) for a, b in zip(rounds["hookstack"], rounds["baseline"])]
     return {
-        "hookstack": ours, "baseline": base,
-        "p99_ratio": p99_ratio, "p50_ratio": ratio(ours["p50_ms"], base["p50_ms"]),
+        "hookstack": ours,
+        "baseline": base,
+        "p99_ratio": p99_ratio,
+        "p50_ratio": ratio(ours["p50_ms"], base["p50_ms"]),
         "p99_ratio_per_round": pairs,
         "p99_overhead": round(p99_ratio - 1, 3) if p99_ratio is not None else None,
-        "goal": {"p99_overhead_below": GOAL_P99_OVERHEAD,
-                 "met": p99_ratio is not None and p99_ratio - 1 < GOAL_P99_OVERHEAD},
-        "per_hop_means": {"hookstack": pooled_hop_means(rounds["hookstack"]),
-                          "baseline": pooled_hop_means(rounds["baseline"])},
+        "goal": {
+            "p99_overhead_below": GOAL_P99_OVERHEAD,
+            "met": p99_ratio is not None and p99_ratio - 1 < GOAL_P99_OVERHEAD,
+        },
+        "per_hop_means": {
+            "hookstack": pooled_hop_means(rounds["hookstack"]),
+            "baseline": pooled_hop_means(rounds["baseline"]),
+        },
     }
 
 
@@ -339,36 +441,72 @@ def _ms(value: float | None) -> str:
 
 def print_rounds(console: Console, runs: list[RunFigures]) -> None:
     table = Table(title="Rounds (steady, open model; latency from each request's intended start)")
-    for column in ("round", "handlers", "offered req/s", "achieved req/s", "p50 ms", "p99 ms", "max ms",
-                   "errors", "end to end", "stalls", "generator"):
-        table.add_column(column, justify="left" if column in ("handlers", "end to end", "stalls", "generator")
-                         else "right", overflow="fold")
+    for column in (
+        "round",
+        "handlers",
+        "offered req/s",
+        "achieved req/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "end to end",
+        "stalls",
+        "generator",
+    ):
+        table.add_column(
+            column,
+            justify="left" if column in ("handlers", "end to end", "stalls", "generator") else "right",
+            overflow="fold",
+        )
     for run in runs:
         s = run.summary
         e2e = s.get("e2e") or {}
-        end_to_end = (f"{s['processed']} done, {s['dead_lettered']} DLQ, {s['missing']} missing, drained "
-                      f"{s['drain_seconds']:.0f} s after" if e2e.get("available") and s["drain_seconds"] is not None
-                      else f"{s['missing']} missing (timed out)" if e2e.get("available")
-                      else "not measured")
+        end_to_end = (
+            f"{s['processed']} done, {s['dead_lettered']} DLQ, {s['missing']} missing, drained "
+            f"{s['drain_seconds']:.0f} s after"
+            if e2e.get("available") and s["drain_seconds"] is not None
+            else f"{s['missing']} missing (timed out)"
+            if e2e.get("available")
+            else "not measured"
+        )
         stalls = run.stalls
-        table.add_row(str(run.round), run.handlers, f"{s['offered_rps']:.0f}", f"{s['achieved_rps']:.1f}",
-                      _ms(s["p50_ms"]), _ms(s["p99_ms"]), _ms(s["max_ms"]), f"{(s['error_rate'] or 0):.2%}",
-                      end_to_end, f"{len(stalls)} s (t={stalls[0]}–{stalls[-1]})" if stalls else "none",
-                      "saturated" if s["generator_saturated"] else "ok")
+        table.add_row(
+            str(run.round),
+            run.handlers,
+            f"{s['offered_rps']:.0f}",
+            f"{s['achieved_rps']:.1f}",
+            _ms(s["p50_ms"]),
+            _ms(s["p99_ms"]),
+            _ms(s["max_ms"]),
+            f"{(s['error_rate'] or 0):.2%}",
+            end_to_end,
+            f"{len(stalls)} s (t={stalls[0]}–{stalls[-1]})" if stalls else "none",
+            "saturated" if s["generator_saturated"] else "ok",
+        )
     console.print(table)
-    console.print("end to end: the dev stage's acknowledged events read back from the events table; the baseline "
-                  "keeps no status and a paused worker processes nothing during its round, so neither is measured. "
-                  f"stalls: seconds whose median ack was > {STALL_FACTOR:g}× the round's (and > {STALL_MIN_MS:g} ms).",
-                  highlight=False)
+    console.print(
+        "end to end: the dev stage's acknowledged events read back from the events table; the baseline "
+        "keeps no status and a paused worker processes nothing during its round, so neither is measured. "
+        f"stalls: seconds whose median ack was > {STALL_FACTOR:g}× the round's (and > {STALL_MIN_MS:g} ms).",
+        highlight=False,
+    )
 
 
 def print_comparison(console: Console, result: dict[str, Any], rate: float) -> None:
-    table = Table(title=f"Ack latency at {rate:g} req/s offered: hookstack handlers vs trivial baseline "
-                        "(all rounds pooled, exact)")
+    table = Table(
+        title=f"Ack latency at {rate:g} req/s offered: hookstack handlers vs trivial baseline "
+        "(all rounds pooled, exact)"
+    )
     # Diagnostic variants, each with its ratio to the same baseline.
-    extras = [(label, figures) for label, figures in (
-        ("hookstack, worker paused", (result.get("worker_paused") or {}).get("hookstack")),
-        ("baseline + status write", (result.get("status_write") or {}).get("baseline_status"))) if figures]
+    extras = [
+        (label, figures)
+        for label, figures in (
+            ("hookstack, worker paused", (result.get("worker_paused") or {}).get("hookstack")),
+            ("baseline + status write", (result.get("status_write") or {}).get("baseline_status")),
+        )
+        if figures
+    ]
     table.add_column("", justify="left")
     for column in ["hookstack", "baseline", "ratio"] + [c for label, _ in extras for c in (label, "ratio")]:
         table.add_column(column, justify="right")
@@ -377,33 +515,53 @@ def print_comparison(console: Console, result: dict[str, Any], rate: float) -> N
     def times(value: float | None) -> str:
         return "—" if value is None else f"{value:.2f}×"
 
-    for key, label in (("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("p999_ms", "p99.9 ms"),
-                       ("max_ms", "max ms"), ("mean_ms", "mean ms")):
+    for key, label in (
+        ("p50_ms", "p50 ms"),
+        ("p90_ms", "p90 ms"),
+        ("p99_ms", "p99 ms"),
+        ("p999_ms", "p99.9 ms"),
+        ("max_ms", "max ms"),
+        ("mean_ms", "mean ms"),
+    ):
         extra = [c for _, f in extras for c in (_ms(f[key]), times(ratio(f[key], base[key])))]
         table.add_row(label, _ms(ours[key]), _ms(base[key]), times(ratio(ours[key], base[key])), *extra)
     extra = [c for _, f in extras for c in (", ".join(_ms(v) for v in f["p99_per_round_ms"]), "")]
-    table.add_row("p99 per round ms", ", ".join(_ms(v) for v in ours["p99_per_round_ms"]),
-                  ", ".join(_ms(v) for v in base["p99_per_round_ms"]),
-                  ", ".join(times(v) for v in result["p99_ratio_per_round"]), *extra)
+    table.add_row(
+        "p99 per round ms",
+        ", ".join(_ms(v) for v in ours["p99_per_round_ms"]),
+        ", ".join(_ms(v) for v in base["p99_per_round_ms"]),
+        ", ".join(times(v) for v in result["p99_ratio_per_round"]),
+        *extra,
+    )
     extra = [c for _, f in extras for c in (f"{f['achieved_rps']}", "")]
     table.add_row("achieved req/s", f"{ours['achieved_rps']}", f"{base['achieved_rps']}", "", *extra)
     extra = [c for _, f in extras for c in (f"{f['acks']} / {f['error_rate']:.2%}", "")]
-    table.add_row("acks / error rate", f"{ours['acks']} / {ours['error_rate']:.2%}",
-                  f"{base['acks']} / {base['error_rate']:.2%}", "", *extra)
+    table.add_row(
+        "acks / error rate",
+        f"{ours['acks']} / {ours['error_rate']:.2%}",
+        f"{base['acks']} / {base['error_rate']:.2%}",
+        "",
+        *extra,
+    )
     console.print(table)
     overhead = result["p99_overhead"]
     if overhead is not None:
         verdict = "[green]met[/]" if result["goal"]["met"] else "[red]not met[/]"
-        console.print(f"our handlers add [bold]{overhead:+.0%}[/] to the ack p99 "
-                      f"(goal < {GOAL_P99_OVERHEAD:.0%}: {verdict})")
+        console.print(
+            f"our handlers add [bold]{overhead:+.0%}[/] to the ack p99 (goal < {GOAL_P99_OVERHEAD:.0%}: {verdict})"
+        )
     paused = result.get("worker_paused") or {}
     if paused.get("p99_overhead") is not None:
-        console.print(f"with the dev worker paused (the acknowledgement path alone) they add "
-                      f"{paused['p99_overhead']:+.0%} to the ack p99")
+        console.print(
+            f"with the dev worker paused (the acknowledgement path alone) they add "
+            f"{paused['p99_overhead']:+.0%} to the ack p99"
+        )
     status = result.get("status_write") or {}
     if status.get("p99_overhead") is not None:
-        console.print(f"the producer's status write alone (baseline + that one write) adds "
-                      f"{status['p99_overhead']:+.0%} to the baseline's ack p99")
+        console.print(
+            f"the producer's status write alone (baseline + that one write) adds "
+            f"{status['p99_overhead']:+.0%} to the baseline's ack p99"
+        )
     hops = Table(title="Per-hop means (pooled over rounds)")
     for column in ("hop · source · figure", "hookstack ms", "baseline ms"):
         hops.add_column(column, justify="left" if column.startswith("hop") else "right")
@@ -411,10 +569,13 @@ def print_comparison(console: Console, result: dict[str, Any], rate: float) -> N
     if status.get("per_hop_means"):
         hops.add_column("baseline + status ms", justify="right")
     for label in sorted(set(means["hookstack"]) | set(means["baseline"])):
-        extra = ([_ms((status["per_hop_means"].get(label) or {}).get("mean_ms"))]
-                 if status.get("per_hop_means") else [])
-        hops.add_row(label, _ms((means["hookstack"].get(label) or {}).get("mean_ms")),
-                     _ms((means["baseline"].get(label) or {}).get("mean_ms")), *extra)
+        extra = [_ms((status["per_hop_means"].get(label) or {}).get("mean_ms"))] if status.get("per_hop_means") else []
+        hops.add_row(
+            label,
+            _ms((means["hookstack"].get(label) or {}).get("mean_ms")),
+            _ms((means["baseline"].get(label) or {}).get("mean_ms")),
+            *extra,
+        )
     console.print(hops)
 
 
@@ -424,9 +585,14 @@ def print_capacity(console: Console, capacity: dict[str, Any]) -> None:
     for column in ("handlers", "achieved req/s", "service p50 ms", "service p99 ms", "errors", "generator"):
         table.add_column(column, justify="left" if column in ("handlers", "generator") else "right")
     for handlers, row in capacity.items():
-        table.add_row(handlers, f"{row['achieved_rps']:.1f}", _ms(row["service_p50_ms"]),
-                      _ms(row["service_p99_ms"]), f"{(row['error_rate'] or 0):.2%}",
-                      "saturated" if row["generator_saturated"] else "ok")
+        table.add_row(
+            handlers,
+            f"{row['achieved_rps']:.1f}",
+            _ms(row["service_p50_ms"]),
+            _ms(row["service_p99_ms"]),
+            f"{(row['error_rate'] or 0):.2%}",
+            "saturated" if row["generator_saturated"] else "ok",
+        )
     console.print(table)
 
 
@@ -436,6 +602,7 @@ def print_capacity(console: Console, capacity: dict[str, Any]) -> None:
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM unwinds like Ctrl-C, so the clean-up below runs either way."""
+
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
@@ -473,28 +640,39 @@ def tear_down(console: Console, home: Path) -> None:
 def run(bench: Benchmark) -> dict[str, Any]:
     args, console = bench.args, bench.console
     result: dict[str, Any] = {
-        "rate_rps": args.rate, "duration_s": args.duration, "rounds": args.rounds, "warmup": args.warmup,
-        "cpu_count": os.cpu_count(), "load_average_before": [round(v, 2) for v in os.getloadavg()],
+        "rate_rps": args.rate,
+        "duration_s": args.duration,
+        "rounds": args.rounds,
+        "warmup": args.warmup,
+        "cpu_count": os.cpu_count(),
+        "load_average_before": [round(v, 2) for v in os.getloadavg()],
     }
     result["up_seconds"] = bench.up()
-    variants = (["hookstack", "baseline"] + ([PAUSED] if args.pause_worker else [])
-                + ([STATUS_BASELINE] if args.status_baseline else []))
+    variants = (
+        ["hookstack", "baseline"]
+        + ([PAUSED] if args.pause_worker else [])
+        + ([STATUS_BASELINE] if args.status_baseline else [])
+    )
     rounds: dict[str, list[RunFigures]] = {name: [] for name in variants}
     done: list[RunFigures] = []
     try:
         for index in range(args.rounds):
             # Rotated every round (dev, base / base, dev / …) so drift in the machine's load hits all.
-            order = variants[index % len(variants):] + variants[:index % len(variants)]
+            order = variants[index % len(variants) :] + variants[: index % len(variants)]
             for handlers in order:
                 quiet = bench.wait_quiet()
-                console.print(f"round {index + 1}/{args.rounds}: {handlers} (stage {VARIANT_STAGES[handlers]}), "
-                              f"{args.rate:g} req/s for {args.duration:g} s (queues quiet after {quiet:.0f} s)")
+                console.print(
+                    f"round {index + 1}/{args.rounds}: {handlers} (stage {VARIANT_STAGES[handlers]}), "
+                    f"{args.rate:g} req/s for {args.duration:g} s (queues quiet after {quiet:.0f} s)"
+                )
                 figures = bench.fixed_rate_round(handlers, index + 1)
                 rounds[handlers].append(figures)
                 done.append(figures)
                 s = figures.summary
-                console.print(f"  p50 {_ms(s['p50_ms'])} ms · p99 {_ms(s['p99_ms'])} ms · achieved "
-                              f"{s['achieved_rps']:.1f} req/s · exit {figures.exit_code}")
+                console.print(
+                    f"  p50 {_ms(s['p50_ms'])} ms · p99 {_ms(s['p99_ms'])} ms · achieved "
+                    f"{s['achieved_rps']:.1f} req/s · exit {figures.exit_code}"
+                )
     except DeadlineReached as exc:
         console.print(f"[yellow]deadline: {exc}; reporting the rounds done[/]")
     result["runs"] = [run.row() for run in done]
@@ -505,12 +683,24 @@ def run(bench: Benchmark) -> dict[str, Any]:
         try:
             for handlers in ("baseline", "hookstack"):  # the baseline first: its backlog drains at once
                 bench.wait_quiet()
-                console.print(f"capacity: {handlers} (stage {STAGES[handlers]}), closed model, "
-                              f"{CAPACITY_USERS} users, {args.capacity_duration:g} s")
+                console.print(
+                    f"capacity: {handlers} (stage {STAGES[handlers]}), closed model, "
+                    f"{CAPACITY_USERS} users, {args.capacity_duration:g} s"
+                )
                 figures = bench.capacity_run(handlers)
-                capacity[handlers] = {key: figures.summary.get(key) for key in (
-                    "achieved_rps", "accepted_rps", "service_p50_ms", "service_p99_ms", "error_rate",
-                    "generator_saturated", "generator_cpu", "status_counts")}
+                capacity[handlers] = {
+                    key: figures.summary.get(key)
+                    for key in (
+                        "achieved_rps",
+                        "accepted_rps",
+                        "service_p50_ms",
+                        "service_p99_ms",
+                        "error_rate",
+                        "generator_saturated",
+                        "generator_cpu",
+                        "status_counts",
+                    )
+                }
         except DeadlineReached as exc:
             console.print(f"[yellow]deadline: {exc}; capacity not fully measured[/]")
         if capacity:
@@ -533,8 +723,10 @@ def print_result(console: Console, result: dict[str, Any]) -> None:
     if "capacity" in result:
         print_capacity(console, result["capacity"])
     before, after = result["load_average_before"][0], result.get("load_average_after", [float("nan")])[0]
-    console.print(f"load average {before:.1f} → {after:.1f} on {result['cpu_count']} CPUs (shared: figures move "
-                  "with whatever else runs)")
+    console.print(
+        f"load average {before:.1f} → {after:.1f} on {result['cpu_count']} CPUs (shared: figures move "
+        "with whatever else runs)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -546,19 +738,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-timeout", type=float, default=180.0, help="longest read-back wait (hookstack)")
     parser.add_argument("--capacity-duration", type=float, default=15.0, help="seconds of each capacity run")
     parser.add_argument("--no-capacity", action="store_true", help="skip the sustained-throughput runs")
-    parser.add_argument("--pause-worker", action="store_true",
-                        help="diagnosis: also run the dev stage with its worker paused (ack path alone)")
-    parser.add_argument("--status-baseline", action="store_true",
-                        help="diagnosis: also run a baseline stage that makes the producer's status write "
-                             "(handler set baseline-status), to show that write's share of the overhead")
+    parser.add_argument(
+        "--pause-worker",
+        action="store_true",
+        help="diagnosis: also run the dev stage with its worker paused (ack path alone)",
+    )
+    parser.add_argument(
+        "--status-baseline",
+        action="store_true",
+        help="diagnosis: also run a baseline stage that makes the producer's status write "
+        "(handler set baseline-status), to show that write's share of the overhead",
+    )
     parser.add_argument("--max-minutes", type=float, default=30.0, help="deadline of the whole benchmark")
     parser.add_argument("--json", dest="json_path", type=Path, help="write the figures here ('-': stdout)")
     parser.add_argument("--reports-dir", type=Path, help="keep every round's summary.json and report.html here")
     args = parser.parse_args(argv)
-    if not (0 < args.rate <= 1000 and 1 <= args.duration <= 600 and 1 <= args.rounds <= 10
-            and 0 <= args.warmup <= 200 and 1 <= args.capacity_duration <= 120 and 1 <= args.max_minutes <= 120):
-        parser.error("--rate 0..1000, --duration 1..600, --rounds 1..10, --warmup 0..200, "
-                     "--capacity-duration 1..120, --max-minutes 1..120")
+    if not (
+        0 < args.rate <= 1000
+        and 1 <= args.duration <= 600
+        and 1 <= args.rounds <= 10
+        and 0 <= args.warmup <= 200
+        and 1 <= args.capacity_duration <= 120
+        and 1 <= args.max_minutes <= 120
+    ):
+        parser.error(
+            "--rate 0..1000, --duration 1..600, --rounds 1..10, --warmup 0..200, "
+            "--capacity-duration 1..120, --max-minutes 1..120"
+        )
 
     console = Console(stderr=args.json_path == Path("-"))
     if not console.is_terminal:
@@ -613,9 +819,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _runs_view(row: dict[str, Any]) -> RunFigures:
     """A JSON row back as a RunFigures for printing (the report directories are gone by then)."""
-    return RunFigures(stage=row["stage"], handlers=row["handlers"], round=row["round"], exit_code=row["exit_code"],
-                      summary=row, latency_histogram=None, report_dir=Path("."), seconds=row["seconds"],
-                      stalls=row.get("stalled_seconds") or [])
+    return RunFigures(
+        stage=row["stage"],
+        handlers=row["handlers"],
+        round=row["round"],
+        exit_code=row["exit_code"],
+        summary=row,
+        latency_histogram=None,
+        report_dir=Path("."),
+        seconds=row["seconds"],
+        stalls=row.get("stalled_seconds") or [],
+    )
 
 
 if __name__ == "__main__":

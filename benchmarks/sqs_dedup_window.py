@@ -92,9 +92,9 @@ def process_cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def server_cpu_ms_per_send(cpu_samples: list[tuple[float, float]],
-                           samples: list[tuple[float, float]],
-                           start_s: float, end_s: float) -> float | None:
+def server_cpu_ms_per_send(
+    cpu_samples: list[tuple[float, float]], samples: list[tuple[float, float]], start_s: float, end_s: float
+) -> float | None:
     """Server CPU between the first and last readings inside [start_s, end_s], per send there."""
     inside = [(t, cpu) for t, cpu in cpu_samples if start_s - 1e-6 <= t <= end_s + 1e-6]
     if len(inside) < 2:
@@ -104,27 +104,37 @@ def server_cpu_ms_per_send(cpu_samples: list[tuple[float, float]],
     return round((cpu_b - cpu_a) / sends * 1000, 3) if sends else None
 
 
-def window_figures(samples: list[tuple[float, float]], start_s: float, end_s: float,
-                   cpu_samples: list[tuple[float, float]] = ()) -> WindowFigures:
+def window_figures(
+    samples: list[tuple[float, float]], start_s: float, end_s: float, cpu_samples: list[tuple[float, float]] = ()
+) -> WindowFigures:
     """Sends completed in [start_s, end_s) of the run, with their latency percentiles."""
     latencies = sorted(lat for done, lat in samples if start_s <= done < end_s)
     span = end_s - start_s
     return WindowFigures(
-        start_s=round(start_s, 3), end_s=round(end_s, 3), sends=len(latencies),
+        start_s=round(start_s, 3),
+        end_s=round(end_s, 3),
+        sends=len(latencies),
         rate_per_s=round(len(latencies) / span, 1) if span > 0 else 0.0,
         p50_ms=None if not latencies else round(percentile(latencies, 0.50) * 1000, 2),
         p99_ms=None if not latencies else round(percentile(latencies, 0.99) * 1000, 2),
-        server_cpu_ms_per_send=server_cpu_ms_per_send(list(cpu_samples), samples,
-                                                      start_s, end_s),
+        server_cpu_ms_per_send=server_cpu_ms_per_send(list(cpu_samples), samples, start_s, end_s),
     )
 
 
 def sqs_client(endpoint_url: str, threads: int):
     return boto3.session.Session().client(
-        "sqs", endpoint_url=endpoint_url, region_name="us-east-1",
-        aws_access_key_id="bench", aws_secret_access_key="bench",
-        config=Config(retries={"max_attempts": 1}, max_pool_connections=threads,
-                      tcp_keepalive=True, connect_timeout=5, read_timeout=30),
+        "sqs",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(
+            retries={"max_attempts": 1},
+            max_pool_connections=threads,
+            tcp_keepalive=True,
+            connect_timeout=5,
+            read_timeout=30,
+        ),
     )
 
 
@@ -140,8 +150,7 @@ class SendLoad:
         self._issued = 0
         self.errors = 0
         self.samples: list[list[tuple[float, float]]] = [[] for _ in range(threads)]
-        self._threads = [threading.Thread(target=self._send_loop, args=(i,), daemon=True)
-                         for i in range(threads)]
+        self._threads = [threading.Thread(target=self._send_loop, args=(i,), daemon=True) for i in range(threads)]
         self.t0 = 0.0
         self._deadline = 0.0
 
@@ -149,8 +158,12 @@ class SendLoad:
         # Opens each client's keep-alive connection; these few ids are in the window too.
         for i, client in enumerate(self._clients):
             for n in range(WARMUP_SENDS_PER_THREAD):
-                client.send_message(QueueUrl=self._queue_url, MessageBody="warm-up",
-                                    MessageGroupId=f"g{i}", MessageDeduplicationId=f"warm-{i}-{n}")
+                client.send_message(
+                    QueueUrl=self._queue_url,
+                    MessageBody="warm-up",
+                    MessageGroupId=f"g{i}",
+                    MessageDeduplicationId=f"warm-{i}-{n}",
+                )
 
     def start(self, duration_s: float) -> None:
         self.t0 = time.perf_counter()
@@ -171,9 +184,12 @@ class SendLoad:
             n += 1
             started = time.perf_counter()
             try:
-                client.send_message(QueueUrl=self._queue_url, MessageBody=f"bench {index}/{n}",
-                                    MessageGroupId=f"g{index % 16}",
-                                    MessageDeduplicationId=f"t{index}-{n}")
+                client.send_message(
+                    QueueUrl=self._queue_url,
+                    MessageBody=f"bench {index}/{n}",
+                    MessageGroupId=f"g{index % 16}",
+                    MessageDeduplicationId=f"t{index}-{n}",
+                )
             except Exception:  # counted, not fatal: the figures say how many failed
                 with self._lock:
                     self.errors += 1
@@ -194,13 +210,13 @@ class SendLoad:
         return any(t.is_alive() for t in self._threads)
 
 
-def run_variant(variant: str, *, duration_s: float, window_s: float, threads: int,
-                max_sends: int, progress: Progress) -> VariantResult:
+def run_variant(
+    variant: str, *, duration_s: float, window_s: float, threads: int, max_sends: int, progress: Progress
+) -> VariantResult:
     patched = variant == "patched"
     with MiniStackProcess(patched=patched) as ministack:
         admin = sqs_client(ministack.endpoint_url, 1)
-        queue_url = admin.create_queue(QueueName="bench-dedup.fifo",
-                                       Attributes={"FifoQueue": "true"})["QueueUrl"]
+        queue_url = admin.create_queue(QueueName="bench-dedup.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
         load = SendLoad(ministack.endpoint_url, queue_url, threads, max_sends)
         load.warm_up()
         task = progress.add_task(f"{variant:>9}", total=duration_s, rate="")
@@ -220,8 +236,9 @@ def run_variant(variant: str, *, duration_s: float, window_s: float, threads: in
                 count = load.completed()
                 rate = (count - last_count) / (now - last_t) if now > last_t else 0.0
                 last_count, last_t = count, now
-                progress.update(task, completed=min(now - load.t0, duration_s),
-                                rate=f"{rate:7.0f} sends/s  {count:>8} sent")
+                progress.update(
+                    task, completed=min(now - load.t0, duration_s), rate=f"{rate:7.0f} sends/s  {count:>8} sent"
+                )
         finally:
             load.stop_and_join()
         elapsed = min(time.perf_counter() - load.t0, duration_s)
@@ -234,17 +251,30 @@ def run_variant(variant: str, *, duration_s: float, window_s: float, threads: in
     early = window_figures(samples, 0.0, min(window_s, run_s), cpu_samples)
     late = window_figures(samples, max(0.0, run_s - window_s), run_s, cpu_samples)
     timeline_step = max(window_s, run_s / 20)
-    timeline = [window_figures(samples, i * timeline_step, (i + 1) * timeline_step, cpu_samples)
-                for i in range(int(run_s // timeline_step))]
+    timeline = [
+        window_figures(samples, i * timeline_step, (i + 1) * timeline_step, cpu_samples)
+        for i in range(int(run_s // timeline_step))
+    ]
     in_window = sum(1 for done, _ in samples if done >= run_s - DEDUP_WINDOW_S)
-    ratio = (round(late.rate_per_s / early.rate_per_s, 3) if early.rate_per_s else None)
-    cpu_ratio = (round(late.server_cpu_ms_per_send / early.server_cpu_ms_per_send, 3)
-                 if early.server_cpu_ms_per_send and late.server_cpu_ms_per_send else None)
-    return VariantResult(variant=variant, command=command, duration_s=round(run_s, 2),
-                         total_sends=len(samples), errors=load.errors,
-                         sends_in_last_300s=in_window, early=early, late=late,
-                         late_over_early=ratio, server_cpu_late_over_early=cpu_ratio,
-                         timeline=timeline)
+    ratio = round(late.rate_per_s / early.rate_per_s, 3) if early.rate_per_s else None
+    cpu_ratio = (
+        round(late.server_cpu_ms_per_send / early.server_cpu_ms_per_send, 3)
+        if early.server_cpu_ms_per_send and late.server_cpu_ms_per_send
+        else None
+    )
+    return VariantResult(
+        variant=variant,
+        command=command,
+        duration_s=round(run_s, 2),
+        total_sends=len(samples),
+        errors=load.errors,
+        sends_in_last_300s=in_window,
+        early=early,
+        late=late,
+        late_over_early=ratio,
+        server_cpu_late_over_early=cpu_ratio,
+        timeline=timeline,
+    )
 
 
 def _ms(value: float | None) -> str:
@@ -253,48 +283,59 @@ def _ms(value: float | None) -> str:
 
 def print_results(results: list[VariantResult], window_s: float) -> None:
     table = Table(title=f"FIFO SendMessage on one queue, {window_s:g} s windows")
-    for column in ("server", "window", "sends/s", "p50 ms", "p99 ms", "srv ms/send",
-                   "late/early"):
+    for column in ("server", "window", "sends/s", "p50 ms", "p99 ms", "srv ms/send", "late/early"):
         table.add_column(column, justify="right")
     for r in results:
         ratio = "-" if r.late_over_early is None else f"{r.late_over_early:.2f}"
         for label, w, shown_ratio in (("t=0", r.early, ""), ("late", r.late, ratio)):
-            table.add_row(r.variant if label == "t=0" else "",
-                          f"{label} {w.start_s:.0f}-{w.end_s:.0f}s", f"{w.rate_per_s:.0f}",
-                          _ms(w.p50_ms), _ms(w.p99_ms), _ms(w.server_cpu_ms_per_send),
-                          shown_ratio)
+            table.add_row(
+                r.variant if label == "t=0" else "",
+                f"{label} {w.start_s:.0f}-{w.end_s:.0f}s",
+                f"{w.rate_per_s:.0f}",
+                _ms(w.p50_ms),
+                _ms(w.p99_ms),
+                _ms(w.server_cpu_ms_per_send),
+                shown_ratio,
+            )
     console.print(table)
     for r in results:
-        cpu_ratio = ("-" if r.server_cpu_late_over_early is None
-                     else f"{r.server_cpu_late_over_early:.2f}")
-        console.print(f"{r.variant}: {r.total_sends} sends in {r.duration_s:.0f} s, "
-                      f"{r.sends_in_last_300s} of them in the last 300 s, {r.errors} errors; "
-                      f"server CPU per send late/early {cpu_ratio}")
+        cpu_ratio = "-" if r.server_cpu_late_over_early is None else f"{r.server_cpu_late_over_early:.2f}"
+        console.print(
+            f"{r.variant}: {r.total_sends} sends in {r.duration_s:.0f} s, "
+            f"{r.sends_in_last_300s} of them in the last 300 s, {r.errors} errors; "
+            f"server CPU per send late/early {cpu_ratio}"
+        )
     for r in results:
-        console.print(f"[bold]{r.variant}[/] timeline (sends/s | server CPU ms/send): " + "  ".join(
-            f"{w.start_s:.0f}s:{w.rate_per_s:.0f}|{_ms(w.server_cpu_ms_per_send)}"
-            for w in r.timeline))
+        console.print(
+            f"[bold]{r.variant}[/] timeline (sends/s | server CPU ms/send): "
+            + "  ".join(f"{w.start_s:.0f}s:{w.rate_per_s:.0f}|{_ms(w.server_cpu_ms_per_send)}" for w in r.timeline)
+        )
     for r in results:
         if r.variant == "patched" and r.late_over_early is not None:
             met = r.late_over_early >= GOAL_LATE_OVER_EARLY
-            console.print(f"patched late/early {r.late_over_early:.2f} "
-                          f"(goal ≥ {GOAL_LATE_OVER_EARLY:.2f} after 5 minutes): "
-                          + ("[green]met[/]" if met else "[red]not met[/]")
-                          + ("" if r.duration_s >= DEDUP_WINDOW_S else
-                             f" — run was {r.duration_s:.0f} s, shorter than the 300 s window"))
+            console.print(
+                f"patched late/early {r.late_over_early:.2f} "
+                f"(goal ≥ {GOAL_LATE_OVER_EARLY:.2f} after 5 minutes): "
+                + ("[green]met[/]" if met else "[red]not met[/]")
+                + (
+                    ""
+                    if r.duration_s >= DEDUP_WINDOW_S
+                    else f" — run was {r.duration_s:.0f} s, shorter than the 300 s window"
+                )
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=5.0,
-                        help="sustained load per server (default 5: the dedup window fills)")
-    parser.add_argument("--window-seconds", type=float, default=10.0,
-                        help="length of the early and late measurement windows")
+    parser.add_argument(
+        "--minutes", type=float, default=5.0, help="sustained load per server (default 5: the dedup window fills)"
+    )
+    parser.add_argument(
+        "--window-seconds", type=float, default=10.0, help="length of the early and late measurement windows"
+    )
     parser.add_argument("--threads", type=int, default=4, help="sender threads (one client each)")
-    parser.add_argument("--max-sends", type=int, default=1_000_000,
-                        help="upper bound on sends per server")
-    parser.add_argument("--only", choices=["unpatched", "patched"],
-                        help="run one server instead of both")
+    parser.add_argument("--max-sends", type=int, default=1_000_000, help="upper bound on sends per server")
+    parser.add_argument("--only", choices=["unpatched", "patched"], help="run one server instead of both")
     parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
     args = parser.parse_args()
     if not 0 < args.minutes <= 60:
@@ -306,26 +347,49 @@ def main() -> None:
     variants = [args.only] if args.only else ["unpatched", "patched"]
 
     version = installed_ministack_version()
-    console.print(f"MiniStack {version} (pinned {PINNED_MINISTACK_VERSION}), {args.threads} "
-                  f"sender threads, {args.minutes:g} min per server, {platform.python_version()}")
+    console.print(
+        f"MiniStack {version} (pinned {PINNED_MINISTACK_VERSION}), {args.threads} "
+        f"sender threads, {args.minutes:g} min per server, {platform.python_version()}"
+    )
     results: list[VariantResult] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[rate]}"), console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[rate]}"),
+        console=console,
+    ) as progress:
         for variant in variants:
-            results.append(run_variant(variant, duration_s=duration_s, window_s=window_s,
-                                       threads=args.threads, max_sends=args.max_sends,
-                                       progress=progress))
+            results.append(
+                run_variant(
+                    variant,
+                    duration_s=duration_s,
+                    window_s=window_s,
+                    threads=args.threads,
+                    max_sends=args.max_sends,
+                    progress=progress,
+                )
+            )
     print_results(results, window_s)
     if args.json:
-        args.json.write_text(json.dumps({
-            "benchmark": "sqs_dedup_window",
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "ministack_version": version,
-            "config": {"minutes": args.minutes, "window_seconds": window_s,
-                       "threads": args.threads, "max_sends": args.max_sends},
-            "goal_late_over_early": GOAL_LATE_OVER_EARLY,
-            "results": [asdict(r) for r in results],
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "benchmark": "sqs_dedup_window",
+                    "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "ministack_version": version,
+                    "config": {
+                        "minutes": args.minutes,
+                        "window_seconds": window_s,
+                        "threads": args.threads,
+                        "max_sends": args.max_sends,
+                    },
+                    "goal_late_over_early": GOAL_LATE_OVER_EARLY,
+                    "results": [asdict(r) for r in results],
+                },
+                indent=2,
+            )
+        )
         console.print(f"wrote {args.json}")
 
 

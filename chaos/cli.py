@@ -18,8 +18,9 @@ from rich.table import Table
 
 from stack.errors import HookstackError
 
-app = typer.Typer(help="Chaos drills: run-time fault injection, drills with reconciliation, game-day switches.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Chaos drills: run-time fault injection, drills with reconciliation, game-day switches.", no_args_is_help=True
+)
 console = Console(stderr=True)
 out = Console()
 
@@ -47,8 +48,9 @@ def list_drills() -> None:
     from chaos.stage import DRILL_OVERRIDES, StageTimings
 
     timeout = float(DRILL_OVERRIDES["worker_timeout_seconds"])
-    timings = StageTimings(worker_timeout_s=timeout, visibility_timeout_s=6 * timeout, max_receive_count=3,
-                           faults_cache_s=2)
+    timings = StageTimings(
+        worker_timeout_s=timeout, visibility_timeout_s=6 * timeout, max_receive_count=3, faults_cache_s=2
+    )
     table = Table("drill", "what it does", "about")
     for drill in DRILLS.values():
         table.add_row(drill.name, drill.summary, f"{drill.estimate(timings):.0f}s")
@@ -61,8 +63,9 @@ def _stack(target: str, stage: str | None, fresh: bool | None) -> Iterator:
 
     fresh = (target == "embedded") if fresh is None else fresh
     if fresh and target != "embedded":
-        raise HookstackError(f"--fresh is not supported on the {target} target: deploy a stage there and run "
-                             "the drills against it")
+        raise HookstackError(
+            f"--fresh is not supported on the {target} target: deploy a stage there and run the drills against it"
+        )
     if fresh:
         with fresh_embedded_stack(drill_config(**({"stage": stage} if stage else {})), progress=_say) as outputs:
             yield outputs
@@ -78,17 +81,25 @@ def _say(message: str) -> None:
 
 
 @app.command()
-def run(drill: Annotated[str, typer.Argument(help="a drill name (see `list`) or `all`")],
-        target: TargetOpt = "embedded", stage: StageOpt = None,
-        events: Annotated[int, typer.Option(min=4, max=500, help="events per drill")] = 24,
-        groups: Annotated[int, typer.Option(min=1, max=8, help="message groups")] = 4,
-        report_dir: Annotated[Path, typer.Option(help="where the JSON and HTML reports go")] = Path("chaos-reports"),
-        fresh: Annotated[Optional[bool], typer.Option(
-            "--fresh/--deployed", help="embedded: a private drill-sized stack (default) or the deployed stage")] = None,
-        seed: Annotated[int, typer.Option(help="traffic seed")] = 7,
-        max_seconds: Annotated[float, typer.Option(help="time budget per drill")] = 240.0,
-        sabotage: Annotated[Optional[str], typer.Option(
-            help="break the stage on purpose (skip-write | broken-replay): the drill must FAIL")] = None) -> None:
+def run(
+    drill: Annotated[str, typer.Argument(help="a drill name (see `list`) or `all`")],
+    target: TargetOpt = "embedded",
+    stage: StageOpt = None,
+    events: Annotated[int, typer.Option(min=4, max=500, help="events per drill")] = 24,
+    groups: Annotated[int, typer.Option(min=1, max=8, help="message groups")] = 4,
+    report_dir: Annotated[Path, typer.Option(help="where the JSON and HTML reports go")] = Path("chaos-reports"),
+    fresh: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--fresh/--deployed", help="embedded: a private drill-sized stack (default) or the deployed stage"
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="traffic seed")] = 7,
+    max_seconds: Annotated[float, typer.Option(help="time budget per drill")] = 240.0,
+    sabotage: Annotated[
+        Optional[str], typer.Option(help="break the stage on purpose (skip-write | broken-replay): the drill must FAIL")
+    ] = None,
+) -> None:
     """Run a drill (or all): send, inject, wait, recover, reconcile, fix and replay, verdict."""
     from chaos.context import DrillSettings
     from chaos.drills import DRILLS
@@ -117,13 +128,24 @@ def run(drill: Annotated[str, typer.Argument(help="a drill name (see `list`) or 
             for failure in result.failures[:8]:
                 console.print(f"  [red]•[/red] {failure}", highlight=False)
             results.append((result, json_path, html_path))
-    table = Table("drill", "verdict", "s", "sent", "acked", "processed", "dead-lettered", "replayed", "dup",
-                  "order", "missing")
+    table = Table(
+        "drill", "verdict", "s", "sent", "acked", "processed", "dead-lettered", "replayed", "dup", "order", "missing"
+    )
     for result, _, _ in results:
         c = result.counts
-        table.add_row(result.drill, result.verdict, f"{result.duration_s:.1f}", str(c["sent"]), str(c["acked"]),
-                      str(c["processed"]), str(c["dead_lettered"]), str(c["replayed"]), str(c["duplicates_applied"]),
-                      str(c["order_violations"]), str(c["missing"]))
+        table.add_row(
+            result.drill,
+            result.verdict,
+            f"{result.duration_s:.1f}",
+            str(c["sent"]),
+            str(c["acked"]),
+            str(c["processed"]),
+            str(c["dead_lettered"]),
+            str(c["replayed"]),
+            str(c["duplicates_applied"]),
+            str(c["order_violations"]),
+            str(c["missing"]),
+        )
     out.print(table)
     if refused:
         console.print(f"[red]not run:[/red] {refused}", highlight=False)
@@ -137,13 +159,17 @@ def off(target: TargetOpt = "embedded", stage: StageOpt = None) -> None:
     outputs = _outputs(target, stage)
     switch = _switch(outputs)
     removed = switch.off()
-    console.print(f"removed {removed} active fault(s) from {switch.parameter}; the handlers drop them within "
-                  "FAULTS_CACHE_SECONDS")
+    console.print(
+        f"removed {removed} active fault(s) from {switch.parameter}; the handlers drop them within FAULTS_CACHE_SECONDS"
+    )
 
 
 @app.command()
-def status(target: TargetOpt = "embedded", stage: StageOpt = None,
-           as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+def status(
+    target: TargetOpt = "embedded",
+    stage: StageOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
     """The active faults of a stage."""
     outputs = _outputs(target, stage)
     described = _switch(outputs).describe()
@@ -153,31 +179,41 @@ def status(target: TargetOpt = "embedded", stage: StageOpt = None,
     table = Table("id", "function/point/action", "scope", "expires in")
     now = time.time()
     for fault in described["active"]:
-        scope = ", ".join(f"{k}={v}" for k, v in fault.items()
-                          if k not in ("id", "function", "point", "action", "expires_at"))
-        table.add_row(fault["id"], f"{fault['function']}/{fault['point']}/{fault['action']}", scope or "all",
-                      f"{fault['expires_at'] - now:.0f}s")
+        scope = ", ".join(
+            f"{k}={v}" for k, v in fault.items() if k not in ("id", "function", "point", "action", "expires_at")
+        )
+        table.add_row(
+            fault["id"],
+            f"{fault['function']}/{fault['point']}/{fault['action']}",
+            scope or "all",
+            f"{fault['expires_at'] - now:.0f}s",
+        )
     out.print(table)
-    console.print(f"{len(described['active'])} active fault(s) in {described['parameter']}"
-                  + (f"; applied log until {described['applied_log_until']}" if described["applied_log_until"] else ""))
+    console.print(
+        f"{len(described['active'])} active fault(s) in {described['parameter']}"
+        + (f"; applied log until {described['applied_log_until']}" if described["applied_log_until"] else "")
+    )
 
 
 @app.command()
-def inject(fault_id: Annotated[str, typer.Option("--id", help="fault id")],
-           function: Annotated[str, typer.Option(help="producer | worker")],
-           point: Annotated[str, typer.Option(help="enqueue | write | after_write | partner")],
-           action: Annotated[str, typer.Option(help="latency | error | throttle | timeout | crash")],
-           duration: Annotated[float, typer.Option("--for", help="seconds until the fault expires")] = 300.0,
-           percentage: Annotated[float, typer.Option(min=0, max=100)] = 100.0,
-           group: Annotated[Optional[list[str]], typer.Option(help="message group pattern (repeatable)")] = None,
-           provider: Annotated[Optional[list[str]], typer.Option(help="provider pattern (repeatable)")] = None,
-           topic: Annotated[Optional[list[str]], typer.Option(help="topic pattern (repeatable)")] = None,
-           latency_ms: Annotated[int, typer.Option(min=0)] = 0,
-           after_writes: Annotated[int, typer.Option(min=1, max=10)] = 1,
-           max_attempt: Annotated[Optional[int], typer.Option(min=1)] = None,
-           error_code: Annotated[Optional[str], typer.Option(help="throttle: the DynamoDB error code")] = None,
-           status_code: Annotated[int, typer.Option(min=500, max=599, help="partner error: HTTP status")] = 503,
-           target: TargetOpt = "embedded", stage: StageOpt = None) -> None:
+def inject(
+    fault_id: Annotated[str, typer.Option("--id", help="fault id")],
+    function: Annotated[str, typer.Option(help="producer | worker")],
+    point: Annotated[str, typer.Option(help="enqueue | write | after_write | partner")],
+    action: Annotated[str, typer.Option(help="latency | error | throttle | timeout | crash")],
+    duration: Annotated[float, typer.Option("--for", help="seconds until the fault expires")] = 300.0,
+    percentage: Annotated[float, typer.Option(min=0, max=100)] = 100.0,
+    group: Annotated[Optional[list[str]], typer.Option(help="message group pattern (repeatable)")] = None,
+    provider: Annotated[Optional[list[str]], typer.Option(help="provider pattern (repeatable)")] = None,
+    topic: Annotated[Optional[list[str]], typer.Option(help="topic pattern (repeatable)")] = None,
+    latency_ms: Annotated[int, typer.Option(min=0)] = 0,
+    after_writes: Annotated[int, typer.Option(min=1, max=10)] = 1,
+    max_attempt: Annotated[Optional[int], typer.Option(min=1)] = None,
+    error_code: Annotated[Optional[str], typer.Option(help="throttle: the DynamoDB error code")] = None,
+    status_code: Annotated[int, typer.Option(min=500, max=599, help="partner error: HTTP status")] = 503,
+    target: TargetOpt = "embedded",
+    stage: StageOpt = None,
+) -> None:
     """Switch one fault on by hand (game days), next to those already active."""
     from pydantic import ValidationError
 
@@ -187,13 +223,27 @@ def inject(fault_id: Annotated[str, typer.Option("--id", help="fault id")],
     if action == "skip":
         raise HookstackError("the skip sabotage is for drills only (`chaos run --sabotage skip-write`)")
     try:
-        fault = Fault(id=fault_id, function=function, point=point, action=action, expires_at=expiry(duration),
-                      percentage=percentage, groups=tuple(group or ()), providers=tuple(provider or ()),
-                      topics=tuple(topic or ()), latency_ms=latency_ms, after_writes=after_writes,
-                      max_attempt=max_attempt, error_code=error_code, status_code=status_code)
+        fault = Fault(
+            id=fault_id,
+            function=function,
+            point=point,
+            action=action,
+            expires_at=expiry(duration),
+            percentage=percentage,
+            groups=tuple(group or ()),
+            providers=tuple(provider or ()),
+            topics=tuple(topic or ()),
+            latency_ms=latency_ms,
+            after_writes=after_writes,
+            max_attempt=max_attempt,
+            error_code=error_code,
+            status_code=status_code,
+        )
     except ValidationError as error:
         raise HookstackError(f"invalid fault: {error.errors()[0]['msg']}") from None
     outputs = _outputs(target, stage)
     config = _switch(outputs).add(fault)
-    console.print(f"fault {fault.id} on for {duration:g}s ({len(config.faults)} active); "
-                  "`hookstack chaos off` removes every fault")
+    console.print(
+        f"fault {fault.id} on for {duration:g}s ({len(config.faults)} active); "
+        "`hookstack chaos off` removes every fault"
+    )

@@ -63,8 +63,13 @@ class DrillContext:
         self.ledger = Ledger()
         self.observer = Observer(self.outputs, TENANT)
         self.timeline = Timeline(self.observer)
-        self.sender = Sender(self.outputs.api_url, tenant_token(self.outputs, TENANT), config.token_placement,
-                             self.ledger, time_budget_s=max(10.0, self.settings.max_seconds / 2))
+        self.sender = Sender(
+            self.outputs.api_url,
+            tenant_token(self.outputs, TENANT),
+            config.token_placement,
+            self.ledger,
+            time_budget_s=max(10.0, self.settings.max_seconds / 2),
+        )
         self.started = time.monotonic()
         self.deadline = self.started + self.settings.max_seconds
         # Faults and the applied log outlive a crashed drill by a few minutes at most.
@@ -93,8 +98,9 @@ class DrillContext:
     # --- faults --------------------------------------------------------------------------------
 
     def fault(self, id: str, function: str, point: str, action: str, **scope: Any) -> Fault:
-        return Fault(id=f"{id}-{self.run_id}", function=function, point=point, action=action,
-                     expires_at=self.expires_at, **scope)
+        return Fault(
+            id=f"{id}-{self.run_id}", function=function, point=point, action=action, expires_at=self.expires_at, **scope
+        )
 
     def _write_faults(self) -> None:
         self.switch.write(self._faults.values(), applied_log_until=self.expires_at)
@@ -133,8 +139,10 @@ class DrillContext:
         events = list(events)
         known = self.observer.statuses(event.event_id for event in events)
         if known:
-            raise HookstackError(f"{len(known)} planned event ids already exist on the stage (e.g. {next(iter(known))}): "
-                                 "the drill's traffic would not be new")
+            raise HookstackError(
+                f"{len(known)} planned event ids already exist on the stage (e.g. {next(iter(known))}): "
+                "the drill's traffic would not be new"
+            )
         self.ledger.plan(events)
         self.timeline.track(event.event_id for event in events)
         return events

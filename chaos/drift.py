@@ -64,10 +64,17 @@ def _shopify(case: str, spec: GroupSpec, secret: str, rng: random.Random) -> Dri
     base = shopify_body("orders/create", shop=spec.key, rng=rng)
     webhook_id = f"drift-{case}-{rng.getrandbits(64):016x}"
 
-    def send(document: dict, expectation: Expectation, *, topic: str = "orders/create",
-             api_version: str = "2025-10", fixed: bool = False) -> Drifted:
-        delivery = shopify_delivery(topic, secret, shop=spec.key, rng=rng, webhook_id=webhook_id, body=document,
-                                    api_version=api_version)
+    def send(
+        document: dict,
+        expectation: Expectation,
+        *,
+        topic: str = "orders/create",
+        api_version: str = "2025-10",
+        fixed: bool = False,
+    ) -> Drifted:
+        delivery = shopify_delivery(
+            topic, secret, shop=spec.key, rng=rng, webhook_id=webhook_id, body=document, api_version=api_version
+        )
         return Drifted(delivery, expectation, _raw(base) if fixed else None)
 
     document = copy.deepcopy(base)
@@ -84,8 +91,12 @@ def _shopify(case: str, spec: GroupSpec, secret: str, rng: random.Random) -> Dri
         document["total_price"] = {"amount": document["total_price"], "currency_code": document["currency"]}
         return send(document, schema_reason("total_price"), fixed=True)
     if case == "new_topic":
-        cart = {"id": rng.randrange(10**12, 10**15), "token": f"cart-{rng.getrandbits(48):x}",
-                "line_items": [{"id": 1, "quantity": 2, "title": "Canvas Tote"}], "note": None}
+        cart = {
+            "id": rng.randrange(10**12, 10**15),
+            "token": f"cart-{rng.getrandbits(48):x}",
+            "line_items": [{"id": 1, "quantity": 2, "title": "Canvas Tote"}],
+            "note": None,
+        }
         return send(cart, PROCESSED, topic="carts/create")
     if case == "new_api_version":
         return send(document, PROCESSED, api_version="2099-01")
@@ -156,10 +167,14 @@ def _github(case: str, spec: GroupSpec, secret: str, rng: random.Random) -> Drif
 
 
 GENERATORS: dict[str, Callable[[str, GroupSpec, str, random.Random], Drifted]] = {
-    "shopify": _shopify, "stripe": _stripe, "github": _github,
+    "shopify": _shopify,
+    "stripe": _stripe,
+    "github": _github,
 }
 CASES_BY_PROVIDER: dict[str, tuple[str, ...]] = {
-    "shopify": CASES, "stripe": CASES, "github": tuple(c for c in CASES if c != "new_api_version"),
+    "shopify": CASES,
+    "stripe": CASES,
+    "github": tuple(c for c in CASES if c != "new_api_version"),
 }
 
 
@@ -171,7 +186,9 @@ def drifted(case: str, spec: GroupSpec, secrets: dict[str, str], rng: random.Ran
     return Drifted(result.delivery, expectation, result.fixed_body)
 
 
-def plan_drift(run_id: str, secrets: dict[str, str], *, events: int, groups: int, seed: int | str) -> list[PlannedEvent]:
+def plan_drift(
+    run_id: str, secrets: dict[str, str], *, events: int, groups: int, seed: int | str
+) -> list[PlannedEvent]:
     """Alternate valid and drifted events in every group; the cases rotate per provider so each
     one appears as soon as the plan has enough events (all six with 24 events over 4 groups)."""
     from chaos.traffic import baseline_delivery

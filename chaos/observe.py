@@ -69,12 +69,19 @@ def _number(value: Any, default: int = 0) -> int:
 
 def queue_depths(sqs: Any, queue_url: str) -> tuple[int, int, int]:
     """(visible, in flight, delayed)."""
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-        "ApproximateNumberOfMessagesDelayed"])["Attributes"]
-    return (_number(attributes.get("ApproximateNumberOfMessages")),
-            _number(attributes.get("ApproximateNumberOfMessagesNotVisible")),
-            _number(attributes.get("ApproximateNumberOfMessagesDelayed")))
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return (
+        _number(attributes.get("ApproximateNumberOfMessages")),
+        _number(attributes.get("ApproximateNumberOfMessagesNotVisible")),
+        _number(attributes.get("ApproximateNumberOfMessagesDelayed")),
+    )
 
 
 def scan_projections(dynamodb: Any, table: str, tenant: str) -> tuple[list[ProjectionItem], dict[str, list[LogEntry]]]:
@@ -91,10 +98,16 @@ def scan_projections(dynamodb: Any, table: str, tenant: str) -> tuple[list[Proje
             if item.get("kind") == APPLIED_LOG_KIND:
                 logs[str(item.get("group", ""))] = [
                     LogEntry(str(e.get("event_id")), _number(e.get("generation")), _number(e.get("at_ms")))
-                    for e in item.get("entries") or []]
+                    for e in item.get("entries") or []
+                ]
                 continue
-            items.append(ProjectionItem(str(item["id"]), _number(item.get("writes")),
-                                        frozenset(str(e) for e in item.get("applied_events") or ())))
+            items.append(
+                ProjectionItem(
+                    str(item["id"]),
+                    _number(item.get("writes")),
+                    frozenset(str(e) for e in item.get("applied_events") or ()),
+                )
+            )
         if "LastEvaluatedKey" not in page:
             break
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -130,9 +143,12 @@ class Observer:
         if depth == 0:
             return {}, True
         letters = list_dead_letters(self.sqs, self.outputs.dlq_url, limit=limit, wait_seconds=self.receive_wait_s)
-        views = {letter.event_id or letter.message_id: DeadLetterView(
-            letter.event_id or letter.message_id, letter.reason or "", letter.kind or "", letter.group)
-            for letter in letters}
+        views = {
+            letter.event_id or letter.message_id: DeadLetterView(
+                letter.event_id or letter.message_id, letter.reason or "", letter.kind or "", letter.group
+            )
+            for letter in letters
+        }
         return views, len(letters) >= depth
 
     def snapshot(self, event_ids: Iterable[str]) -> Observation:
@@ -140,12 +156,23 @@ class Observer:
         projections, logs = scan_projections(self.dynamodb, self.outputs.projections_table, self.tenant)
         dead_letters, complete = self.peek_dead_letters()
         return Observation(
-            statuses=self.statuses(ids), projections=projections, applied_log=logs,
-            dead_letters=dead_letters, dlq_peek_complete=complete, queue_depth=self.depth(),
-            dlq_depth=self.dlq_depth())
+            statuses=self.statuses(ids),
+            projections=projections,
+            applied_log=logs,
+            dead_letters=dead_letters,
+            dlq_peek_complete=complete,
+            queue_depth=self.depth(),
+            dlq_depth=self.dlq_depth(),
+        )
 
-    def wait_settled(self, event_ids: Iterable[str], timeout_s: float, *, quiet_s: float | None = None,
-                     on_poll: Callable[[int, int, int], None] = lambda final, total, depth: None) -> bool:
+    def wait_settled(
+        self,
+        event_ids: Iterable[str],
+        timeout_s: float,
+        *,
+        quiet_s: float | None = None,
+        on_poll: Callable[[int, int, int], None] = lambda final, total, depth: None,
+    ) -> bool:
         """Until the source queue is empty (nothing queued or in flight) and the drill's statuses
         stop changing for ``quiet_s``; or every event is final and the queue empty. Bounded."""
         ids = sorted(set(event_ids))
@@ -207,10 +234,16 @@ class Timeline:
             ids = list(self._event_ids)
         visible, in_flight, delayed = queue_depths(self._observer.sqs, self._observer.outputs.queue_url)
         statuses = self._observer.statuses(ids) if ids else {}
-        self.samples.append(Sample(
-            self.now(), visible + delayed, in_flight, self._observer.dlq_depth(),
-            sum(1 for s in statuses.values() if s.get("status") == "PROCESSED"),
-            sum(1 for s in statuses.values() if s.get("status") == "DEAD_LETTERED")))
+        self.samples.append(
+            Sample(
+                self.now(),
+                visible + delayed,
+                in_flight,
+                self._observer.dlq_depth(),
+                sum(1 for s in statuses.values() if s.get("status") == "PROCESSED"),
+                sum(1 for s in statuses.values() if s.get("status") == "DEAD_LETTERED"),
+            )
+        )
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -235,5 +268,9 @@ class Timeline:
             self.errors += 1
 
     def as_dict(self) -> dict[str, Any]:
-        return {"started_at": self.started, "samples": [s.__dict__ for s in self.samples], "marks": self.marks,
-                "sample_errors": self.errors}
+        return {
+            "started_at": self.started,
+            "samples": [s.__dict__ for s in self.samples],
+            "marks": self.marks,
+            "sample_errors": self.errors,
+        }

@@ -80,8 +80,9 @@ class Reconciliation:
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.duplicates_applied or self.order_violations
-                    or self.problems)
+        return not (
+            self.missing or self.unexpected or self.duplicates_applied or self.order_violations or self.problems
+        )
 
     def as_dict(self, *, include_events: bool = True) -> dict[str, Any]:
         data = asdict(self)
@@ -120,16 +121,24 @@ def _applications(observation: Observation, event_ids: set[str]) -> Counter:
     return counts
 
 
-def _duplicates(result: Reconciliation, observation: Observation, ids: set[str], groups: set[str],
-                applications: Counter, keys: dict[str, str]) -> None:
+def _duplicates(
+    result: Reconciliation,
+    observation: Observation,
+    ids: set[str],
+    groups: set[str],
+    applications: Counter,
+    keys: dict[str, str],
+) -> None:
     item_level = 0
     for item in observation.projections:
         if item.applied_events & ids and item.duplicate_writes:
             item_level += item.duplicate_writes
-            result.problem(f"duplicate write: {item.id} has {item.writes} writes for "
-                           f"{len(item.applied_events)} distinct events")
-    log_counts = Counter(entry.event_id for group in groups for entry in observation.applied_log.get(group, ())
-                         if entry.event_id in ids)
+            result.problem(
+                f"duplicate write: {item.id} has {item.writes} writes for {len(item.applied_events)} distinct events"
+            )
+    log_counts = Counter(
+        entry.event_id for group in groups for entry in observation.applied_log.get(group, ()) if entry.event_id in ids
+    )
     log_level = sum(count - 1 for count in log_counts.values() if count > 1)
     for event_id, count in log_counts.items():
         if count > 1:
@@ -141,8 +150,7 @@ def _duplicates(result: Reconciliation, observation: Observation, ids: set[str],
     result.duplicates_applied = max(item_level, log_level, multi_item)
 
 
-def _order(result: Reconciliation, observation: Observation, ledger: Ledger,
-           outcomes: dict[str, EventOutcome]) -> None:
+def _order(result: Reconciliation, observation: Observation, ledger: Ledger, outcomes: dict[str, EventOutcome]) -> None:
     acks = ledger.first_ack()
     by_group: dict[str, list[str]] = {}
     for event_id, outcome in outcomes.items():
@@ -161,9 +169,12 @@ def _order(result: Reconciliation, observation: Observation, ledger: Ledger,
             unknown = [e for e in candidates if e not in seen]
             if unknown:
                 result.order_unknown += len(unknown)
-                result.warn(f"group {group}: {len(unknown)} processed event(s) missing from the applied log "
-                            "(order not checked for them)")
+                result.warn(
+                    f"group {group}: {len(unknown)} processed event(s) missing from the applied log "
+                    "(order not checked for them)"
+                )
         else:
+
             def processed_at(event_id: str) -> int:
                 value = observation.statuses.get(event_id, {}).get("processed_at")
                 return int(value) if value is not None else 0
@@ -175,15 +186,22 @@ def _order(result: Reconciliation, observation: Observation, ledger: Ledger,
         for event_id in observed:
             if highest is not None and rank[event_id] < rank[highest]:
                 result.order_violations += 1
-                result.problem(f"order: in {group}, {outcomes[event_id].key} (acknowledged earlier) was applied "
-                               f"after {outcomes[highest].key}")
+                result.problem(
+                    f"order: in {group}, {outcomes[event_id].key} (acknowledged earlier) was applied "
+                    f"after {outcomes[highest].key}"
+                )
             elif highest is None or rank[event_id] > rank[highest]:
                 highest = event_id
 
 
 def reconcile(ledger: Ledger, observation: Observation, phase: Phase) -> Reconciliation:
-    result = Reconciliation(phase=phase, sent=len(ledger.answers), reinjected=len(ledger.reinjected),
-                            queue_depth=observation.queue_depth, dlq_depth=observation.dlq_depth)
+    result = Reconciliation(
+        phase=phase,
+        sent=len(ledger.answers),
+        reinjected=len(ledger.reinjected),
+        queue_depth=observation.queue_depth,
+        dlq_depth=observation.dlq_depth,
+    )
     rejected = Counter(str(a.status) for a in ledger.answers if a.status != 202)
     result.rejected = dict(sorted(rejected.items()))
     acks = ledger.first_ack()
@@ -202,9 +220,17 @@ def reconcile(ledger: Ledger, observation: Observation, phase: Phase) -> Reconci
         item = observation.statuses.get(event_id) or {}
         status = str(item.get("status", "NONE"))
         letter = observation.dead_letters.get(event_id)
-        outcome = EventOutcome(event.key, event_id, str(item.get("group") or event.group), expectation.label, status,
-                               "missing", applications.get(event_id, 0), int(item.get("replay_count", 0) or 0),
-                               int(item.get("attempts", 0) or 0))
+        outcome = EventOutcome(
+            event.key,
+            event_id,
+            str(item.get("group") or event.group),
+            expectation.label,
+            status,
+            "missing",
+            applications.get(event_id, 0),
+            int(item.get("replay_count", 0) or 0),
+            int(item.get("attempts", 0) or 0),
+        )
         outcomes[event_id] = outcome
         if status == "PROCESSED":
             outcome.observed = "processed"
@@ -236,15 +262,23 @@ def reconcile(ledger: Ledger, observation: Observation, phase: Phase) -> Reconci
                 outcome.problem = f"dead-lettered ({short_reason(outcome.reason)}), expected processed"
                 result.unexpected += 1
             elif not reason_matches(expectation.reasons, outcome.reason):
-                head = next((o for _, o in dead_by_group.get(outcome.group, [])
-                             if reason_matches(planned[o.event_id].expectation.reasons, o.reason)), None)
+                head = next(
+                    (
+                        o
+                        for _, o in dead_by_group.get(outcome.group, [])
+                        if reason_matches(planned[o.event_id].expectation.reasons, o.reason)
+                    ),
+                    None,
+                )
                 stale = status != "DEAD_LETTERED"
                 if head is not None and (stale or SKIPPED_BEHIND_FAILURE in (outcome.reason or "")):
-                    outcome.warning = (f"moved to the DLQ with its group behind {head.key}"
-                                       + (" (status never updated)" if stale else ""))
+                    outcome.warning = f"moved to the DLQ with its group behind {head.key}" + (
+                        " (status never updated)" if stale else ""
+                    )
                 else:
-                    outcome.problem = (f"dead-letter reason {short_reason(outcome.reason)!r} does not match "
-                                       f"{expectation.label}")
+                    outcome.problem = (
+                        f"dead-letter reason {short_reason(outcome.reason)!r} does not match {expectation.label}"
+                    )
                     result.unexpected += 1
             dead_by_group.setdefault(outcome.group, []).append((acks[event_id].seq, outcome))
         else:

@@ -14,9 +14,13 @@ from chaos.runner import DrillResult
 
 WIDTH, HEIGHT = 900, 300
 LEFT, RIGHT, TOP, BOTTOM = 56, 170, 24, 40
-SERIES = (("queue_visible", "queue (visible)", "#1f77b4"), ("queue_in_flight", "queue (in flight)", "#17becf"),
-          ("dlq", "DLQ depth", "#d62728"), ("processed", "processed", "#2ca02c"),
-          ("dead_lettered", "dead-lettered", "#ff7f0e"))
+SERIES = (
+    ("queue_visible", "queue (visible)", "#1f77b4"),
+    ("queue_in_flight", "queue (in flight)", "#17becf"),
+    ("dlq", "DLQ depth", "#d62728"),
+    ("processed", "processed", "#2ca02c"),
+    ("dead_lettered", "dead-lettered", "#ff7f0e"),
+)
 
 
 def _esc(value: Any) -> str:
@@ -63,15 +67,21 @@ def timeline_svg(timeline: dict[str, Any]) -> str:
 
     parts = [f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#bbb"/>']
     for index, (fault_id, start, stop) in enumerate(fault_windows(marks, end)):
-        parts.append(f'<rect x="{x(start):.1f}" y="{TOP}" width="{max(1.0, x(stop) - x(start)):.1f}" '
-                     f'height="{plot_h}" fill="#f4b400" fill-opacity="0.15"><title>{_esc(fault_id)}: '
-                     f'{start:.1f}s → {stop:.1f}s</title></rect>')
-        parts.append(f'<text x="{x(start) + 3:.1f}" y="{TOP + 12 + 11 * (index % 4)}" font-size="10" '
-                     f'fill="#8a6d00">{_esc(fault_id)}</text>')
+        parts.append(
+            f'<rect x="{x(start):.1f}" y="{TOP}" width="{max(1.0, x(stop) - x(start)):.1f}" '
+            f'height="{plot_h}" fill="#f4b400" fill-opacity="0.15"><title>{_esc(fault_id)}: '
+            f"{start:.1f}s → {stop:.1f}s</title></rect>"
+        )
+        parts.append(
+            f'<text x="{x(start) + 3:.1f}" y="{TOP + 12 + 11 * (index % 4)}" font-size="10" '
+            f'fill="#8a6d00">{_esc(fault_id)}</text>'
+        )
     value = 0.0
     while value <= y_top + 1e-9:
-        parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#eee"/>'
-                     f'<text x="{LEFT - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end">{value:g}</text>')
+        parts.append(
+            f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#eee"/>'
+            f'<text x="{LEFT - 6}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end">{value:g}</text>'
+        )
         value += y_step
     t = 0.0
     while t <= end + 1e-9:
@@ -79,21 +89,29 @@ def timeline_svg(timeline: dict[str, Any]) -> str:
         t += x_step
     for mark in marks:
         if mark["kind"] in ("replay", "fix", "settle_timeout"):
-            parts.append(f'<line x1="{x(mark["t"]):.1f}" x2="{x(mark["t"]):.1f}" y1="{TOP}" y2="{TOP + plot_h}" '
-                         f'stroke="#555" stroke-dasharray="4 3"><title>{_esc(mark["kind"])}: '
-                         f'{_esc(mark.get("detail", ""))}</title></line>')
+            parts.append(
+                f'<line x1="{x(mark["t"]):.1f}" x2="{x(mark["t"]):.1f}" y1="{TOP}" y2="{TOP + plot_h}" '
+                f'stroke="#555" stroke-dasharray="4 3"><title>{_esc(mark["kind"])}: '
+                f"{_esc(mark.get('detail', ''))}</title></line>"
+            )
     for index, (key, label, color) in enumerate(SERIES):
         points = " ".join(f"{x(s['t']):.1f},{y(s[key]):.1f}" for s in samples)
         if points:
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}"/>')
         legend_y = TOP + 14 + 18 * index
-        parts.append(f'<line x1="{LEFT + plot_w + 12}" x2="{LEFT + plot_w + 32}" y1="{legend_y - 4}" '
-                     f'y2="{legend_y - 4}" stroke="{color}" stroke-width="3"/>'
-                     f'<text x="{LEFT + plot_w + 38}" y="{legend_y}" font-size="12">{_esc(label)}</text>')
-    parts.append(f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 6}" font-size="12" text-anchor="middle">'
-                 'seconds since the drill started (shaded: faults on; dashed: fix / replay)</text>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-            f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="drill timeline">{"".join(parts)}</svg>')
+        parts.append(
+            f'<line x1="{LEFT + plot_w + 12}" x2="{LEFT + plot_w + 32}" y1="{legend_y - 4}" '
+            f'y2="{legend_y - 4}" stroke="{color}" stroke-width="3"/>'
+            f'<text x="{LEFT + plot_w + 38}" y="{legend_y}" font-size="12">{_esc(label)}</text>'
+        )
+    parts.append(
+        f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 6}" font-size="12" text-anchor="middle">'
+        "seconds since the drill started (shaded: faults on; dashed: fix / replay)</text>"
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="drill timeline">{"".join(parts)}</svg>'
+    )
 
 
 def _table(rows: list[tuple[Any, Any]]) -> str:
@@ -110,16 +128,31 @@ def _events_table(phase: dict[str, Any] | None) -> str:
     if not phase:
         return "<p class='muted'>not reached</p>"
     columns = ("key", "event_id", "group", "label", "status", "applications", "attempts", "generation", "reason")
-    headers = ("key", "event id", "group", "case", "status", "business items", "attempts", "replays", "reason",
-               "finding")
+    headers = (
+        "key",
+        "event id",
+        "group",
+        "case",
+        "status",
+        "business items",
+        "attempts",
+        "replays",
+        "reason",
+        "finding",
+    )
     rows = []
     for event in phase.get("events", []):
         css = "bad" if event.get("problem") else ("warn" if event.get("warning") else "")
         cells = [_esc(event.get(column) if event.get(column) is not None else "") for column in columns]
         cells.append(_esc(event.get("problem") or event.get("warning") or ""))
         rows.append(f"<tr class='{css}'>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-    return ("<details><summary>events</summary><table class='events'><tr>"
-            + "".join(f"<th>{h}</th>" for h in headers) + "</tr>" + "".join(rows) + "</table></details>")
+    return (
+        "<details><summary>events</summary><table class='events'><tr>"
+        + "".join(f"<th>{h}</th>" for h in headers)
+        + "</tr>"
+        + "".join(rows)
+        + "</table></details>"
+    )
 
 
 def _phase(phase: dict[str, Any] | None) -> str:
@@ -130,24 +163,37 @@ def render_html(result: DrillResult) -> str:
     counts = result.counts
     verdict_class = "pass" if result.passed else "fail"
     count_rows = [
-        ("sent (HTTP deliveries)", counts["sent"]), ("re-injected into the queue", counts["reinjected"]),
-        ("acknowledged (202)", counts["acked"]), ("rejected", counts["rejected"] or "none"),
-        ("processed before the fix", counts["processed_before_fix"]), ("processed at the end", counts["processed"]),
-        ("dead-lettered", counts["dead_lettered"]), ("replayed", counts["replayed"]),
-        ("duplicates applied", counts["duplicates_applied"]), ("order violations", counts["order_violations"]),
-        ("missing", counts["missing"]), ("unexpected outcomes", counts["unexpected_outcomes"]),
+        ("sent (HTTP deliveries)", counts["sent"]),
+        ("re-injected into the queue", counts["reinjected"]),
+        ("acknowledged (202)", counts["acked"]),
+        ("rejected", counts["rejected"] or "none"),
+        ("processed before the fix", counts["processed_before_fix"]),
+        ("processed at the end", counts["processed"]),
+        ("dead-lettered", counts["dead_lettered"]),
+        ("replayed", counts["replayed"]),
+        ("duplicates applied", counts["duplicates_applied"]),
+        ("order violations", counts["order_violations"]),
+        ("missing", counts["missing"]),
+        ("unexpected outcomes", counts["unexpected_outcomes"]),
         ("status not updated for a dead letter", counts["stale_status"]),
-        ("DLQ depth at the end", counts["dlq_depth_end"]), ("duration", f"{result.duration_s:.1f} s"),
+        ("DLQ depth at the end", counts["dlq_depth_end"]),
+        ("duration", f"{result.duration_s:.1f} s"),
     ]
     reasons = counts.get("dead_lettered_by_reason") or {}
-    stage_rows = [("target", result.target), ("stage", result.stage), ("run id", result.run_id),
-                  *((k.replace("_", " "), v) for k, v in result.timings.items()),
-                  *((k, v) for k, v in result.settings.items())]
+    stage_rows = [
+        ("target", result.target),
+        ("stage", result.stage),
+        ("run id", result.run_id),
+        *((k.replace("_", " "), v) for k, v in result.timings.items()),
+        *((k, v) for k, v in result.settings.items()),
+    ]
     checks = [f"{'ok' if c['ok'] else 'FAILED'} — {c['name']}: {c['detail']}" for c in result.checks]
     warnings = [w for phase in (result.before_fix, result.after_replay) if phase for w in phase["warnings"]]
     reasons_html = _table(list(reasons.items())) if reasons else "<p class='muted'>none</p>"
-    marks = "".join(f"<tr><td>{m['t']:.1f}</td><td>{_esc(m['kind'])}</td><td>{_esc(m.get('detail', ''))}</td></tr>"
-                    for m in result.timeline.get("marks", []))
+    marks = "".join(
+        f"<tr><td>{m['t']:.1f}</td><td>{_esc(m['kind'])}</td><td>{_esc(m.get('detail', ''))}</td></tr>"
+        for m in result.timeline.get("marks", [])
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>hookstack drill {_esc(result.drill)}: {result.verdict}</title>
 <style>

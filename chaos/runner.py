@@ -57,8 +57,12 @@ def broken_replay(sqs: Any, dlq_url: str) -> int:
     bug a drill must catch. Returns how many it claims to have replayed."""
     claimed = 0
     for _ in range(50):
-        messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
-                                       WaitTimeSeconds=0).get("Messages") or []
+        messages = (
+            sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0).get(
+                "Messages"
+            )
+            or []
+        )
         if not messages:
             break
         for message in messages:
@@ -86,16 +90,31 @@ def fix_and_replay(ctx: DrillContext, fixes: Fixes) -> None:
             for event_id, body in fixes.items():
                 if event_id in fixed:
                     continue
-                result = replay(sqs, dynamodb, out.events_table, out.queue_url, out.dlq_url, ids=[event_id],
-                                body_override=body, wait_seconds=ctx.observer.receive_wait_s)
+                result = replay(
+                    sqs,
+                    dynamodb,
+                    out.events_table,
+                    out.queue_url,
+                    out.dlq_url,
+                    ids=[event_id],
+                    body_override=body,
+                    wait_seconds=ctx.observer.receive_wait_s,
+                )
                 ctx.replayed += result.replayed
                 ctx.replay_errors.extend(result.errors)
                 if event_id in result.replayed_ids:
                     fixed.add(event_id)
             pending_fixes = [e for e in fixes if e not in fixed]
             if not pending_fixes:  # never replay a payload that has a correction as it was
-                result = replay(sqs, dynamodb, out.events_table, out.queue_url, out.dlq_url, all=True,
-                                wait_seconds=ctx.observer.receive_wait_s)
+                result = replay(
+                    sqs,
+                    dynamodb,
+                    out.events_table,
+                    out.queue_url,
+                    out.dlq_url,
+                    all=True,
+                    wait_seconds=ctx.observer.receive_wait_s,
+                )
                 ctx.replayed += result.replayed
                 ctx.replay_errors.extend(result.errors)
         ctx.settle(f"replay round {round_number} processed")
@@ -104,12 +123,16 @@ def fix_and_replay(ctx: DrillContext, fixes: Fixes) -> None:
 def _preflight(ctx: DrillContext) -> None:
     active = ctx.switch.active()
     if active:
-        raise HookstackError(f"faults are already active on stage {ctx.outputs.stage} "
-                             f"({', '.join(f.id for f in active)}): `hookstack chaos off` first")
+        raise HookstackError(
+            f"faults are already active on stage {ctx.outputs.stage} "
+            f"({', '.join(f.id for f in active)}): `hookstack chaos off` first"
+        )
     depth = ctx.observer.dlq_depth()
     if depth:
-        raise HookstackError(f"the DLQ of stage {ctx.outputs.stage} holds {depth} message(s) from before this "
-                             "drill: inspect and replay them (`hookstack dlq list`) first")
+        raise HookstackError(
+            f"the DLQ of stage {ctx.outputs.stage} holds {depth} message(s) from before this "
+            "drill: inspect and replay them (`hookstack dlq list`) first"
+        )
     if not ctx.observer.wait_settled([], min(30.0, ctx.remaining())):
         raise HookstackError("the ingestion queue is busy: drills need a quiet stage")
 
@@ -136,9 +159,14 @@ def _counts(ctx: DrillContext, before: Reconciliation | None, after: Reconciliat
     }
 
 
-def run_drill(drill: Drill | str, outputs: StackOutputs, settings: DrillSettings | None = None, *,
-              progress: Callable[[str], None] = lambda message: None,
-              timings: StageTimings | None = None) -> DrillResult:
+def run_drill(
+    drill: Drill | str,
+    outputs: StackOutputs,
+    settings: DrillSettings | None = None,
+    *,
+    progress: Callable[[str], None] = lambda message: None,
+    timings: StageTimings | None = None,
+) -> DrillResult:
     drill = DRILLS[drill] if isinstance(drill, str) else drill
     settings = settings or DrillSettings()
     timings = timings or read_timings(outputs)
@@ -147,7 +175,8 @@ def run_drill(drill: Drill | str, outputs: StackOutputs, settings: DrillSettings
         raise HookstackError(
             f"{drill.name} needs about {estimate:.0f}s on stage {outputs.stage} (visibility timeout "
             f"{timings.visibility_timeout_s:g}s, worker timeout {timings.worker_timeout_s:g}s) and the budget is "
-            f"{settings.max_seconds:g}s: raise --max-seconds, or run it on a drill-sized stage (embedded: --fresh)")
+            f"{settings.max_seconds:g}s: raise --max-seconds, or run it on a drill-sized stage (embedded: --fresh)"
+        )
     ctx = DrillContext(outputs, timings, settings, progress)
     started_at, started = time.time(), time.monotonic()
     before = after = None
@@ -158,8 +187,10 @@ def run_drill(drill: Drill | str, outputs: StackOutputs, settings: DrillSettings
         ctx.timeline.mark("drill_start", drill.name)
         fixes = drill.run(ctx)
         before = reconcile(ctx.ledger, ctx.observer.snapshot(ctx.ledger.by_event_id()), "before_fix")
-        ctx.progress(f"reconciled before the fix: {before.processed} processed, {before.dead_lettered} "
-                     f"dead-lettered, {before.missing} missing")
+        ctx.progress(
+            f"reconciled before the fix: {before.processed} processed, {before.dead_lettered} "
+            f"dead-lettered, {before.missing} missing"
+        )
         fix_and_replay(ctx, fixes)
         after = reconcile(ctx.ledger, ctx.observer.snapshot(ctx.ledger.by_event_id()), "after_replay")
         ctx.progress(f"reconciled after the replay: {after.processed} processed, DLQ depth {after.dlq_depth}")
@@ -185,9 +216,22 @@ def run_drill(drill: Drill | str, outputs: StackOutputs, settings: DrillSettings
     if before is None or after is None:
         failures.append("the drill did not reach both reconciliations")
     return DrillResult(
-        drill=drill.name, summary=drill.summary, verdict="FAIL" if failures else "PASS", run_id=ctx.run_id,
-        target=outputs.target, stage=outputs.stage, settings=settings.__dict__, timings=timings.as_dict(),
-        started_at=started_at, duration_s=round(time.monotonic() - started, 2), counts=_counts(ctx, before, after),
+        drill=drill.name,
+        summary=drill.summary,
+        verdict="FAIL" if failures else "PASS",
+        run_id=ctx.run_id,
+        target=outputs.target,
+        stage=outputs.stage,
+        settings=settings.__dict__,
+        timings=timings.as_dict(),
+        started_at=started_at,
+        duration_s=round(time.monotonic() - started, 2),
+        counts=_counts(ctx, before, after),
         checks=[c.__dict__ for c in ctx.checks],
-        before_fix=before.as_dict() if before else None, after_replay=after.as_dict() if after else None,
-        replay_errors=ctx.replay_errors[:20], error=error, timeline=ctx.timeline.as_dict(), failures=failures)
+        before_fix=before.as_dict() if before else None,
+        after_replay=after.as_dict() if after else None,
+        replay_errors=ctx.replay_errors[:20],
+        error=error,
+        timeline=ctx.timeline.as_dict(),
+        failures=failures,
+    )

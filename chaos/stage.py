@@ -54,14 +54,17 @@ class StageTimings:
 
 def read_timings(outputs: StackOutputs) -> StageTimings:
     sqs = outputs.client("sqs")
-    attributes = sqs.get_queue_attributes(QueueUrl=outputs.queue_url,
-                                          AttributeNames=["VisibilityTimeout", "RedrivePolicy"])["Attributes"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=outputs.queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"]
+    )["Attributes"]
     redrive = json.loads(attributes.get("RedrivePolicy") or "{}")
     function = outputs.client("lambda").get_function_configuration(FunctionName=outputs.function_names["worker"])
     env = (function.get("Environment") or {}).get("Variables") or {}
     if not env.get("FAULTS_PARAMETER"):
-        raise HookstackError(f"the worker of stage {outputs.stage} has no FAULTS_PARAMETER: redeploy it with this "
-                             "version of hookstack before running drills")
+        raise HookstackError(
+            f"the worker of stage {outputs.stage} has no FAULTS_PARAMETER: redeploy it with this "
+            "version of hookstack before running drills"
+        )
     return StageTimings(
         worker_timeout_s=float(function.get("Timeout", 3)),
         visibility_timeout_s=float(attributes.get("VisibilityTimeout", 30)),
@@ -75,8 +78,9 @@ def drill_config(stage: str = DRILL_STAGE, **overrides: object) -> HookstackConf
 
 
 @contextlib.contextmanager
-def fresh_embedded_stack(config: HookstackConfig | None = None, *,
-                         progress: Callable[[str], None] = lambda _: None) -> Iterator[StackOutputs]:
+def fresh_embedded_stack(
+    config: HookstackConfig | None = None, *, progress: Callable[[str], None] = lambda _: None
+) -> Iterator[StackOutputs]:
     """A private embedded stack (own HOOKSTACK_HOME, drill-sized config), torn down afterwards."""
     from stack.embedded import down, up
 
@@ -84,8 +88,10 @@ def fresh_embedded_stack(config: HookstackConfig | None = None, *,
     with tempfile.TemporaryDirectory(prefix="hookstack-chaos-") as home, use_home(Path(home) / "home"):
         try:
             result = up(config, progress=progress)
-            progress(f"drill stack {config.stage} up in {result.total_s:.1f}s "
-                     f"(worker timeout {config.worker_timeout_seconds}s)")
+            progress(
+                f"drill stack {config.stage} up in {result.total_s:.1f}s "
+                f"(worker timeout {config.worker_timeout_seconds}s)"
+            )
             yield result.outputs
         finally:
             down(config)

@@ -52,20 +52,33 @@ class FaultSwitch:
         try:
             return FaultConfig.model_validate_json(raw)
         except ValueError as error:
-            raise HookstackError(f"{self.parameter} holds a malformed fault configuration (the handlers "
-                                 f"ignore it): {str(error).splitlines()[0]}; `hookstack chaos off` removes it") from None
+            raise HookstackError(
+                f"{self.parameter} holds a malformed fault configuration (the handlers "
+                f"ignore it): {str(error).splitlines()[0]}; `hookstack chaos off` removes it"
+            ) from None
 
     def active(self, now: float | None = None) -> tuple[Fault, ...]:
         return self.read().active(now if now is not None else time.time())
 
     def write(self, faults: Iterable[Fault], *, applied_log_until: int = 0) -> FaultConfig:
-        config = FaultConfig(faults=tuple(faults), applied_log_until=applied_log_until,
-                             updated_at=int(time.time()), updated_by=operator())
+        config = FaultConfig(
+            faults=tuple(faults),
+            applied_log_until=applied_log_until,
+            updated_at=int(time.time()),
+            updated_by=operator(),
+        )
         value = config.model_dump_json(exclude_defaults=False)
         if len(value.encode()) > 4096:  # SSM standard tier
-            raise HookstackError(f"fault configuration is {len(value.encode())} bytes; SSM standard parameters hold 4096")
-        self._ssm.put_parameter(Name=self.parameter, Value=value, Type="String", Overwrite=True,
-                                Description="hookstack chaos faults (read by the handlers at run time)")
+            raise HookstackError(
+                f"fault configuration is {len(value.encode())} bytes; SSM standard parameters hold 4096"
+            )
+        self._ssm.put_parameter(
+            Name=self.parameter,
+            Value=value,
+            Type="String",
+            Overwrite=True,
+            Description="hookstack chaos faults (read by the handlers at run time)",
+        )
         return config
 
     def add(self, fault: Fault) -> FaultConfig:
@@ -73,8 +86,9 @@ class FaultSwitch:
         current = self.read()
         now = time.time()
         kept = [f for f in current.active(now) if f.id != fault.id]
-        return self.write([*kept, fault], applied_log_until=current.applied_log_until
-                          if current.applied_log_on(now) else 0)
+        return self.write(
+            [*kept, fault], applied_log_until=current.applied_log_until if current.applied_log_on(now) else 0
+        )
 
     def off(self) -> int:
         """Remove every fault (the whole parameter). Returns how many were active."""

@@ -152,29 +152,45 @@ def group_specs(run_id: str, groups: int) -> list[GroupSpec]:
 SHOPIFY_DRILL_TOPICS = ("orders/create", "orders/updated", "orders/paid", "products/update", "customers/create")
 
 
-def baseline_delivery(spec: GroupSpec, secrets: dict[str, str], rng: random.Random,
-                      topic: str | None = None, body: dict | None = None) -> Delivery:
+def baseline_delivery(
+    spec: GroupSpec, secrets: dict[str, str], rng: random.Random, topic: str | None = None, body: dict | None = None
+) -> Delivery:
     """A valid signed delivery for the group (unique delivery id from ``rng``)."""
     if spec.provider == "shopify":
         topic = topic or rng.choice(SHOPIFY_DRILL_TOPICS)
         return shopify_delivery(topic, secrets["shopify"], shop=spec.key, rng=rng, body=body)
     if spec.provider == "stripe":
-        return stripe_delivery(topic or rng.choice(("payment_intent.succeeded", "invoice.paid")), secrets["stripe"],
-                               account=spec.key, rng=rng, body=body)
+        return stripe_delivery(
+            topic or rng.choice(("payment_intent.succeeded", "invoice.paid")),
+            secrets["stripe"],
+            account=spec.key,
+            rng=rng,
+            body=body,
+        )
     return github_delivery(topic or "push", secrets["github"], repo=spec.key, rng=rng, body=body)
 
 
-def plan_baseline(run_id: str, secrets: dict[str, str], *, events: int, groups: int, seed: int | str,
-                  expectation: Callable[[GroupSpec, int], Expectation] = lambda spec, i: PROCESSED,
-                  prefix: str = "e") -> list[PlannedEvent]:
+def plan_baseline(
+    run_id: str,
+    secrets: dict[str, str],
+    *,
+    events: int,
+    groups: int,
+    seed: int | str,
+    expectation: Callable[[GroupSpec, int], Expectation] = lambda spec, i: PROCESSED,
+    prefix: str = "e",
+) -> list[PlannedEvent]:
     """``events`` valid events spread round-robin over ``groups`` groups."""
     rng = random.Random(seed)
     specs = group_specs(run_id, groups)
     planned = []
     for index in range(events):
         spec = specs[index % len(specs)]
-        planned.append(PlannedEvent(f"{prefix}{index:03d}", baseline_delivery(spec, secrets, rng), spec.key,
-                                    expectation(spec, index)))
+        planned.append(
+            PlannedEvent(
+                f"{prefix}{index:03d}", baseline_delivery(spec, secrets, rng), spec.key, expectation(spec, index)
+            )
+        )
     return planned
 
 
@@ -184,8 +200,16 @@ def plan_baseline(run_id: str, secrets: dict[str, str], *, events: int, groups: 
 class Sender:
     """Sends planned events over keep-alive connections: one sender per group, in order."""
 
-    def __init__(self, api_url: str, token: str, placement: TokenPlacement, ledger: Ledger, *,
-                 max_threads: int = 6, time_budget_s: float = 60.0):
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        placement: TokenPlacement,
+        ledger: Ledger,
+        *,
+        max_threads: int = 6,
+        time_budget_s: float = 60.0,
+    ):
         self._api_url = api_url
         self._token = token
         self._placement = placement
@@ -193,8 +217,9 @@ class Sender:
         self._max_threads = max_threads
         self._time_budget_s = time_budget_s
 
-    def _send_group(self, events: list[PlannedEvent], deadline: float,
-                    on_answer: Callable[[Answer], None]) -> list[Answer]:
+    def _send_group(
+        self, events: list[PlannedEvent], deadline: float, on_answer: Callable[[Answer], None]
+    ) -> list[Answer]:
         client = ApiClient(self._api_url, self._token, self._placement, timeout=35)
         answers = []
         try:
@@ -210,15 +235,19 @@ class Sender:
                     error = None if response.status == 202 else response.body[:200].decode(errors="replace")
                     answer = self._ledger.record(event.key, response.status, response.latency_ms, error)
                     if response.status == 202 and response.json().get("id") != event.event_id:
-                        raise AssertionError(f"{event.key}: the stack answered id {response.json().get('id')}, "
-                                             f"the contract gives {event.event_id}")
+                        raise AssertionError(
+                            f"{event.key}: the stack answered id {response.json().get('id')}, "
+                            f"the contract gives {event.event_id}"
+                        )
                 answers.append(answer)
                 on_answer(answer)
         finally:
             client.close()
         return answers
 
-    def send(self, events: Iterable[PlannedEvent], on_answer: Callable[[Answer], None] = lambda a: None) -> list[Answer]:
+    def send(
+        self, events: Iterable[PlannedEvent], on_answer: Callable[[Answer], None] = lambda a: None
+    ) -> list[Answer]:
         """Send every event once; groups in parallel, each group strictly in the given order."""
         by_group: dict[str, list[PlannedEvent]] = {}
         for event in events:
@@ -235,11 +264,20 @@ def reinject(sqs: Any, queue_url: str, event: PlannedEvent, *, received_at_ms: i
     """Put a copy of an event straight on the queue with a fresh deduplication id: what a provider
     retry looks like once SQS's 5-minute deduplication window has passed."""
     delivery = event.delivery
-    attributes = {"event_id": event.event_id, "tenant": TENANT, "provider": delivery.provider,
-                  "topic": delivery.topic, "delivery_id": delivery.delivery_id,
-                  "received_at": str(received_at_ms or int(time.time() * 1000))}
+    attributes = {
+        "event_id": event.event_id,
+        "tenant": TENANT,
+        "provider": delivery.provider,
+        "topic": delivery.topic,
+        "delivery_id": delivery.delivery_id,
+        "received_at": str(received_at_ms or int(time.time() * 1000)),
+    }
     dedup = hashlib.sha256(f"late-retry\n{event.event_id}\n{uuid.uuid4()}".encode()).hexdigest()
-    response = sqs.send_message(QueueUrl=queue_url, MessageBody=delivery.body.decode("utf-8"),
-                                MessageGroupId=event.group, MessageDeduplicationId=dedup,
-                                MessageAttributes=to_sqs_attributes(attributes))
+    response = sqs.send_message(
+        QueueUrl=queue_url,
+        MessageBody=delivery.body.decode("utf-8"),
+        MessageGroupId=event.group,
+        MessageDeduplicationId=dedup,
+        MessageAttributes=to_sqs_attributes(attributes),
+    )
     return response["MessageId"]

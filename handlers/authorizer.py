@@ -58,8 +58,7 @@ def policy(principal: str, effect: str, resource: str, context: Mapping[str, str
 
 
 class TokenAuthorizer:
-    def __init__(self, directory: TenantDirectory, identity_header: str,
-                 identity_query_parameter: str | None = None):
+    def __init__(self, directory: TenantDirectory, identity_header: str, identity_query_parameter: str | None = None):
         self._directory = directory
         self._header = identity_header.lower()
         self._query_parameter = identity_query_parameter
@@ -80,9 +79,10 @@ class TokenAuthorizer:
             return policy("anonymous", "Deny", resource), {"status": "deny", "reason": "unknown token"}
         source_ip = ((event.get("requestContext") or {}).get("identity") or {}).get("sourceIp")
         if not tenant.allows_source(source_ip):
-            return (policy(tenant.name, "Deny", resource),
-                    {"status": "deny", "reason": "source ip not allowed", "tenant": tenant.name,
-                     "source_ip": source_ip})
+            return (
+                policy(tenant.name, "Deny", resource),
+                {"status": "deny", "reason": "source ip not allowed", "tenant": tenant.name, "source_ip": source_ip},
+            )
         context = {"tenant": tenant.name, "providers": ",".join(tenant.providers)}
         return policy(tenant.name, "Allow", resource, context), {"status": "allow", "tenant": tenant.name}
 
@@ -99,11 +99,19 @@ def handle(authorizer: TokenAuthorizer, event: Mapping[str, Any]) -> dict[str, A
     try:
         result, fields = authorizer.authorize(event)
     except Unauthorized:
-        logger.info("authorize", extra={"function": "authorizer", "duration_ms": elapsed_ms(started),
-                                        "event_id": None, "status": "unauthorized"})
+        logger.info(
+            "authorize",
+            extra={
+                "function": "authorizer",
+                "duration_ms": elapsed_ms(started),
+                "event_id": None,
+                "status": "unauthorized",
+            },
+        )
         raise
-    logger.info("authorize", extra={"function": "authorizer", "duration_ms": elapsed_ms(started),
-                                    "event_id": None, **fields})
+    logger.info(
+        "authorize", extra={"function": "authorizer", "duration_ms": elapsed_ms(started), "event_id": None, **fields}
+    )
     return result
 
 

@@ -34,8 +34,10 @@ def authorizer_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     arn = event["methodArn"].split("/")
     return {
         "principalId": "baseline",
-        "policyDocument": {"Version": "2012-10-17", "Statement": [
-            {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "/".join(arn[:2]) + "/*"}]},
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "/".join(arn[:2]) + "/*"}],
+        },
         "context": {"tenant": "demo", "providers": "shopify,stripe,github"},
     }
 
@@ -47,15 +49,18 @@ def _status() -> StatusStore:
 
 def _send(event: dict[str, Any]) -> str:
     event_id = uuid.uuid4().hex
-    _sqs().send_message(QueueUrl=os.environ["QUEUE_URL"], MessageBody=event.get("body") or "{}",
-                        MessageGroupId="baseline", MessageDeduplicationId=event_id)
+    _sqs().send_message(
+        QueueUrl=os.environ["QUEUE_URL"],
+        MessageBody=event.get("body") or "{}",
+        MessageGroupId="baseline",
+        MessageDeduplicationId=event_id,
+    )
     return event_id
 
 
 def _accepted(event_id: str) -> dict[str, Any]:
     print(json.dumps({"function": "producer", "event_id": event_id}))
-    return {"statusCode": 202, "headers": {"Content-Type": "application/json"},
-            "body": json.dumps({"id": event_id})}
+    return {"statusCode": 202, "headers": {"Content-Type": "application/json"}, "body": json.dumps({"id": event_id})}
 
 
 def producer_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -64,8 +69,9 @@ def producer_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def producer_recording_status_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     event_id = _send(event)
-    _status().record_received(EventMeta(event_id, "demo", "baseline", "baseline", event_id, "baseline"),
-                              int(time.time() * 1000))
+    _status().record_received(
+        EventMeta(event_id, "demo", "baseline", "baseline", event_id, "baseline"), int(time.time() * 1000)
+    )
     return _accepted(event_id)
 
 

@@ -20,8 +20,9 @@ class PayloadStore:
         # Keyed by event id: a provider retry overwrites the same object with the same bytes.
         key = f"{KEY_PREFIX}{tenant}/{event_id}.json"
         digest = hashlib.sha256(body).hexdigest()
-        self._client.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json",
-                                Metadata={"sha256": digest})
+        self._client.put_object(
+            Bucket=self._bucket, Key=key, Body=body, ContentType="application/json", Metadata={"sha256": digest}
+        )
         return ClaimCheck(bucket=self._bucket, key=key, bytes=len(body), sha256=digest)
 
     def get(self, claim: ClaimCheck) -> bytes:

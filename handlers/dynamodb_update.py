@@ -48,13 +48,16 @@ class UpdateBuilder:
     def kwargs(self) -> dict[str, Any]:
         clauses = []
         assignments = [f"{self.name(a)} = {self.value(a, v)}" for a, v in self.sets.items()]
-        assignments += [f"{self.name(a)} = if_not_exists({self.name(a)}, {self.value(a, v)})"
-                        for a, v in self.sets_if_absent.items()]
+        assignments += [
+            f"{self.name(a)} = if_not_exists({self.name(a)}, {self.value(a, v)})"
+            for a, v in self.sets_if_absent.items()
+        ]
         if assignments:
             clauses.append("SET " + ", ".join(assignments))
         if self.adds:
-            clauses.append("ADD " + ", ".join(f"{self.name(a)} {self.value('add_' + a, v)}"
-                                              for a, v in self.adds.items()))
+            clauses.append(
+                "ADD " + ", ".join(f"{self.name(a)} {self.value('add_' + a, v)}" for a, v in self.adds.items())
+            )
         if self.removes:
             clauses.append("REMOVE " + ", ".join(self.name(a) for a in self.removes))
         request: dict[str, Any] = {

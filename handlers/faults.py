@@ -101,9 +101,15 @@ class Fault(BaseModel):
     def matches(self, context: FaultContext) -> bool:
         if self.max_attempt is not None and context.attempt > self.max_attempt:
             return False
-        return all(_any_match(patterns, value) for patterns, value in (
-            (self.tenants, context.tenant), (self.providers, context.provider), (self.topics, context.topic),
-            (self.groups, context.group)))
+        return all(
+            _any_match(patterns, value)
+            for patterns, value in (
+                (self.tenants, context.tenant),
+                (self.providers, context.provider),
+                (self.topics, context.topic),
+                (self.groups, context.group),
+            )
+        )
 
 
 def _any_match(patterns: tuple[str, ...], value: str) -> bool:
@@ -177,8 +183,9 @@ class ParameterFaults:
     value is unchanged. A missing or unusable parameter is remembered for ``cache_seconds`` too, so
     no state of the parameter costs more than one GetParameter per cache period per container."""
 
-    def __init__(self, name: str, cache_seconds: int, provider_factory: Callable[[], Any],
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self, name: str, cache_seconds: int, provider_factory: Callable[[], Any], clock: Callable[[], float] = time.time
+    ):
         self._name = name
         self._cache_seconds = max(0, cache_seconds)
         self._provider_factory = provider_factory
@@ -196,8 +203,14 @@ class ParameterFaults:
         except Exception as error:
             self._fallback_until = now + self._cache_seconds
             if not _is_missing_parameter(error):
-                logger.error("fault configuration unreadable: no faults", extra={
-                    "function": "faults", "parameter": self._name, "error": f"{type(error).__name__}: {error}"[:300]})
+                logger.error(
+                    "fault configuration unreadable: no faults",
+                    extra={
+                        "function": "faults",
+                        "parameter": self._name,
+                        "error": f"{type(error).__name__}: {error}"[:300],
+                    },
+                )
             return NO_FAULTS
         if raw == self._raw:
             return self._parsed
@@ -205,8 +218,10 @@ class ParameterFaults:
             parsed = FaultConfig.model_validate_json(raw)
         except (ValidationError, ValueError) as error:
             self._fallback_until = now + self._cache_seconds
-            logger.error("fault configuration malformed: no faults", extra={
-                "function": "faults", "parameter": self._name, "error": str(error).replace("\n", " ")[:500]})
+            logger.error(
+                "fault configuration malformed: no faults",
+                extra={"function": "faults", "parameter": self._name, "error": str(error).replace("\n", " ")[:500]},
+            )
             return NO_FAULTS
         self._raw, self._parsed = raw, parsed
         return parsed
@@ -220,9 +235,16 @@ class _NoFaults:
 class FaultInjector:
     """The hooks a handler calls. Without a configured parameter every hook is a no-op."""
 
-    def __init__(self, source: Any = None, *, applied_log: Callable[..., None] | None = None,
-                 rng: Callable[[], float] = random.random, sleep: Callable[[float], None] = time.sleep,
-                 exit: Callable[[int], None] = os._exit, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        source: Any = None,
+        *,
+        applied_log: Callable[..., None] | None = None,
+        rng: Callable[[], float] = random.random,
+        sleep: Callable[[float], None] = time.sleep,
+        exit: Callable[[int], None] = os._exit,
+        clock: Callable[[], float] = time.time,
+    ):
         self._source = source or _NoFaults()
         self._applied_log = applied_log
         self._rng = rng
@@ -232,8 +254,7 @@ class FaultInjector:
         self._writes: dict[str, int] = {}
 
     @classmethod
-    def from_env(cls, *, applied_log: Callable[..., None] | None = None,
-                 env: Any = os.environ) -> FaultInjector:
+    def from_env(cls, *, applied_log: Callable[..., None] | None = None, env: Any = os.environ) -> FaultInjector:
         name = (env.get("FAULTS_PARAMETER") or "").strip()
         if not name:
             return cls(applied_log=applied_log)
@@ -257,9 +278,17 @@ class FaultInjector:
         return sorted(fired, key=lambda fault: fault.action != "latency")
 
     def _log(self, fault: Fault, context: FaultContext) -> None:
-        logger.warning("fault injected", extra={"function": context.function, "fault_id": fault.id,
-                                                "point": fault.point, "action": fault.action,
-                                                "event_id": context.event_id or None, "attempt": context.attempt})
+        logger.warning(
+            "fault injected",
+            extra={
+                "function": context.function,
+                "fault_id": fault.id,
+                "point": fault.point,
+                "action": fault.action,
+                "event_id": context.event_id or None,
+                "attempt": context.attempt,
+            },
+        )
 
     # --- hooks ---------------------------------------------------------------------------------
 
@@ -273,8 +302,9 @@ class FaultInjector:
             if fault.action == "latency":
                 self._sleep(fault.latency_ms / 1000)
             elif fault.action == "error":
-                raise ClientError({"Error": {"Code": "ServiceUnavailable",
-                                             "Message": f"injected fault {fault.id}"}}, "SendMessage")
+                raise ClientError(
+                    {"Error": {"Code": "ServiceUnavailable", "Message": f"injected fault {fault.id}"}}, "SendMessage"
+                )
 
     def before_write(self, context: FaultContext) -> bool:
         """Latency, error or throttling before the business write. True: skip the write (sabotage)."""
@@ -284,8 +314,9 @@ class FaultInjector:
             if fault.action == "latency":
                 self._sleep(fault.latency_ms / 1000)
             elif fault.action == "error":
-                raise ClientError({"Error": {"Code": "InternalServerError",
-                                             "Message": f"injected fault {fault.id}"}}, "UpdateItem")
+                raise ClientError(
+                    {"Error": {"Code": "InternalServerError", "Message": f"injected fault {fault.id}"}}, "UpdateItem"
+                )
             elif fault.action == "throttle":
                 code = fault.error_code or THROTTLE_CODES[0]
                 raise ClientError({"Error": {"Code": code, "Message": f"injected fault {fault.id}"}}, "UpdateItem")
@@ -298,12 +329,22 @@ class FaultInjector:
         config = self._source.current()
         if applied and self._applied_log is not None and config.applied_log_on(self._clock()):
             try:
-                self._applied_log(tenant=context.tenant, group=context.group, event_id=context.event_id,
-                                  generation=context.generation, at_ms=int(self._clock() * 1000))
+                self._applied_log(
+                    tenant=context.tenant,
+                    group=context.group,
+                    event_id=context.event_id,
+                    generation=context.generation,
+                    at_ms=int(self._clock() * 1000),
+                )
             except Exception as error:  # a drill's trace must never fail a record whose write landed
-                logger.error("applied log not written", extra={"function": context.function,
-                                                               "event_id": context.event_id,
-                                                               "error": f"{type(error).__name__}: {error}"[:300]})
+                logger.error(
+                    "applied log not written",
+                    extra={
+                        "function": context.function,
+                        "event_id": context.event_id,
+                        "error": f"{type(error).__name__}: {error}"[:300],
+                    },
+                )
         for fault in self._firing("after_write", context):
             if fault.action == "latency":
                 self._log(fault, context)
@@ -324,8 +365,9 @@ class FaultInjector:
                 self._sleep(fault.latency_ms / 1000)
                 raise TimeoutError(f"partner call timed out after {fault.latency_ms} ms (injected fault {fault.id})")
             elif fault.action == "error":
-                raise PartnerCallError(fault.status_code,
-                                       f"partner answered HTTP {fault.status_code} (injected fault {fault.id})")
+                raise PartnerCallError(
+                    fault.status_code, f"partner answered HTTP {fault.status_code} (injected fault {fault.id})"
+                )
 
 
 @functools.cache

@@ -10,12 +10,27 @@ from typing import Any, Protocol
 class ParameterProvider(Protocol):
     """The slice of Powertools' ``SSMProvider`` used here (tests pass a fake)."""
 
-    def get(self, name: str, max_age: int | None = None, transform: Any = None, decrypt: bool | None = None,
-            force_fetch: bool = False, **sdk_options: Any) -> Any: ...
+    def get(
+        self,
+        name: str,
+        max_age: int | None = None,
+        transform: Any = None,
+        decrypt: bool | None = None,
+        force_fetch: bool = False,
+        **sdk_options: Any,
+    ) -> Any: ...
 
-    def get_multiple(self, path: str, max_age: int | None = None, transform: Any = None,
-                     raise_on_transform_error: bool = False, decrypt: bool | None = None,
-                     force_fetch: bool = False, recursive: bool = False, **sdk_options: Any) -> Any: ...
+    def get_multiple(
+        self,
+        path: str,
+        max_age: int | None = None,
+        transform: Any = None,
+        raise_on_transform_error: bool = False,
+        decrypt: bool | None = None,
+        force_fetch: bool = False,
+        recursive: bool = False,
+        **sdk_options: Any,
+    ) -> Any: ...
 
 
 @functools.cache

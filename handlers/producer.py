@@ -108,8 +108,9 @@ def describe_delivery(provider: str, headers: Mapping[str, str], document: Mappi
         return Delivery(
             provider,
             topic=_required_header(headers, "x-shopify-topic", "X-Shopify-Topic", MAX_TOPIC_LENGTH),
-            delivery_id=_required_header(headers, "x-shopify-webhook-id", "X-Shopify-Webhook-Id",
-                                         MAX_DELIVERY_ID_LENGTH),
+            delivery_id=_required_header(
+                headers, "x-shopify-webhook-id", "X-Shopify-Webhook-Id", MAX_DELIVERY_ID_LENGTH
+            ),
             ordering_key=_required_header(headers, "x-shopify-shop-domain", "X-Shopify-Shop-Domain", 512),
             api_version=(headers.get("x-shopify-api-version") or "").strip() or None,
         )
@@ -145,8 +146,16 @@ def status_url(event: Mapping[str, Any], headers: Mapping[str, str], provider: s
 
 
 class Producer:
-    def __init__(self, settings: ProducerSettings, secrets: ProviderSecrets, sqs: Any, status: StatusStore,
-                 payloads: PayloadStore, clock: Any = time.time, faults: FaultInjector | None = None):
+    def __init__(
+        self,
+        settings: ProducerSettings,
+        secrets: ProviderSecrets,
+        sqs: Any,
+        status: StatusStore,
+        payloads: PayloadStore,
+        clock: Any = time.time,
+        faults: FaultInjector | None = None,
+    ):
         self._settings = settings
         self._faults = faults or FaultInjector()  # chaos drills' run-time faults (no-op by default)
         self._secrets = secrets
@@ -206,30 +215,52 @@ class Producer:
         log["topic"] = delivery.topic
         return self._enqueue(event, headers, tenant, delivery, body, text, log)
 
-    def _enqueue(self, event: Mapping[str, Any], headers: Mapping[str, str], tenant: str, delivery: Delivery,
-                 body: bytes, text: str, log: dict[str, Any]) -> dict[str, Any]:
+    def _enqueue(
+        self,
+        event: Mapping[str, Any],
+        headers: Mapping[str, str],
+        tenant: str,
+        delivery: Delivery,
+        body: bytes,
+        text: str,
+        log: dict[str, Any],
+    ) -> dict[str, Any]:
         new_event_id = event_id(tenant, delivery.provider, delivery.delivery_id)
         log["event_id"] = new_event_id
         received_at = int(self._clock() * 1000)
         group = message_group_id(tenant, delivery.ordering_key or tenant)
         attributes = {
-            ATTR_EVENT_ID: new_event_id, ATTR_TENANT: tenant, ATTR_PROVIDER: delivery.provider,
-            ATTR_TOPIC: delivery.topic, ATTR_DELIVERY_ID: delivery.delivery_id, ATTR_RECEIVED_AT: str(received_at),
+            ATTR_EVENT_ID: new_event_id,
+            ATTR_TENANT: tenant,
+            ATTR_PROVIDER: delivery.provider,
+            ATTR_TOPIC: delivery.topic,
+            ATTR_DELIVERY_ID: delivery.delivery_id,
+            ATTR_RECEIVED_AT: str(received_at),
         }
         if delivery.api_version:
             attributes[ATTR_API_VERSION] = delivery.api_version
         try:
-            self._faults.before_enqueue(FaultContext(
-                function="producer", tenant=tenant, provider=delivery.provider, topic=delivery.topic, group=group,
-                event_id=new_event_id))
+            self._faults.before_enqueue(
+                FaultContext(
+                    function="producer",
+                    tenant=tenant,
+                    provider=delivery.provider,
+                    topic=delivery.topic,
+                    group=group,
+                    event_id=new_event_id,
+                )
+            )
             message_body = text
             if len(body) > self._settings.claim_check_bytes:
                 message_body = self._payloads.put(tenant, new_event_id, body).to_message_body()
                 attributes[ATTR_CLAIM_CHECK] = "1"
                 log["claim_check"] = True
             self._sqs.send_message(
-                QueueUrl=self._settings.queue_url, MessageBody=message_body, MessageGroupId=group,
-                MessageDeduplicationId=new_event_id, MessageAttributes=to_sqs_attributes(attributes),
+                QueueUrl=self._settings.queue_url,
+                MessageBody=message_body,
+                MessageGroupId=group,
+                MessageDeduplicationId=new_event_id,
+                MessageAttributes=to_sqs_attributes(attributes),
             )
         except Exception:
             logger.exception("enqueue failed", extra={"event_id": new_event_id})
@@ -242,24 +273,33 @@ class Producer:
             # Queued durably already; the worker's status writes create the record.
             logger.exception("status write failed after enqueue", extra={"event_id": new_event_id})
             log["status_write"] = "failed"
-        return json_response(202, {"id": new_event_id,
-                                   "status_url": status_url(event, headers, delivery.provider, new_event_id)})
+        return json_response(
+            202, {"id": new_event_id, "status_url": status_url(event, headers, delivery.provider, new_event_id)}
+        )
 
 
 @functools.cache
 def _producer() -> Producer:
     settings = ProducerSettings.from_env()
     secrets = ProviderSecrets(ssm_provider, settings.provider_secret_parameters, settings.secret_cache_seconds)
-    return Producer(settings, secrets, client("sqs"), StatusStore(client("dynamodb"), settings.events_table),
-                    PayloadStore(client("s3"), settings.payload_bucket), faults=FaultInjector.from_env())
+    return Producer(
+        settings,
+        secrets,
+        client("sqs"),
+        StatusStore(client("dynamodb"), settings.events_table),
+        PayloadStore(client("s3"), settings.payload_bucket),
+        faults=FaultInjector.from_env(),
+    )
 
 
 def handle(producer: Producer, event: Mapping[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     log: dict[str, Any] = {"event_id": None}
     response = producer.ingest(event, log)
-    logger.info("ingest", extra={"function": "producer", "duration_ms": elapsed_ms(started),
-                                 "status": response["statusCode"], **log})
+    logger.info(
+        "ingest",
+        extra={"function": "producer", "duration_ms": elapsed_ms(started), "status": response["statusCode"], **log},
+    )
     return response
 
 

@@ -32,22 +32,33 @@ class ProjectionStore:
         self._client = client
         self._table = table
 
-    def apply(self, projection: Projection, *, tenant: str, provider: str, topic: str, event_id: str,
-              at_ms: int) -> bool:
+    def apply(
+        self, projection: Projection, *, tenant: str, provider: str, topic: str, event_id: str, at_ms: int
+    ) -> bool:
         """Write once per event. Powertools idempotency already stops a second application; the
         condition is the last line of defence for the window where the write happened but the
         idempotency record was not saved (crash, timeout). Returns False when it was already applied."""
         update = UpdateBuilder(
-            sets={"kind": projection.kind, "entity_id": projection.entity_id, "tenant": tenant,
-                  "provider": provider, "last_topic": topic, "last_event_id": event_id, "updated_at": at_ms,
-                  "data": projection.fields},
+            sets={
+                "kind": projection.kind,
+                "entity_id": projection.entity_id,
+                "tenant": tenant,
+                "provider": provider,
+                "last_topic": topic,
+                "last_event_id": event_id,
+                "updated_at": at_ms,
+                "data": projection.fields,
+            },
             adds={"writes": 1, "applied_events": {event_id}},
         )
-        update.condition = (f"attribute_not_exists({update.name('applied_events')}) OR NOT "
-                            f"contains({update.name('applied_events')}, {update.value('event_id', event_id)})")
+        update.condition = (
+            f"attribute_not_exists({update.name('applied_events')}) OR NOT "
+            f"contains({update.name('applied_events')}, {update.value('event_id', event_id)})"
+        )
         try:
-            self._client.update_item(TableName=self._table, Key={"id": serialize(projection.item_id(tenant))},
-                                     **update.kwargs())
+            self._client.update_item(
+                TableName=self._table, Key={"id": serialize(projection.item_id(tenant))}, **update.kwargs()
+            )
         except Exception as error:
             if is_conditional_check_failure(error):
                 return False
@@ -63,5 +74,6 @@ class ProjectionStore:
         empty = update.value("empty", [])
         kwargs = update.kwargs()
         kwargs["UpdateExpression"] += f", {entries} = list_append(if_not_exists({entries}, {empty}), {entry})"
-        self._client.update_item(TableName=self._table, Key={"id": serialize(f"{tenant}#{APPLIED_LOG_KIND}#{group}")},
-                                 **kwargs)
+        self._client.update_item(
+            TableName=self._table, Key={"id": serialize(f"{tenant}#{APPLIED_LOG_KIND}#{group}")}, **kwargs
+        )

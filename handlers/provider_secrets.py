@@ -8,8 +8,9 @@ from handlers.parameter_store import ParameterProvider
 
 
 class ProviderSecrets:
-    def __init__(self, provider_factory: Callable[[], ParameterProvider], parameter_names: Mapping[str, str],
-                 cache_seconds: int):
+    def __init__(
+        self, provider_factory: Callable[[], ParameterProvider], parameter_names: Mapping[str, str], cache_seconds: int
+    ):
         self._provider_factory = provider_factory
         self._names = dict(parameter_names)
         self._cache_seconds = cache_seconds

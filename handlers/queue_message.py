@@ -76,7 +76,11 @@ class QueueMessage:
     def meta(self) -> EventMeta:
         a = self.attributes
         return EventMeta(
-            event_id=a[ATTR_EVENT_ID], tenant=a[ATTR_TENANT], provider=a[ATTR_PROVIDER], topic=a[ATTR_TOPIC],
-            delivery_id=a.get(ATTR_DELIVERY_ID, ""), group=self.group_id,
+            event_id=a[ATTR_EVENT_ID],
+            tenant=a[ATTR_TENANT],
+            provider=a[ATTR_PROVIDER],
+            topic=a[ATTR_TOPIC],
+            delivery_id=a.get(ATTR_DELIVERY_ID, ""),
+            group=self.group_id,
             received_at=_int_or(a.get(ATTR_RECEIVED_AT), None),
         )

@@ -64,8 +64,14 @@ def parse_stripe_signature(header: str) -> tuple[int, list[str]]:
     return timestamp, signatures
 
 
-def verify_stripe(secret: str, body: bytes, headers: Mapping[str, str], *, now: float | None = None,
-                  tolerance: int = STRIPE_TOLERANCE_SECONDS) -> None:
+def verify_stripe(
+    secret: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    now: float | None = None,
+    tolerance: int = STRIPE_TOLERANCE_SECONDS,
+) -> None:
     header = headers.get("stripe-signature")
     if not header:
         raise SignatureError("missing Stripe-Signature header")

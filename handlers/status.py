@@ -74,8 +74,10 @@ def handle(store: StatusStore, event: Mapping[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     log: dict[str, Any] = {"event_id": None}
     response = lookup(store, event, log)
-    logger.info("status", extra={"function": "status", "duration_ms": elapsed_ms(started),
-                                 "status": response["statusCode"], **log})
+    logger.info(
+        "status",
+        extra={"function": "status", "duration_ms": elapsed_ms(started), "status": response["statusCode"], **log},
+    )
     return response
 
 

@@ -68,8 +68,13 @@ def parse_tenants(parameters: Mapping[str, str]) -> list[Tenant]:
 
 
 class TenantDirectory:
-    def __init__(self, provider_factory: Callable[[], ParameterProvider], path: str, cache_seconds: int,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        provider_factory: Callable[[], ParameterProvider],
+        path: str,
+        cache_seconds: int,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._provider_factory = provider_factory
         self._path = path
         self._cache_seconds = cache_seconds
@@ -79,8 +84,9 @@ class TenantDirectory:
         self._last_forced = float("-inf")
 
     def _load(self, force: bool = False) -> list[Tenant]:
-        raw = self._provider_factory().get_multiple(self._path, max_age=self._cache_seconds, decrypt=True,
-                                                    recursive=True, force_fetch=force)
+        raw = self._provider_factory().get_multiple(
+            self._path, max_age=self._cache_seconds, decrypt=True, recursive=True, force_fetch=force
+        )
         if raw is not self._raw:  # Powertools returns the same cached dict while it is fresh
             self._raw, self._tenants = raw, parse_tenants(raw)
         return self._tenants

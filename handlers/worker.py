@@ -70,9 +70,18 @@ def _mark_duplicate(response: Any, data_record: Any) -> Any:
 
 
 class Worker:
-    def __init__(self, settings: WorkerSettings, *, status: StatusStore, projections: ProjectionStore,
-                 payloads: PayloadStore, dead_letters: DeadLetterQueue, persistence: BasePersistenceLayer,
-                 clock: Any = time.time, faults: FaultInjector | None = None):
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        *,
+        status: StatusStore,
+        projections: ProjectionStore,
+        payloads: PayloadStore,
+        dead_letters: DeadLetterQueue,
+        persistence: BasePersistenceLayer,
+        clock: Any = time.time,
+        faults: FaultInjector | None = None,
+    ):
         self._settings = settings
         self._faults = faults or FaultInjector()  # chaos drills' run-time faults (no-op by default)
         self._status = status
@@ -91,7 +100,10 @@ class Worker:
             response_hook=_mark_duplicate,
         )
         self._apply_once = idempotent_function(
-            self._apply, data_keyword_argument="message", persistence_store=persistence, config=self._idempotency,
+            self._apply,
+            data_keyword_argument="message",
+            persistence_store=persistence,
+            config=self._idempotency,
             key_prefix=IDEMPOTENCY_KEY_PREFIX,
         )
 
@@ -124,15 +136,25 @@ class Worker:
                 raise PermanentError("body is not JSON") from None
             projection = generic_projection(message, body)
         fault_context = FaultContext(
-            function="worker", tenant=message["tenant"], provider=message["provider"], topic=message["topic"],
-            group=message.get("group", ""), event_id=message["event_id"], attempt=message.get("attempt", 1),
-            generation=message.get("generation", 0))
+            function="worker",
+            tenant=message["tenant"],
+            provider=message["provider"],
+            topic=message["topic"],
+            group=message.get("group", ""),
+            event_id=message["event_id"],
+            attempt=message.get("attempt", 1),
+            generation=message.get("generation", 0),
+        )
         if self._faults.before_write(fault_context):
             applied = True  # sabotage fault: reported applied, never written (drills prove they notice)
         else:
             applied = self._projections.apply(
-                projection, tenant=message["tenant"], provider=message["provider"], topic=message["topic"],
-                event_id=message["event_id"], at_ms=self._now_ms(),
+                projection,
+                tenant=message["tenant"],
+                provider=message["provider"],
+                topic=message["topic"],
+                event_id=message["event_id"],
+                at_ms=self._now_ms(),
             )
         self._faults.after_write(fault_context, applied)
         self._faults.partner_call(fault_context)  # where a partner would be notified (no real call yet)
@@ -143,8 +165,13 @@ class Worker:
     def process_record(self, record: Any) -> dict[str, Any]:
         started = time.perf_counter()
         message = QueueMessage.from_record(record)
-        log: dict[str, Any] = {"function": "worker", "event_id": message.event_id, "group": message.group_id,
-                               "receive_count": message.receive_count, "generation": message.generation}
+        log: dict[str, Any] = {
+            "function": "worker",
+            "event_id": message.event_id,
+            "group": message.group_id,
+            "receive_count": message.receive_count,
+            "generation": message.generation,
+        }
         if message.sent_timestamp_ms:
             log["queue_wait_ms"] = max(0, self._now_ms() - message.sent_timestamp_ms)
         try:
@@ -162,12 +189,20 @@ class Worker:
             message.require_contract()
             meta = message.meta()
             self._status.mark_processing(meta, message.generation, self._now_ms())
-            result = self._apply_once(message={
-                "event_id": meta.event_id, "tenant": meta.tenant, "provider": meta.provider, "topic": meta.topic,
-                "body": message.body, "claim_check": message.is_claim_check,
-                # Not part of the idempotency key (event_id is): scope for run-time faults.
-                "group": message.group_id, "attempt": message.receive_count, "generation": message.generation,
-            })
+            result = self._apply_once(
+                message={
+                    "event_id": meta.event_id,
+                    "tenant": meta.tenant,
+                    "provider": meta.provider,
+                    "topic": meta.topic,
+                    "body": message.body,
+                    "claim_check": message.is_claim_check,
+                    # Not part of the idempotency key (event_id is): scope for run-time faults.
+                    "group": message.group_id,
+                    "attempt": message.receive_count,
+                    "generation": message.generation,
+                }
+            )
             processed_at = self._now_ms()
             self._status.mark_processed(meta, message.generation, processed_at)
         except PERMANENT_ERRORS as error:
@@ -193,26 +228,41 @@ class Worker:
     def _dead_letter_now(self, message: QueueMessage, reason: str) -> None:
         at_ms = self._now_ms()
         self._dead_letters.send(
-            body=message.body, group_id=message.group_id, attributes=message.attributes, reason=reason,
-            kind="permanent", at_ms=at_ms,
+            body=message.body,
+            group_id=message.group_id,
+            attributes=message.attributes,
+            reason=reason,
+            kind="permanent",
+            at_ms=at_ms,
             deduplication_key=f"{message.event_id or message.message_id}\n{message.generation}",
         )
         if message.has_contract():  # a malformed message has no status item to update
-            self._status.mark_dead_lettered(message.meta(), message.generation, at_ms, reason=reason,
-                                            kind="permanent")
-        logger.warning("dead-lettered", extra={"function": "worker", "event_id": message.event_id,
-                                               "status": "dead_lettered", "reason": reason, "kind": "permanent"})
+            self._status.mark_dead_lettered(message.meta(), message.generation, at_ms, reason=reason, kind="permanent")
+        logger.warning(
+            "dead-lettered",
+            extra={
+                "function": "worker",
+                "event_id": message.event_id,
+                "status": "dead_lettered",
+                "reason": reason,
+                "kind": "permanent",
+            },
+        )
 
     def _if_last_attempt(self, message: QueueMessage, reason: str) -> None:
         """SQS moves the message to the DLQ after this receive: say so in the status now."""
         if message.receive_count < self._settings.max_receive_count or not message.has_contract():
             return
         try:
-            self._status.mark_dead_lettered(message.meta(), message.generation, self._now_ms(),
-                                            reason=f"retries exhausted: {reason}", kind="transient")
+            self._status.mark_dead_lettered(
+                message.meta(),
+                message.generation,
+                self._now_ms(),
+                reason=f"retries exhausted: {reason}",
+                kind="transient",
+            )
         except Exception:
-            logger.exception("could not record DEAD_LETTERED on the last attempt",
-                             extra={"event_id": message.event_id})
+            logger.exception("could not record DEAD_LETTERED on the last attempt", extra={"event_id": message.event_id})
 
     # --- one batch -----------------------------------------------------------------------------
 
@@ -230,13 +280,21 @@ class Worker:
         self._faults.begin_invocation()
         if context is not None:
             self._idempotency.register_lambda_context(context)
-        response = process_partial_response(event=dict(event), record_handler=self.process_record,
-                                            processor=self._processor, context=context)
+        response = process_partial_response(
+            event=dict(event), record_handler=self.process_record, processor=self._processor, context=context
+        )
         self._record_exhausted_skips(event, response)
-        logger.info("batch", extra={"function": "worker", "event_id": None, "status": "batch",
-                                    "records": len(event.get("Records") or []),
-                                    "failures": len(response.get("batchItemFailures", [])),
-                                    "duration_ms": elapsed_ms(started)})
+        logger.info(
+            "batch",
+            extra={
+                "function": "worker",
+                "event_id": None,
+                "status": "batch",
+                "records": len(event.get("Records") or []),
+                "failures": len(response.get("batchItemFailures", [])),
+                "duration_ms": elapsed_ms(started),
+            },
+        )
         return response
 
 
@@ -246,8 +304,9 @@ def _worker() -> Worker:
 
     settings = WorkerSettings.from_env()
     dynamodb = client("dynamodb")
-    persistence = DynamoDBPersistenceLayer(table_name=settings.events_table, key_attr="id",
-                                           expiry_attr="expiration", boto3_client=dynamodb)
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.events_table, key_attr="id", expiry_attr="expiration", boto3_client=dynamodb
+    )
     projections = ProjectionStore(dynamodb, settings.projections_table)
     return Worker(
         settings,

@@ -67,8 +67,14 @@ class RunAggregate:
                 break
             histogram = self._open_seconds.pop(second)
             row = latency.summarize(histogram)
-            self.timeline[second] = {"t": second, "acks": row["count"], "p50_ms": row["p50_ms"],
-                                     "p90_ms": row["p90_ms"], "p99_ms": row["p99_ms"], "max_ms": row["max_ms"]}
+            self.timeline[second] = {
+                "t": second,
+                "acks": row["count"],
+                "p50_ms": row["p50_ms"],
+                "p90_ms": row["p90_ms"],
+                "p99_ms": row["p99_ms"],
+                "max_ms": row["max_ms"],
+            }
 
     def seal_old(self, now: float | None = None) -> None:
         self.seal(int(now if now is not None else time.time()) - SEAL_AFTER_S)
@@ -93,7 +99,9 @@ class RunAggregate:
             "errors": self.counts["errors"],
             "in_flight": self.in_flight,
             "status": dict(self.status),
-            "p50_ms": recent["p50_ms"], "p99_ms": recent["p99_ms"], "max_ms": recent["max_ms"],
+            "p50_ms": recent["p50_ms"],
+            "p99_ms": recent["p99_ms"],
+            "max_ms": recent["max_ms"],
             "cpu": {node: samples[-1][1] for node, samples in self.cpu.items() if samples},
         }
 
@@ -109,21 +117,35 @@ class RunAggregate:
         seconds = sorted(set(self.timeline) | set(self.others_by_second))
         timeline = []
         for second in seconds:
-            row = dict(self.timeline.get(second) or {"t": second, "acks": 0, "p50_ms": None, "p90_ms": None,
-                                                      "p99_ms": None, "max_ms": None})
+            row = dict(
+                self.timeline.get(second)
+                or {"t": second, "acks": 0, "p50_ms": None, "p90_ms": None, "p99_ms": None, "max_ms": None}
+            )
             row["others"] = self.others_by_second.get(second, 0)
             timeline.append(row)
         return {
             **meta,
-            "histograms": {name: latency.encode(getattr(self, name))
-                           for name in ("latency", "service", "start_lag", "wake_lag")},
+            "histograms": {
+                name: latency.encode(getattr(self, name)) for name in ("latency", "service", "start_lag", "wake_lag")
+            },
             "latency_max_s": self.latency_max_s,
             "timeline": timeline,
             "status_counts": dict(sorted(self.status.items())),
             "transport_errors": dict(self.transport_errors),
-            "counts": {key: self.counts.get(key, 0) for key in (
-                "sent", "completed", "acks", "acks_without_id", "errors", "refused_as_expected",
-                "retries", "late_claims", "unsent")},
+            "counts": {
+                key: self.counts.get(key, 0)
+                for key in (
+                    "sent",
+                    "completed",
+                    "acks",
+                    "acks_without_id",
+                    "errors",
+                    "refused_as_expected",
+                    "retries",
+                    "late_claims",
+                    "unsent",
+                )
+            },
             "in_flight_at_end": self.in_flight,
             "acked_ids": sorted(self.acked_ids),
             "cpu": self.cpu,

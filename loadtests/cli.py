@@ -73,11 +73,15 @@ def check_url(url: str, allow_remote: bool) -> None:
         raise _error(f"not an http(s) URL: {url!r}")
     if parsed.query:
         # The URL is written to the report: a token must not ride along in it.
-        raise _error("the API URL takes no query string: pass the token with --token (and "
-                     "--token-query-parameter when the stage reads it from the query string)")
+        raise _error(
+            "the API URL takes no query string: pass the token with --token (and "
+            "--token-query-parameter when the stage reads it from the query string)"
+        )
     if not is_loopback_url(url) and not allow_remote:
-        raise _error(f"{parsed.hostname} is not this machine: load only goes to loopback unless you pass "
-                     "--allow-remote for a stage you own")
+        raise _error(
+            f"{parsed.hostname} is not this machine: load only goes to loopback unless you pass "
+            "--allow-remote for a stage you own"
+        )
 
 
 def check_cost(api_url: str, target: str | None, params: LoadParams, confirmed: bool) -> None:
@@ -86,13 +90,18 @@ def check_cost(api_url: str, target: str | None, params: LoadParams, confirmed: 
     from stack.cost import require_cost_confirmation  # local: only the CLI needs prices
 
     billed = target == "aws" or not is_loopback_url(api_url)
-    require_cost_confirmation("aws" if billed else (target or "url"), params.peak_rate(), params.duration,
-                              confirmed)
+    require_cost_confirmation("aws" if billed else (target or "url"), params.peak_rate(), params.duration, confirmed)
 
 
 BASELINE_HANDLER_PREFIX = "handlers.baseline."
-E2E_GATE_METRICS = frozenset({"missing", "dead_lettered", "drain_seconds",
-                              *(f"e2e_{name}_ms" for name in ("p50", "p90", "p95", "p99", "p999", "max"))})
+E2E_GATE_METRICS = frozenset(
+    {
+        "missing",
+        "dead_lettered",
+        "drain_seconds",
+        *(f"e2e_{name}_ms" for name in ("p50", "p90", "p95", "p99", "p999", "max")),
+    }
+)
 
 
 def runs_baseline_handlers(lambda_client: Any, producer_function: str) -> bool | None:
@@ -113,8 +122,10 @@ def e2e_plan(has_stack: bool, requested: bool | None, baseline: bool | None) -> 
         return False, "no stack outputs (--url without --target)"
     if baseline:
         if requested:
-            raise _error("--e2e: this stage runs the baseline handler set, whose worker keeps no status "
-                         "to read back (use --no-e2e)")
+            raise _error(
+                "--e2e: this stage runs the baseline handler set, whose worker keeps no status "
+                "to read back (use --no-e2e)"
+            )
         return False, "baseline handler set: its worker keeps no status, so there is nothing to read back"
     if requested is False:
         return False, "end-to-end accounting turned off (--no-e2e)"
@@ -126,8 +137,9 @@ def check_gates_measurable(gates: list[Any], e2e: bool, reason: str | None) -> N
         return
     unmeasurable = [g.text for g in gates if g.metric.key in E2E_GATE_METRICS]
     if unmeasurable:
-        raise _error(f"gate(s) {', '.join(unmeasurable)} need end-to-end accounting, which this run does not "
-                     f"do: {reason}")
+        raise _error(
+            f"gate(s) {', '.join(unmeasurable)} need end-to-end accounting, which this run does not do: {reason}"
+        )
 
 
 def _stack(target: str | None, stage: str | None, url: str | None) -> Any:
@@ -147,13 +159,16 @@ def token_placement(outputs: Any, query_parameter: str | None) -> TokenPlacement
 
     placement = load_config(stage=outputs.stage).token_placement
     if query_parameter and placement != TokenPlacement.in_query(query_parameter):
-        raise _error(f"--token-query-parameter {query_parameter}: stage {outputs.stage!r} reads the token from "
-                     f"its {placement.describe()} (set identity_query_parameter in hookstack.toml)")
+        raise _error(
+            f"--token-query-parameter {query_parameter}: stage {outputs.stage!r} reads the token from "
+            f"its {placement.describe()} (set identity_query_parameter in hookstack.toml)"
+        )
     return placement
 
 
-def _credentials(outputs: Any, providers: list[str], token: str | None,
-                 secrets: dict[str, str | None]) -> tuple[str, dict[str, str]]:
+def _credentials(
+    outputs: Any, providers: list[str], token: str | None, secrets: dict[str, str | None]
+) -> tuple[str, dict[str, str]]:
     if outputs is not None:
         from stack.targets import provider_secret, tenant_token
 
@@ -170,7 +185,8 @@ def _queue_limit(outputs: Any) -> int:
         return DEFAULT_MAX_BODY_BYTES
     try:
         attributes = outputs.client("sqs").get_queue_attributes(
-            QueueUrl=outputs.queue_url, AttributeNames=["MaximumMessageSize"])["Attributes"]
+            QueueUrl=outputs.queue_url, AttributeNames=["MaximumMessageSize"]
+        )["Attributes"]
         return int(attributes["MaximumMessageSize"])
     except Exception:  # an emulator may not report it: fall back to SQS's classic limit
         return DEFAULT_MAX_BODY_BYTES
@@ -200,9 +216,11 @@ class ProgressView:
         parts = [self.phase]
         if self.last:
             line = self.last
-            parts.append(f"t={max(0.0, line['load_time']):.0f}/{self.params.duration:.0f}s "
-                         f"offered={line['offered_rps']:.0f}/s sent={line['sent']} answered={line['completed']} "
-                         f"errors={line['errors']} p99(5s)={line['p99_ms']}ms")
+            parts.append(
+                f"t={max(0.0, line['load_time']):.0f}/{self.params.duration:.0f}s "
+                f"offered={line['offered_rps']:.0f}/s sent={line['sent']} answered={line['completed']} "
+                f"errors={line['errors']} p99(5s)={line['p99_ms']}ms"
+            )
         if self.drain is not None:
             d = self.drain
             parts.append(f"processed={d.processed} dead-lettered={d.dead_lettered} pending={d.missing}")
@@ -218,19 +236,24 @@ class ProgressView:
                 rate = (line["completed"] - self.previous["completed"]) / (line["time"] - self.previous["time"])
             table.add_row("load time", f"{max(0.0, line['load_time']):.0f} / {self.params.duration:.0f} s")
             table.add_row("offered / achieved", f"{line['offered_rps']:.0f} / {rate or 0:.0f} req/s")
-            table.add_row("sent / answered", f"{line['sent']} / {line['completed']}  (in flight {line['in_flight']}, "
-                                             f"users {line['users']})")
+            table.add_row(
+                "sent / answered",
+                f"{line['sent']} / {line['completed']}  (in flight {line['in_flight']}, users {line['users']})",
+            )
             table.add_row("acks / errors", f"{line['acks']} / {line['errors']}")
-            table.add_row("ack latency, last 5 s", f"p50 {line['p50_ms']} ms · p99 {line['p99_ms']} ms · "
-                                                   f"max {line['max_ms']} ms")
+            table.add_row(
+                "ack latency, last 5 s", f"p50 {line['p50_ms']} ms · p99 {line['p99_ms']} ms · max {line['max_ms']} ms"
+            )
             cpu = " ".join(f"{node[:12]} {pct:.0f}%" for node, pct in line.get("cpu", {}).items())
             table.add_row("generator CPU", cpu or "—")
         if self.sampler is not None and (sample := self.sampler.latest()) is not None:
             table.add_row("queue / in flight / DLQ", f"{sample.visible} / {sample.in_flight} / {sample.dlq_visible}")
         if self.drain is not None:
             d = self.drain
-            table.add_row("accepted / processed / dead-lettered / pending",
-                          f"{d.accepted} / {d.processed} / {d.dead_lettered} / {d.missing}  ({d.waited_s:.0f} s)")
+            table.add_row(
+                "accepted / processed / dead-lettered / pending",
+                f"{d.accepted} / {d.processed} / {d.dead_lettered} / {d.missing}  ({d.waited_s:.0f} s)",
+            )
         return Group(table)
 
 
@@ -272,26 +295,36 @@ def _print_summary(console: Console, summary: dict[str, Any], paths: tuple[Path,
     rows = [
         ("offered / achieved", f"{summary['offered_rps']} / {summary['achieved_rps']} req/s"),
         ("requests", f"{summary['requests']} ({summary['status_counts']})"),
-        ("ack latency p50/p90/p99/p99.9/max",
-         " / ".join(str(summary[f"{k}_ms"]) for k in ("p50", "p90", "p99", "p999", "max")) + " ms"),
+        (
+            "ack latency p50/p90/p99/p99.9/max",
+            " / ".join(str(summary[f"{k}_ms"]) for k in ("p50", "p90", "p99", "p999", "max")) + " ms",
+        ),
         ("error rate", str(summary["error_rate"])),
     ]
     e2e = summary.get("e2e") or {}
     if e2e.get("available"):
         rows += [
-            ("accepted / processed / dead-lettered / missing",
-             f"{summary['accepted']} / {summary['processed']} / {summary['dead_lettered']} / {summary['missing']}"),
+            (
+                "accepted / processed / dead-lettered / missing",
+                f"{summary['accepted']} / {summary['processed']} / {summary['dead_lettered']} / {summary['missing']}",
+            ),
             ("e2e p50 / p99 (ack → processed)", f"{summary['e2e_p50_ms']} / {summary['e2e_p99_ms']} ms"),
             ("drain after load", f"{summary['drain_seconds']} s"),
         ]
     else:
-        rows += [("accepted", str(summary["accepted"])),
-                 ("end to end", f"not measured: {e2e.get('reason', 'not measured')}")]
+        rows += [
+            ("accepted", str(summary["accepted"])),
+            ("end to end", f"not measured: {e2e.get('reason', 'not measured')}"),
+        ]
     worker = (summary.get("per_hop") or {}).get("worker") or {}
     if worker.get("available"):
         stats = worker["handler"]
-        rows.append((f"worker per event ({worker['source']})",
-                     f"p50 {stats['p50_ms']} / p99 {stats['p99_ms']} / mean {stats['mean_ms']} ms"))
+        rows.append(
+            (
+                f"worker per event ({worker['source']})",
+                f"p50 {stats['p50_ms']} / p99 {stats['p99_ms']} / mean {stats['mean_ms']} ms",
+            )
+        )
     rows.append(("generator saturated", str(summary["generator_saturated"])))
     for name, value in rows:
         table.add_row(name, value)
@@ -302,49 +335,81 @@ def _print_summary(console: Console, summary: dict[str, Any], paths: tuple[Path,
 
 
 def load(
-    target: Annotated[str | None, typer.Option(
-        "--target", "-t", help="embedded, localstack or aws: URL, secrets and queues come from its outputs "
-                               "(default embedded, unless --url)")] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="embedded, localstack or aws: URL, secrets and queues come from its outputs "
+            "(default embedded, unless --url)",
+        ),
+    ] = None,
     stage: Annotated[str | None, typer.Option(help="Stage of the deployed stack")] = None,
-    url: Annotated[str | None, typer.Option(envvar="HOOKSTACK_LOAD_URL",
-                                            help="API base URL incl. the stage; alone, no end-to-end figures")] = None,
-    allow_remote: Annotated[bool, typer.Option("--allow-remote",
-                                               help="Allow a non-loopback URL (a real stage you own)")] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(envvar="HOOKSTACK_LOAD_URL", help="API base URL incl. the stage; alone, no end-to-end figures"),
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow a non-loopback URL (a real stage you own)")
+    ] = False,
     scenario: Annotated[Scenario, typer.Option(help="Load shape")] = Scenario.steady,
     rate: Annotated[float, typer.Option(help="Base offered rate, requests/s")] = 20.0,
     duration: Annotated[str, typer.Option(help="Load duration: 30s, 2m, 1h")] = "30s",
-    peak: Annotated[float | None, typer.Option(help="Peak multiplier (flash-sale 5, black-friday 4, "
-                                                    "retry-storm 3)")] = None,
+    peak: Annotated[
+        float | None, typer.Option(help="Peak multiplier (flash-sale 5, black-friday 4, retry-storm 3)")
+    ] = None,
     retry_share: Annotated[float | None, typer.Option(help="Share of retries during a retry storm")] = None,
-    mode: Annotated[Mode, typer.Option(help="open: schedule-driven arrivals; closed: users wait for answers")
-                    ] = Mode.open,
+    mode: Annotated[
+        Mode, typer.Option(help="open: schedule-driven arrivals; closed: users wait for answers")
+    ] = Mode.open,
     users: Annotated[int | None, typer.Option(help="Open: pool size; closed: peak users")] = None,
     processes: Annotated[int, typer.Option(help="Locust worker processes on this machine (0: one process)")] = 0,
     seed: Annotated[int | None, typer.Option(help="Seed for delivery contents")] = None,
-    provider: Annotated[list[str] | None, typer.Option(help="Providers to send as (repeatable): "
-                                                            "shopify, stripe, github")] = None,
-    gate: Annotated[list[str] | None, typer.Option(help='Pass/fail gate, e.g. "p99<250ms", "errors<0.1%" '
-                                                        "(repeatable)")] = None,
+    provider: Annotated[
+        list[str] | None, typer.Option(help="Providers to send as (repeatable): shopify, stripe, github")
+    ] = None,
+    gate: Annotated[
+        list[str] | None, typer.Option(help='Pass/fail gate, e.g. "p99<250ms", "errors<0.1%" (repeatable)')
+    ] = None,
     report_dir: Annotated[Path | None, typer.Option(help="Where to write summary.json and report.html")] = None,
     drain_timeout: Annotated[str, typer.Option(help="Longest wait for the backlog to drain")] = "5m",
-    e2e: Annotated[bool | None, typer.Option(
-        "--e2e/--no-e2e", help="Read every acknowledged event back from the events table after the load "
-                               "(default: on with a stack, off for a baseline handler set or a bare --url)")
-                   ] = None,
-    i_understand_cost: Annotated[bool, typer.Option(
-        "--i-understand-cost", help="Run against a billed account (target aws, a non-loopback URL) above "
-                                    "the cost threshold")] = False,
-    warmup: Annotated[int, typer.Option(help="Deliveries sent (10 at a time) before the load, reported "
-                                             "apart: cold starts are not the scenario")] = 20,
+    e2e: Annotated[
+        bool | None,
+        typer.Option(
+            "--e2e/--no-e2e",
+            help="Read every acknowledged event back from the events table after the load "
+            "(default: on with a stack, off for a baseline handler set or a bare --url)",
+        ),
+    ] = None,
+    i_understand_cost: Annotated[
+        bool,
+        typer.Option(
+            "--i-understand-cost",
+            help="Run against a billed account (target aws, a non-loopback URL) above the cost threshold",
+        ),
+    ] = False,
+    warmup: Annotated[
+        int,
+        typer.Option(
+            help="Deliveries sent (10 at a time) before the load, reported apart: cold starts are not the scenario"
+        ),
+    ] = 20,
     tail: Annotated[float, typer.Option(help="Seconds allowed for in-flight requests after the load")] = 10.0,
-    max_body_bytes: Annotated[int | None, typer.Option(help="Largest body sent (default: the queue's "
-                                                            "MaximumMessageSize)")] = None,
-    token: Annotated[str | None, typer.Option(envvar="HOOKSTACK_TOKEN", help="Tenant token (default: "
-                                                                             "from the stack)")] = None,
-    token_query_parameter: Annotated[str | None, typer.Option(
-        envvar="HOOKSTACK_TOKEN_QUERY_PARAMETER", help="With a bare --url: send the token in this query-string "
-                                                       "parameter instead of the header (a stage with "
-                                                       "identity_query_parameter)")] = None,
+    max_body_bytes: Annotated[
+        int | None, typer.Option(help="Largest body sent (default: the queue's MaximumMessageSize)")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="HOOKSTACK_TOKEN", help="Tenant token (default: from the stack)")
+    ] = None,
+    token_query_parameter: Annotated[
+        str | None,
+        typer.Option(
+            envvar="HOOKSTACK_TOKEN_QUERY_PARAMETER",
+            help="With a bare --url: send the token in this query-string "
+            "parameter instead of the header (a stage with "
+            "identity_query_parameter)",
+        ),
+    ] = None,
     shopify_secret: Annotated[str | None, typer.Option(envvar="HOOKSTACK_SHOPIFY_SECRET")] = None,
     stripe_secret: Annotated[str | None, typer.Option(envvar="HOOKSTACK_STRIPE_SECRET")] = None,
     github_secret: Annotated[str | None, typer.Option(envvar="HOOKSTACK_GITHUB_SECRET")] = None,
@@ -357,8 +422,17 @@ def load(
         raise _error(f"unknown provider(s) {', '.join(unknown)}: choose from {', '.join(PROVIDERS)}")
     try:
         gates = parse_gates(gate or [])
-        params = LoadParams(scenario=scenario.value, rate=rate, duration=parse_duration(duration), mode=mode.value,
-                            users=users, peak=peak, retry_share=retry_share, seed=seed, tail=tail)
+        params = LoadParams(
+            scenario=scenario.value,
+            rate=rate,
+            duration=parse_duration(duration),
+            mode=mode.value,
+            users=users,
+            peak=peak,
+            retry_share=retry_share,
+            seed=seed,
+            tail=tail,
+        )
         drain_limit = parse_duration(drain_timeout)
     except (GateError, ValueError) as exc:
         raise _error(str(exc)) from None
@@ -369,32 +443,52 @@ def load(
     api_url = url or outputs.api_url
     check_url(api_url, allow_remote)
     check_cost(api_url, outputs.target if outputs is not None else None, params, i_understand_cost)
-    baseline = (runs_baseline_handlers(outputs.client("lambda"), outputs.function_names["producer"])
-                if outputs is not None and e2e is not False else None)
+    baseline = (
+        runs_baseline_handlers(outputs.client("lambda"), outputs.function_names["producer"])
+        if outputs is not None and e2e is not False
+        else None
+    )
     reads_back, e2e_note = e2e_plan(outputs is not None, e2e, baseline)
     check_gates_measurable(gates, reads_back, e2e_note)
     placement = token_placement(outputs, token_query_parameter)
     token_value, secrets = _credentials(
-        outputs, providers, token, {"shopify": shopify_secret, "stripe": stripe_secret, "github": github_secret})
+        outputs, providers, token, {"shopify": shopify_secret, "stripe": stripe_secret, "github": github_secret}
+    )
     if reads_back and not any(g.metric.key == "missing" for g in gates):
         gates.append(parse_gate("missing==0"))  # an acknowledged event must never be lost
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     directory = report_dir or DEFAULT_REPORT_ROOT / f"{stamp}-{params.scenario}"
-    run = LocustRun(url=api_url, params=params, report_dir=directory, providers=providers, processes=processes,
-                    token=token_value, token_placement=placement, secrets=secrets,
-                    max_body_bytes=max_body_bytes or _queue_limit(outputs))
+    run = LocustRun(
+        url=api_url,
+        params=params,
+        report_dir=directory,
+        providers=providers,
+        processes=processes,
+        token=token_value,
+        token_placement=placement,
+        secrets=secrets,
+        max_body_bytes=max_body_bytes or _queue_limit(outputs),
+    )
 
     sampler = None
     if outputs is not None:
-        sampler = BacklogSampler(outputs.client("sqs"), outputs.queue_url, outputs.dlq_url,
-                                 max_seconds=run.time_budget() + drain_limit + 60).start()
+        sampler = BacklogSampler(
+            outputs.client("sqs"), outputs.queue_url, outputs.dlq_url, max_seconds=run.time_budget() + drain_limit + 60
+        ).start()
     view = ProgressView(console, params, sampler)
     drain: DrainResult | None = None
     warmed: dict[str, Any] = {"requests": 0}
     if warmup > 0:
         with console.status(f"warming up: {warmup} deliveries"):
-            warmed = warm_up(api_url, token=token_value, placement=placement, provider=providers[0],
-                             secret=secrets[providers[0]], requests=warmup, seed=seed)
+            warmed = warm_up(
+                api_url,
+                token=token_value,
+                placement=placement,
+                provider=providers[0],
+                secret=secrets[providers[0]],
+                requests=warmup,
+                seed=seed,
+            )
         console.print(f"warm-up: {warmed['status_counts']}, p50 {warmed['p50_ms']} ms, max {warmed['max_ms']} ms")
     log_files = hops.log_files(outputs.log_dir, outputs.function_names) if outputs is not None else {}
     log_offsets = hops.offsets(log_files)  # after the warm-up: per-hop figures describe the load only
@@ -406,16 +500,27 @@ def load(
                 raise _error(str(exc)) from None
             if reads_back:
                 dynamodb = outputs.client("dynamodb")
-                drain = wait_for_drain(lambda: scan_status_items(dynamodb, outputs.events_table),
-                                       set(result["acked_ids"]), timeout=drain_limit, on_poll=view.on_drain)
+                drain = wait_for_drain(
+                    lambda: scan_status_items(dynamodb, outputs.events_table),
+                    set(result["acked_ids"]),
+                    timeout=drain_limit,
+                    on_poll=view.on_drain,
+                )
     finally:
         if sampler is not None:
             sampler.stop()
 
-    per_hop = hops.read_hops(log_files, log_offsets, worker_ms=drain.worker_ms if drain is not None else None,
-                             worker_reason=e2e_note)
-    summary, results = run_summary.build(result, target=outputs.target if outputs is not None else "url",
-                                         drain=drain, drain_note=e2e_note, per_hop=per_hop, gates=gates)
+    per_hop = hops.read_hops(
+        log_files, log_offsets, worker_ms=drain.worker_ms if drain is not None else None, worker_reason=e2e_note
+    )
+    summary, results = run_summary.build(
+        result,
+        target=outputs.target if outputs is not None else "url",
+        drain=drain,
+        drain_note=e2e_note,
+        per_hop=per_hop,
+        gates=gates,
+    )
     summary["warmup"] = warmed
     plot = run_summary.series(result, sampler.samples if sampler is not None else None)
     summary_path, html_path = directory / "summary.json", directory / "report.html"

@@ -33,8 +33,7 @@ class BacklogSample:
 class BacklogSampler:
     """Samples ApproximateNumberOfMessages(+NotVisible) of the queue and DLQ in a thread."""
 
-    def __init__(self, sqs: Any, queue_url: str, dlq_url: str, *, interval: float = 1.0,
-                 max_seconds: float = 3600.0):
+    def __init__(self, sqs: Any, queue_url: str, dlq_url: str, *, interval: float = 1.0, max_seconds: float = 3600.0):
         self._sqs, self._queue_url, self._dlq_url = sqs, queue_url, dlq_url
         self._interval, self._max_seconds = interval, max_seconds
         self._stop = threading.Event()
@@ -44,10 +43,12 @@ class BacklogSampler:
 
     def _depth(self, url: str) -> tuple[int, int]:
         attributes = self._sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        return int(attributes.get("ApproximateNumberOfMessages", 0)), \
-            int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
+        return int(attributes.get("ApproximateNumberOfMessages", 0)), int(
+            attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
+        )
 
     def sample(self) -> BacklogSample | None:
         try:
@@ -81,8 +82,9 @@ class BacklogSampler:
 def scan_status_items(dynamodb: Any, table: str) -> Iterator[dict[str, Any]]:
     """Every item of the events table, projected to the status fields, as plain Python values."""
     paginator = dynamodb.get_paginator("scan")
-    pages = paginator.paginate(TableName=table, ProjectionExpression=_PROJECTION,
-                               ExpressionAttributeNames={"#status": "status"})
+    pages = paginator.paginate(
+        TableName=table, ProjectionExpression=_PROJECTION, ExpressionAttributeNames={"#status": "status"}
+    )
     for page in pages:
         for item in page.get("Items", []):
             yield {name: _plain(value) for name, value in item.items()}
@@ -155,10 +157,16 @@ def summarize_items(found: dict[str, dict[str, Any]], acked: set[str]) -> DrainR
     return result
 
 
-def wait_for_drain(scan: Callable[[], Iterable[dict[str, Any]]], acked: set[str], *, timeout: float,
-                   min_interval: float = 2.0, on_poll: Callable[[DrainResult], None] | None = None,
-                   clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                   ) -> DrainResult:
+def wait_for_drain(
+    scan: Callable[[], Iterable[dict[str, Any]]],
+    acked: set[str],
+    *,
+    timeout: float,
+    min_interval: float = 2.0,
+    on_poll: Callable[[DrainResult], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DrainResult:
     """Poll ``scan`` until every id in ``acked`` is terminal, or ``timeout`` seconds pass.
 
     Scans are spaced at least ``min_interval`` and at least twice the last scan's duration, so

@@ -16,11 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    "<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
-    "<": operator.lt, ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
 }
-_GATE = re.compile(r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_.()]*)\s*(?P<op><=|>=|==|!=|<|>)\s*"
-                   r"(?P<value>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|us|µs|s|%|rps|/s)?\s*$")
+_GATE = re.compile(
+    r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_.()]*)\s*(?P<op><=|>=|==|!=|<|>)\s*"
+    r"(?P<value>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|us|µs|s|%|rps|/s)?\s*$"
+)
 _PERCENTILE = re.compile(r"^(?P<prefix>e2e_)?p\(?(?P<p>[0-9]+(?:\.[0-9]+)?)\)?$")
 _PERCENTILE_NAMES = {"50": "p50", "90": "p90", "95": "p95", "99": "p99", "99.9": "p999", "999": "p999"}
 
@@ -38,16 +44,23 @@ def _latency(name: str, key: str) -> Metric:
 
 METRICS: dict[str, Metric] = {
     **{name: _latency(name, f"{name}_ms") for name in ("p50", "p90", "p95", "p99", "p999", "max")},
-    **{f"e2e_{name}": _latency(f"e2e_{name}", f"e2e_{name}_ms")
-       for name in ("p50", "p90", "p95", "p99", "p999", "max")},
+    **{
+        f"e2e_{name}": _latency(f"e2e_{name}", f"e2e_{name}_ms") for name in ("p50", "p90", "p95", "p99", "p999", "max")
+    },
     "errors": Metric("error_rate", "ratio", "errors"),
     "achieved_rps": Metric("achieved_rps", "rps", "achieved_rps"),
     "missing": Metric("missing", "count", "missing"),
     "dead_lettered": Metric("dead_lettered", "count", "dead_lettered"),
     "drain": Metric("drain_seconds", "s", "drain"),
 }
-_ALIASES = {"error_rate": "errors", "errors_rate": "errors", "http_req_failed": "errors", "rps": "achieved_rps",
-            "drain_seconds": "drain", "drain_s": "drain"}
+_ALIASES = {
+    "error_rate": "errors",
+    "errors_rate": "errors",
+    "http_req_failed": "errors",
+    "rps": "achieved_rps",
+    "drain_seconds": "drain",
+    "drain_s": "drain",
+}
 _UNITS: dict[str, dict[str | None, float]] = {
     "ms": {None: 1.0, "ms": 1.0, "s": 1000.0, "us": 0.001, "µs": 0.001},
     "s": {None: 1.0, "s": 1.0, "ms": 0.001},
@@ -92,8 +105,14 @@ class GateResult:
         return f"gate {verdict}: {self.gate.text} (measured {self.gate.metric.label} = {self.measured_text})"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"gate": self.gate.text, "metric": self.gate.metric.key, "op": self.gate.op,
-                "threshold": self.gate.threshold, "measured": self.measured, "passed": self.passed}
+        return {
+            "gate": self.gate.text,
+            "metric": self.gate.metric.key,
+            "op": self.gate.op,
+            "threshold": self.gate.threshold,
+            "measured": self.measured,
+            "passed": self.passed,
+        }
 
 
 def format_value(metric: Metric, value: float) -> str:

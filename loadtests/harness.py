@@ -118,11 +118,17 @@ class Harness:
         self.shape, self.params = shape, params
 
     def _check_credentials(self) -> None:
-        missing = [name for name in ("token", *(f"{p}_secret" for p in self._providers()))
-                   if not getattr(self.options, name, "")]
+        missing = [
+            name
+            for name in ("token", *(f"{p}_secret" for p in self._providers()))
+            if not getattr(self.options, name, "")
+        ]
         if missing:
-            raise ValueError("missing " + ", ".join("--" + m.replace("_", "-") for m in missing)
-                             + " (or their HOOKSTACK_* environment variables)")
+            raise ValueError(
+                "missing "
+                + ", ".join("--" + m.replace("_", "-") for m in missing)
+                + " (or their HOOKSTACK_* environment variables)"
+            )
 
     def _providers(self) -> list[str]:
         return sorted({user.provider for user in self.environment.user_classes if hasattr(user, "provider")})
@@ -160,8 +166,12 @@ class Harness:
     def _fallback_plan(self) -> dict[str, Any]:
         logger.error("no plan from the master before the test started; guessing this worker's share")
         params = load_options.params_from(self.options)
-        return {"origin_epoch": time.time() + create_shape(params).lead, "params": dataclasses.asdict(params),
-                "index": max(0, self.runner.worker_index), "count": max(1, self.options.expect_workers)}
+        return {
+            "origin_epoch": time.time() + create_shape(params).lead,
+            "params": dataclasses.asdict(params),
+            "index": max(0, self.runner.worker_index),
+            "count": max(1, self.options.expect_workers),
+        }
 
     def _begin(self, plan: dict[str, Any], *, generates: bool = True) -> None:
         params = LoadParams(**plan["params"])
@@ -172,8 +182,11 @@ class Harness:
         self.params, self.node_index = params, plan["index"]
         self.origin_epoch = plan["origin_epoch"]
         self.origin = time.perf_counter() + (self.origin_epoch - time.time())
-        self.schedule = (ArrivalSchedule(shape.rate_at, shape.duration, stride=plan["count"], offset=plan["index"])
-                         if params.mode == "open" and generates else None)
+        self.schedule = (
+            ArrivalSchedule(shape.rate_at, shape.duration, stride=plan["count"], offset=plan["index"])
+            if params.mode == "open" and generates
+            else None
+        )
         self.measurements.sent_total = 0
         self._shape_for_pacing = shape
         self.measurements.exhausted = not generates
@@ -245,16 +258,23 @@ class Harness:
 
     # --- recording --------------------------------------------------------------------------------
 
-    def _on_request(self, context: dict[str, Any] | None = None, response: Any = None, response_time: float = 0.0,
-                    exception: BaseException | None = None, **_: Any) -> None:
+    def _on_request(
+        self,
+        context: dict[str, Any] | None = None,
+        response: Any = None,
+        response_time: float = 0.0,
+        exception: BaseException | None = None,
+        **_: Any,
+    ) -> None:
         attempt = (context or {}).get("hookstack_attempt")
         if attempt is None:
             return
         status = int(getattr(response, "status_code", 0) or 0)
         event_id = _event_id(response) if is_ack(status) else None
         error = type(getattr(response, "error", None) or exception).__name__ if status == 0 else None
-        self.measurements.request_finished(attempt, status=status, service_s=response_time / 1000,
-                                           event_id=event_id, error=error)
+        self.measurements.request_finished(
+            attempt, status=status, service_s=response_time / 1000, event_id=event_id, error=error
+        )
 
     def _refresh_live(self) -> None:
         if not self._generates:
@@ -311,10 +331,16 @@ class Harness:
         if not path or self.aggregate is None or self.shape is None:
             return
         t = self.load_time()
-        line = {"time": time.time(), "load_time": round(t, 3), "duration": self.shape.duration,
-                "offered_rps": round(self.shape.rate_at(min(max(t, 0.0), self.shape.duration)), 3)
-                if 0 <= t < self.shape.duration else 0.0,
-                "users": self.runner.user_count, **self.aggregate.progress()}
+        line = {
+            "time": time.time(),
+            "load_time": round(t, 3),
+            "duration": self.shape.duration,
+            "offered_rps": round(self.shape.rate_at(min(max(t, 0.0), self.shape.duration)), 3)
+            if 0 <= t < self.shape.duration
+            else 0.0,
+            "users": self.runner.user_count,
+            **self.aggregate.progress(),
+        }
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")
 
@@ -340,11 +366,18 @@ class Harness:
         assert self.shape is not None and self.params is not None
         shape = self.shape
         return {
-            "scenario": self.params.scenario, "mode": self.params.mode, "params": dataclasses.asdict(self.params),
-            "host": self.environment.host, "processes": self.nodes,
+            "scenario": self.params.scenario,
+            "mode": self.params.mode,
+            "params": dataclasses.asdict(self.params),
+            "host": self.environment.host,
+            "processes": self.nodes,
             "user_classes": [user.__name__ for user in self.environment.user_classes],
-            "users": shape.max_users(), "lead_s": shape.lead, "duration_s": shape.duration,
-            "origin_epoch": self.origin_epoch, "started_epoch": self._started_epoch, "ended_epoch": time.time(),
+            "users": shape.max_users(),
+            "lead_s": shape.lead,
+            "duration_s": shape.duration,
+            "origin_epoch": self.origin_epoch,
+            "started_epoch": self._started_epoch,
+            "ended_epoch": time.time(),
             "offered_requests": planned_arrivals(shape.rate_at, shape.duration),
             "offered_timeline": offered_timeline(shape.rate_at, shape.duration),
             "peak_rate": shape.peak_rate(),
@@ -395,10 +428,14 @@ class WebhookUser(FastHttpUser):
         attempt.sent = self.last_start = time.perf_counter()
         HARNESS.measurements.request_started(attempt)
         # ``name`` (what Locust's statistics show) is never the path, which may hold the token.
-        with self.client.post(self.token_placement.path(delivery.path, token), data=delivery.body,
-                              headers=headers, catch_response=True,
-                              name=f"{delivery.provider} {delivery.topic}",
-                              context={"hookstack_attempt": attempt}) as response:
+        with self.client.post(
+            self.token_placement.path(delivery.path, token),
+            data=delivery.body,
+            headers=headers,
+            catch_response=True,
+            name=f"{delivery.provider} {delivery.topic}",
+            context={"hookstack_attempt": attempt},
+        ) as response:
             if is_ack(response.status_code):
                 response.success()
             elif attempt.may_be_refused and response.status_code in ACCEPTABLE_REFUSALS:

@@ -43,8 +43,11 @@ def exact_stats(values: list[float]) -> dict[str, float | int | None]:
     """count, mean and exact percentiles in ms (None when empty). The mean is what Lambda bills:
     ``hookstack cost`` reads ``per_hop.<hop>.runtime.mean_ms`` (else ``handler.mean_ms``)."""
     mean = round(sum(values) / len(values), 3) if values else None
-    return {"count": len(values), "mean_ms": mean, **latency.nearest_rank(
-        values, {"p50_ms": 50, "p90_ms": 90, "p99_ms": 99, "max_ms": 100})}
+    return {
+        "count": len(values),
+        "mean_ms": mean,
+        **latency.nearest_rank(values, {"p50_ms": 50, "p90_ms": 90, "p99_ms": 99, "max_ms": 100}),
+    }
 
 
 def parse_lines(lines: list[str]) -> tuple[list[float], list[float]]:
@@ -83,8 +86,12 @@ def read_logged_hops(files: dict[str, Path], start_offsets: dict[str, int]) -> d
             handle.seek(start_offsets.get(hop, 0))
             lines = handle.read().decode("utf-8", errors="replace").splitlines()
         handler, runtime = parse_lines(lines)
-        hops[hop] = {"available": True, "source": LOGS_SOURCE, "handler": exact_stats(handler),
-                     "runtime": exact_stats(runtime)}
+        hops[hop] = {
+            "available": True,
+            "source": LOGS_SOURCE,
+            "handler": exact_stats(handler),
+            "runtime": exact_stats(runtime),
+        }
     return hops
 
 
@@ -92,15 +99,23 @@ def worker_hop(durations_ms: list[float] | None, reason: str | None = None) -> d
     """The worker's figure from the events table; ``durations_ms`` None when it was not read."""
     if durations_ms is None:
         return {"available": False, "reason": reason or "events table not read"}
-    return {"available": True, "source": EVENTS_TABLE_SOURCE, "basis": WORKER_BASIS,
-            "handler": exact_stats(durations_ms)}
+    return {
+        "available": True,
+        "source": EVENTS_TABLE_SOURCE,
+        "basis": WORKER_BASIS,
+        "handler": exact_stats(durations_ms),
+    }
 
 
-def read_hops(files: dict[str, Path], start_offsets: dict[str, int], *,
-              worker_ms: list[float] | None = None, worker_reason: str | None = None) -> dict[str, Any]:
+def read_hops(
+    files: dict[str, Path],
+    start_offsets: dict[str, int],
+    *,
+    worker_ms: list[float] | None = None,
+    worker_reason: str | None = None,
+) -> dict[str, Any]:
     """``{"available": any hop measured, hop: {...}}`` for every hop of ``HOPS``."""
-    hops: dict[str, Any] = {**read_logged_hops(files, start_offsets),
-                            "worker": worker_hop(worker_ms, worker_reason)}
+    hops: dict[str, Any] = {**read_logged_hops(files, start_offsets), "worker": worker_hop(worker_ms, worker_reason)}
     available = any(hops[hop].get("available") for hop in HOPS)
     if not available:
         return {"available": False, "reason": NOT_AVAILABLE, **hops}

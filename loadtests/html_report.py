@@ -43,8 +43,16 @@ def _fmt(value: float) -> str:
 class _Frame:
     """Maps data to the plot area; linear x, linear or log10 y."""
 
-    def __init__(self, x_max: float, y_min: float, y_max: float, log_y: bool, x_min: float = 0.0,
-                 log_x: bool = False, min_tick: float = 0.0):
+    def __init__(
+        self,
+        x_max: float,
+        y_min: float,
+        y_max: float,
+        log_y: bool,
+        x_min: float = 0.0,
+        log_x: bool = False,
+        min_tick: float = 0.0,
+    ):
         self.log_y, self.log_x, self.min_tick = log_y, log_x, min_tick
         self.x_min, self.x_max = x_min, max(x_max, x_min + 1e-9)
         if log_y:
@@ -74,45 +82,56 @@ class _Frame:
         return self.top + self.height - share * self.height
 
     def axes(self, x_label: str, y_label: str) -> list[str]:
-        parts = [f'<rect x="{self.left}" y="{self.top}" width="{self.width}" height="{self.height}" '
-                 'fill="#fff" stroke="#bbb"/>']
+        parts = [
+            f'<rect x="{self.left}" y="{self.top}" width="{self.width}" height="{self.height}" '
+            'fill="#fff" stroke="#bbb"/>'
+        ]
         if self.log_y:
             exponent = round(math.log10(self.y_min))
-            y_ticks = [10.0 ** e for e in range(exponent, round(math.log10(self.y_max)) + 1)
-                       if 10.0 ** e >= self.min_tick]
+            y_ticks = [10.0**e for e in range(exponent, round(math.log10(self.y_max)) + 1) if 10.0**e >= self.min_tick]
         else:
             step = _nice_step(self.y_max)
             y_ticks = [i * step for i in range(int(round(self.y_max / step)) + 1)]
         for tick in y_ticks:
             y = self.y(tick)
-            parts.append(f'<line x1="{self.left}" x2="{self.left + self.width}" y1="{y:.1f}" y2="{y:.1f}" '
-                         'stroke="#eee"/>')
+            parts.append(
+                f'<line x1="{self.left}" x2="{self.left + self.width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+            )
             parts.append(f'<text x="{self.left - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>')
         if self.log_x:
             low, high = math.floor(math.log10(self.x_min)), math.ceil(math.log10(self.x_max))
-            x_ticks = [m * 10.0 ** e for e in range(low, high + 1) for m in (1, 2, 5)
-                       if self.x_min <= m * 10.0 ** e <= self.x_max]
+            x_ticks = [
+                m * 10.0**e for e in range(low, high + 1) for m in (1, 2, 5) if self.x_min <= m * 10.0**e <= self.x_max
+            ]
         else:
             step = _nice_step(self.x_max - self.x_min, 8)
             first = math.ceil(self.x_min / step) * step
             x_ticks = [first + i * step for i in range(int((self.x_max - first) / step) + 1)]
         for tick in x_ticks:
             x = self.x(tick)
-            parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{self.top + self.height}" '
-                         f'y2="{self.top + self.height + 4}" stroke="#888"/>')
-            parts.append(f'<text x="{x:.1f}" y="{self.top + self.height + 16}" text-anchor="middle">'
-                         f'{_fmt(tick)}</text>')
-        parts.append(f'<text x="{self.left + self.width / 2}" y="{HEIGHT - 6}" text-anchor="middle">'
-                     f'{_esc(x_label)}</text>')
-        parts.append(f'<text transform="translate(14,{self.top + self.height / 2}) rotate(-90)" '
-                     f'text-anchor="middle">{_esc(y_label)}</text>')
+            parts.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{self.top + self.height}" '
+                f'y2="{self.top + self.height + 4}" stroke="#888"/>'
+            )
+            parts.append(
+                f'<text x="{x:.1f}" y="{self.top + self.height + 16}" text-anchor="middle">{_fmt(tick)}</text>'
+            )
+        parts.append(
+            f'<text x="{self.left + self.width / 2}" y="{HEIGHT - 6}" text-anchor="middle">{_esc(x_label)}</text>'
+        )
+        parts.append(
+            f'<text transform="translate(14,{self.top + self.height / 2}) rotate(-90)" '
+            f'text-anchor="middle">{_esc(y_label)}</text>'
+        )
         return parts
 
 
 def _svg(title: str, parts: list[str]) -> str:
-    return (f'<figure><figcaption>{_esc(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" '
-            f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" '
-            f'font-size="11">{"".join(parts)}</svg></figure>')
+    return (
+        f'<figure><figcaption>{_esc(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" font-family="sans-serif" '
+        f'font-size="11">{"".join(parts)}</svg></figure>'
+    )
 
 
 def _legend(names: Sequence[tuple[str, str] | tuple[str, str, bool]]) -> list[str]:
@@ -123,8 +142,10 @@ def _legend(names: Sequence[tuple[str, str] | tuple[str, str, bool]]) -> list[st
         y = MARGIN_TOP + 10 + index * 16
         x = WIDTH - MARGIN_RIGHT + 12
         if dashed:
-            parts.append(f'<line x1="{x}" x2="{x + 14}" y1="{y - 7}" y2="{y - 7}" stroke="{color}" '
-                         f'stroke-width="2" stroke-dasharray="{_DASH}"/>')
+            parts.append(
+                f'<line x1="{x}" x2="{x + 14}" y1="{y - 7}" y2="{y - 7}" stroke="{color}" '
+                f'stroke-width="2" stroke-dasharray="{_DASH}"/>'
+            )
         else:
             parts.append(f'<rect x="{x}" y="{y - 8}" width="14" height="3" fill="{color}"/>')
         parts.append(f'<text x="{x + 20}" y="{y - 3}">{_esc(name)}</text>')
@@ -134,10 +155,17 @@ def _legend(names: Sequence[tuple[str, str] | tuple[str, str, bool]]) -> list[st
 _DASH = "4 3"
 
 
-def line_chart(title: str, series: Sequence[tuple[str, Sequence[Point]]], *, y_label: str,
-               x_label: str = "seconds since the load started", log_y: bool = False,
-               x_max: float | None = None, load_end: float | None = None,
-               dashed: frozenset[str] = frozenset()) -> str:
+def line_chart(
+    title: str,
+    series: Sequence[tuple[str, Sequence[Point]]],
+    *,
+    y_label: str,
+    x_label: str = "seconds since the load started",
+    log_y: bool = False,
+    x_max: float | None = None,
+    load_end: float | None = None,
+    dashed: frozenset[str] = frozenset(),
+) -> str:
     """Lines over time. Series named in ``dashed`` are drawn dashed and last, so a line they
     coincide with (p99 = max at low rates, acknowledged = offered) still shows through."""
     points = [p for _, pts in series for p in pts if p[1] is not None]
@@ -146,13 +174,20 @@ def line_chart(title: str, series: Sequence[tuple[str, Sequence[Point]]], *, y_l
     positive = [p[1] for p in points if p[1] > 0] or [1.0]
     top = max(p[1] for p in points)
     # Linear axes get headroom: a line at the maximum must not run along the frame's top edge.
-    frame = _Frame(max([x_max or 0.0] + [p[0] for p in points]),
-                   min(positive), top if log_y else top * 1.05, log_y, x_min=min(0.0, min(p[0] for p in points)))
+    frame = _Frame(
+        max([x_max or 0.0] + [p[0] for p in points]),
+        min(positive),
+        top if log_y else top * 1.05,
+        log_y,
+        x_min=min(0.0, min(p[0] for p in points)),
+    )
     parts = frame.axes(x_label, y_label)
     if load_end is not None and frame.x_min <= load_end <= frame.x_max:
         x = frame.x(load_end)
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{frame.top}" y2="{frame.top + frame.height}" '
-                     'stroke="#999" stroke-dasharray="5 4"/>')
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{frame.top}" y2="{frame.top + frame.height}" '
+            'stroke="#999" stroke-dasharray="5 4"/>'
+        )
         parts.append(f'<text x="{x - 4:.1f}" y="{frame.top + 12}" fill="#777" text-anchor="end">load ends</text>')
     legend = []
     lines: list[tuple[bool, str]] = []
@@ -180,24 +215,27 @@ def histogram_chart(title: str, bins: Sequence[Sequence[float]], markers: dict[s
     for lower, upper, count in bins:
         x1, x2 = frame.x(lower), frame.x(upper)
         y = frame.y(count)
-        parts.append(f'<rect x="{x1:.1f}" y="{y:.1f}" width="{max(1.0, x2 - x1 - 1):.1f}" '
-                     f'height="{frame.top + frame.height - y:.1f}" fill="{COLORS[0]}" opacity="0.8"/>')
+        parts.append(
+            f'<rect x="{x1:.1f}" y="{y:.1f}" width="{max(1.0, x2 - x1 - 1):.1f}" '
+            f'height="{frame.top + frame.height - y:.1f}" fill="{COLORS[0]}" opacity="0.8"/>'
+        )
     legend = []
     for index, (name, value) in enumerate(markers.items()):
         if value is None or not low <= value <= high:
             continue
         color = COLORS[(index + 1) % len(COLORS)]
         x = frame.x(value)
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{frame.top}" y2="{frame.top + frame.height}" '
-                     f'stroke="{color}" stroke-dasharray="4 3"/>')
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{frame.top}" y2="{frame.top + frame.height}" '
+            f'stroke="{color}" stroke-dasharray="4 3"/>'
+        )
         legend.append((f"{name} {value:g} ms", color, True))
     return _svg(title, parts + _legend(legend))
 
 
 def _table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = None) -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in header) if header else ""
-    body = "".join("<tr>" + "".join(f"<td>{_esc('—' if c is None else c)}</td>" for c in row) + "</tr>"
-                   for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{_esc('—' if c is None else c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table>{f'<thead><tr>{head}</tr></thead>' if head else ''}<tbody>{body}</tbody></table>"
 
 
@@ -212,15 +250,23 @@ def _cell_ms(value: Any) -> str:
 
 
 def _stats_row(hop: str, source: str, stats: dict[str, Any]) -> list[Any]:
-    return [hop, source, stats.get("count"), *(_cell_ms(stats.get(k)) for k in ("mean_ms", "p50_ms", "p99_ms",
-                                                                                 "max_ms"))]
+    return [
+        hop,
+        source,
+        stats.get("count"),
+        *(_cell_ms(stats.get(k)) for k in ("mean_ms", "p50_ms", "p99_ms", "max_ms")),
+    ]
 
 
 def _hop_rows(summary: dict[str, Any]) -> str:
     per_hop = summary.get("per_hop") or {}
-    rows = [_stats_row("client", "acknowledgement: intended start → 202",
-                       {"count": summary.get("acks"), **{k: summary.get(k) for k in ("mean_ms", "p50_ms", "p99_ms",
-                                                                                     "max_ms")}})]
+    rows = [
+        _stats_row(
+            "client",
+            "acknowledgement: intended start → 202",
+            {"count": summary.get("acks"), **{k: summary.get(k) for k in ("mean_ms", "p50_ms", "p99_ms", "max_ms")}},
+        )
+    ]
     notes = []
     for hop in ("authorizer", "producer", "worker"):
         data = per_hop.get(hop) or {}
@@ -232,8 +278,10 @@ def _hop_rows(summary: dict[str, Any]) -> str:
             continue
         measured = [key for key in _HOP_SOURCES if (data.get(key) or {}).get("count")]
         if not measured:
-            notes.append(f"{hop}: no invocation logged during the load"
-                         + (" (its decisions were cached)" if hop == "authorizer" else ""))
+            notes.append(
+                f"{hop}: no invocation logged during the load"
+                + (" (its decisions were cached)" if hop == "authorizer" else "")
+            )
         for key in measured:
             rows.append(_stats_row(hop, f"{data.get('source', 'function logs')}: {_HOP_SOURCES[key]}", data[key]))
     text = "".join(f"<li>{_esc(note)}</li>" for note in notes)
@@ -293,15 +341,22 @@ def _figures(summary: dict[str, Any]) -> list[list[str]]:
     get = summary.get
     rows = [
         ["offered rate", f"{_num(get('offered_rps'))} req/s ({_num(get('offered_requests'))} requests)"],
-        ["achieved rate", f"{_num(get('achieved_rps'))} req/s ({_num(get('completed'))} answered, "
-                          f"{_num(get('abandoned'))} abandoned)"],
+        [
+            "achieved rate",
+            f"{_num(get('achieved_rps'))} req/s ({_num(get('completed'))} answered, "
+            f"{_num(get('abandoned'))} abandoned)",
+        ],
         ["latency basis", str(get("latency_basis"))],
         ["ack p50 / p90 / p95", " / ".join(_ms(get(f"{k}_ms")) for k in ("p50", "p90", "p95"))],
         ["ack p99 / p99.9 / max", " / ".join(_ms(get(f"{k}_ms")) for k in ("p99", "p999", "max"))],
-        ["service time p50 / p99 / max (send → answer)",
-         " / ".join(_ms(get(f"service_{k}_ms")) for k in ("p50", "p99", "max"))],
-        ["schedule lag p99 / max (intended start → send)",
-         f"{_ms(get('schedule_lag_p99_ms'))} / {_ms(get('schedule_lag_max_ms'))}"],
+        [
+            "service time p50 / p99 / max (send → answer)",
+            " / ".join(_ms(get(f"service_{k}_ms")) for k in ("p50", "p99", "max")),
+        ],
+        [
+            "schedule lag p99 / max (intended start → send)",
+            f"{_ms(get('schedule_lag_p99_ms'))} / {_ms(get('schedule_lag_max_ms'))}",
+        ],
         ["error rate", f"{_share(get('error_rate'))} ({_num(get('errors'))} requests)"],
         ["slower than a provider's 5 s timeout", _num(get("slower_than_provider_timeout"))],
         ["retries sent (same webhook id)", _num(get("retries_sent"))],
@@ -310,12 +365,18 @@ def _figures(summary: dict[str, Any]) -> list[list[str]]:
     e2e = get("e2e") or {}
     if e2e.get("available"):
         rows += [
-            ["processed / dead-lettered / missing",
-             f"{_num(get('processed'))} / {_num(get('dead_lettered'))} / {_num(get('missing'))}"],
-            ["end to end p50 / p99 / max (202 → processed)",
-             " / ".join(_ms(get(f"e2e_{k}_ms")) for k in ("p50", "p99", "max"))],
-            ["backlog drained after the load ended",
-             "not drained (timed out)" if get("drain_seconds") is None else f"{get('drain_seconds'):g} s"],
+            [
+                "processed / dead-lettered / missing",
+                f"{_num(get('processed'))} / {_num(get('dead_lettered'))} / {_num(get('missing'))}",
+            ],
+            [
+                "end to end p50 / p99 / max (202 → processed)",
+                " / ".join(_ms(get(f"e2e_{k}_ms")) for k in ("p50", "p99", "max")),
+            ],
+            [
+                "backlog drained after the load ended",
+                "not drained (timed out)" if get("drain_seconds") is None else f"{get('drain_seconds'):g} s",
+            ],
         ]
     else:
         rows.append(["end to end", f"not measured: {e2e.get('reason', 'not measured')}"])
@@ -343,25 +404,33 @@ def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
     verdict = '<span class="pass">PASSED</span>' if passed else '<span class="fail">FAILED</span>'
     timeline = plot.get("timeline", [])
     duration = summary.get("duration_s")
-    latency_series = [(name, _timeline_series(timeline, key))
-                      for name, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("max", "max_ms"))]
+    latency_series = [
+        (name, _timeline_series(timeline, key))
+        for name, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("max", "max_ms"))
+    ]
     throughput = [
         ("offered", _offered_steps(plot.get("offered", []), duration)),
         ("acknowledged (2xx)", _timeline_series(timeline, "acks")),
         ("other answers", _timeline_series(timeline, "others")),
     ]
     backlog = plot.get("backlog", [])
-    backlog_series = [(name, [(row[0], row[index]) for row in backlog])
-                      for index, name in ((1, "queue visible"), (2, "queue in flight"), (3, "DLQ visible"))]
+    backlog_series = [
+        (name, [(row[0], row[index]) for row in backlog])
+        for index, name in ((1, "queue visible"), (2, "queue in flight"), (3, "DLQ visible"))
+    ]
     saturation = ""
     if summary.get("generator_saturated") or summary.get("pool_exhausted"):
         notes = "".join(f"<li>{_esc(n)}</li>" for n in summary.get("generator_notes", []))
-        saturation = (f'<div class="warn"><b>The load generator limited this run</b> — figures describe the '
-                      f"generator as much as the target.<ul>{notes}</ul></div>")
+        saturation = (
+            f'<div class="warn"><b>The load generator limited this run</b> — figures describe the '
+            f"generator as much as the target.<ul>{notes}</ul></div>"
+        )
     gates = summary.get("gates", [])
     gate_rows = [[g["gate"], _gate_measured(g), "passed" if g["passed"] else "FAILED"] for g in gates]
-    cpu_rows = [[node, c["mean_percent"], c["p90_percent"], c["max_percent"], c["samples"]]
-                for node, c in summary.get("generator_cpu", {}).items()]
+    cpu_rows = [
+        [node, c["mean_percent"], c["p90_percent"], c["max_percent"], c["samples"]]
+        for node, c in summary.get("generator_cpu", {}).items()
+    ]
     time_axis = max([duration or 0] + [point[0] for _, pts in latency_series + throughput for point in pts])
     markers = {name: summary.get(f"{name}_ms") for name in ("p50", "p99", "p999")}
     body = [
@@ -370,25 +439,44 @@ def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
         f"{_esc(_num(duration))} s of load · {_esc(summary.get('processes'))} process(es) · "
         f"{_esc(summary.get('users'))} users · <code>{_esc(summary.get('url'))}</code></p>",
         saturation,
-        "<h2>Gates</h2>", _table(gate_rows, ["gate", "measured", "result"]) if gate_rows else "<p>No gates.</p>",
-        "<h2>Figures</h2>", _table(_figures(summary)),
-        line_chart("Acknowledgement latency over time (per second of answers)", latency_series,
-                   y_label="latency, ms (log scale)", log_y=True, x_max=time_axis, load_end=duration,
-                   dashed=frozenset({"max"})),
-        line_chart("Throughput (per second)", throughput, y_label="requests per second", x_max=time_axis,
-                   load_end=duration, dashed=frozenset({"offered"})),
+        "<h2>Gates</h2>",
+        _table(gate_rows, ["gate", "measured", "result"]) if gate_rows else "<p>No gates.</p>",
+        "<h2>Figures</h2>",
+        _table(_figures(summary)),
+        line_chart(
+            "Acknowledgement latency over time (per second of answers)",
+            latency_series,
+            y_label="latency, ms (log scale)",
+            log_y=True,
+            x_max=time_axis,
+            load_end=duration,
+            dashed=frozenset({"max"}),
+        ),
+        line_chart(
+            "Throughput (per second)",
+            throughput,
+            y_label="requests per second",
+            x_max=time_axis,
+            load_end=duration,
+            dashed=frozenset({"offered"}),
+        ),
         "<p class='note'>Answers are counted per clock second, so the first and last points cover part of "
         "a second of load and read low.</p>",
         histogram_chart("Acknowledgement latency distribution", plot.get("bins", []), markers),
-        line_chart("Backlog depth (sampled every second)", backlog_series, y_label="messages",
-                   load_end=duration) if backlog else
-        "<p>Backlog depth: not sampled (the queues are read only with a deployed stack: --target).</p>",
-        "<h2>Status codes</h2>", _table(sorted(summary.get("status_counts", {}).items()), ["status", "count"]),
-        "<h2>Per hop</h2>", _hop_rows(summary),
-        "<h2>Generator</h2>", _table(cpu_rows, ["process", "mean CPU %", "p90 CPU %", "max CPU %", "samples"]),
+        line_chart("Backlog depth (sampled every second)", backlog_series, y_label="messages", load_end=duration)
+        if backlog
+        else "<p>Backlog depth: not sampled (the queues are read only with a deployed stack: --target).</p>",
+        "<h2>Status codes</h2>",
+        _table(sorted(summary.get("status_counts", {}).items()), ["status", "count"]),
+        "<h2>Per hop</h2>",
+        _hop_rows(summary),
+        "<h2>Generator</h2>",
+        _table(cpu_rows, ["process", "mean CPU %", "p90 CPU %", "max CPU %", "samples"]),
         "<h2>Summary (JSON)</h2>",
         f"<details><summary>summary.json</summary><pre>{_esc(json.dumps(summary, indent=2, default=str))}</pre>"
         "</details>",
     ]
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>hookstack load report</title>"
-            f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>hookstack load report</title>"
+        f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>"
+    )

@@ -24,7 +24,11 @@ HIGHEST_US = 3_600_000_000
 DIGITS = 3
 TIMELINE_DIGITS = 2  # per-second histograms only feed plots
 REPORTED_PERCENTILES: tuple[tuple[str, float], ...] = (
-    ("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9),
+    ("p50", 50.0),
+    ("p90", 90.0),
+    ("p95", 95.0),
+    ("p99", 99.0),
+    ("p999", 99.9),
 )
 
 
@@ -94,15 +98,15 @@ def nearest_rank(values: list[float], percentiles: dict[str, float]) -> dict[str
     if not values:
         return {name: None for name in percentiles}
     ordered = sorted(values)
-    return {name: round(ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)], 3)
-            for name, p in percentiles.items()}
+    return {name: round(ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)], 3) for name, p in percentiles.items()}
 
 
 def count_above(histogram: HdrHistogram, seconds: float) -> int:
     """How many recorded values exceed ``seconds`` (to bucket precision)."""
     limit = to_us(seconds)
-    return sum(item.count_at_value_iterated_to for item in histogram.get_recorded_iterator()
-               if item.value_iterated_to > limit)
+    return sum(
+        item.count_at_value_iterated_to for item in histogram.get_recorded_iterator() if item.value_iterated_to > limit
+    )
 
 
 def log_bins(histogram: HdrHistogram, bins: int = 40) -> list[list[float]]:

@@ -70,23 +70,60 @@ class LocustRun:
     def command(self, master_port: int | None = None) -> list[str]:
         p = self.params
         command = [
-            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
-            "--host", self.url, "--scenario", p.scenario, "--rate", repr(p.rate), "--duration", repr(p.duration),
-            "--mode", p.mode, "--tail", repr(p.tail), "--max-body-bytes", str(self.max_body_bytes),
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "--only-summary",
+            "--host",
+            self.url,
+            "--scenario",
+            p.scenario,
+            "--rate",
+            repr(p.rate),
+            "--duration",
+            repr(p.duration),
+            "--mode",
+            p.mode,
+            "--tail",
+            repr(p.tail),
+            "--max-body-bytes",
+            str(self.max_body_bytes),
             *self._token_placement_flags(),
-            "--results-file", str(self.results_file), "--progress-file", str(self.progress_file),
-            "--loglevel", "INFO",
+            "--results-file",
+            str(self.results_file),
+            "--progress-file",
+            str(self.progress_file),
+            "--loglevel",
+            "INFO",
         ]
-        for flag, value in (("--user-count", p.users), ("--peak", p.peak), ("--retry-share", p.retry_share),
-                            ("--seed", p.seed)):
+        for flag, value in (
+            ("--user-count", p.users),
+            ("--peak", p.peak),
+            ("--retry-share", p.retry_share),
+            ("--seed", p.seed),
+        ):
             if value is not None:
                 command += [flag, str(value)]
         if self.processes:
             port = str(master_port or free_port())
             # Forked workers connect to --master-host/--master-port: the same loopback port.
-            command += ["--processes", str(self.processes), "--master-bind-host", "127.0.0.1",
-                        "--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port,
-                        "--expect-workers-max-wait", "30"]
+            command += [
+                "--processes",
+                str(self.processes),
+                "--master-bind-host",
+                "127.0.0.1",
+                "--master-bind-port",
+                port,
+                "--master-host",
+                "127.0.0.1",
+                "--master-port",
+                port,
+                "--expect-workers-max-wait",
+                "30",
+            ]
         return command + [USER_CLASSES[provider] for provider in self.providers]
 
     def _token_placement_flags(self) -> list[str]:
@@ -117,23 +154,34 @@ def _read_new_lines(path: Path, position: int) -> tuple[list[dict[str, Any]], in
     return lines, position + complete
 
 
-def run_locust(run: LocustRun, *, on_progress: Callable[[dict[str, Any]], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+def run_locust(
+    run: LocustRun,
+    *,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
     """Run Locust to completion; return the raw result written by the harness."""
     run.report_dir.mkdir(parents=True, exist_ok=True)
     for path in (run.results_file, run.progress_file):
         path.unlink(missing_ok=True)
     deadline = time.monotonic() + run.time_budget()
     with run.log_file.open("wb") as log:
-        process = subprocess.Popen(run.command(), stdout=log, stderr=subprocess.STDOUT, env=run.environment(),
-                                   start_new_session=True, cwd=str(LOCUSTFILE.parent.parent))
+        process = subprocess.Popen(
+            run.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=run.environment(),
+            start_new_session=True,
+            cwd=str(LOCUSTFILE.parent.parent),
+        )
         position = 0
         try:
             while process.poll() is None:
                 if time.monotonic() > deadline:
                     stop_group(process.pid, INTERRUPT, process=process)
-                    raise LocustRunError(f"Locust did not finish within {run.time_budget():.0f} s; stopped it "
-                                         f"(log: {run.log_file})")
+                    raise LocustRunError(
+                        f"Locust did not finish within {run.time_budget():.0f} s; stopped it (log: {run.log_file})"
+                    )
                 if should_stop is not None and should_stop():
                     stop_group(process.pid, INTERRUPT, process=process)
                     raise LocustRunError("stopped before the end of the run")
@@ -146,6 +194,7 @@ def run_locust(run: LocustRun, *, on_progress: Callable[[dict[str, Any]], None] 
             raise
     if not run.results_file.exists():
         tail = run.log_file.read_text(errors="replace").strip().splitlines()[-15:]
-        raise LocustRunError(f"Locust exited with code {process.returncode} without a result "
-                             f"(log: {run.log_file}):\n" + "\n".join(tail))
+        raise LocustRunError(
+            f"Locust exited with code {process.returncode} without a result (log: {run.log_file}):\n" + "\n".join(tail)
+        )
     return json.loads(run.results_file.read_text())

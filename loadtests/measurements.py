@@ -45,8 +45,9 @@ def is_ack(status: int) -> bool:
 class ProcessMeasurements:
     """Counters and histograms of one process since its last report, plus its live state."""
 
-    def __init__(self, node: str, *, now: Callable[[], float] = time.perf_counter,
-                 epoch: Callable[[], float] = time.time):
+    def __init__(
+        self, node: str, *, now: Callable[[], float] = time.perf_counter, epoch: Callable[[], float] = time.time
+    ):
         self.node = node
         self._now = now
         self._epoch = epoch
@@ -87,8 +88,9 @@ class ProcessMeasurements:
         elif claimed - attempt.intended > LATE_CLAIM_S:
             self.counts["late_claims"] += 1
 
-    def request_finished(self, attempt: Attempt, *, status: int, service_s: float, event_id: str | None = None,
-                         error: str | None = None) -> None:
+    def request_finished(
+        self, attempt: Attempt, *, status: int, service_s: float, event_id: str | None = None, error: str | None = None
+    ) -> None:
         done = self._now()
         self.in_flight -= 1
         self.counts["completed"] += 1

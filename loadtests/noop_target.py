@@ -40,7 +40,7 @@ class NoopTarget(asyncio.Protocol):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            head = bytes(self.buffer[:end + 2])
+            head = bytes(self.buffer[: end + 2])
             match = _CONTENT_LENGTH.search(head)
             total = end + 4 + (int(match.group(1)) if match else 0)
             if len(self.buffer) < total:
@@ -71,8 +71,12 @@ class NoopTarget(asyncio.Protocol):
         stage = _STAGE_PATH.match(head)
         prefix = stage.group(1).decode() if stage else ""
         body = json.dumps({"id": event_id, "status_url": f"{prefix}/events/{event_id}"}).encode()
-        return (b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: "
-                + str(len(body)).encode() + b"\r\n\r\n" + body)
+        return (
+            b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
 
     def _send(self, response: bytes) -> None:
         if not self.transport.is_closing():

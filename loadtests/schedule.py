@@ -22,8 +22,15 @@ _EPSILON = 1e-9  # float sums of slot counts: an arrival "at" the end belongs to
 class ArrivalSchedule:
     """Intended start offsets (seconds after the load's origin) of one process's arrivals."""
 
-    def __init__(self, rate_at: Callable[[float], float], duration: float, *, stride: int = 1,
-                 offset: int = 0, slot: float = SLOT_S):
+    def __init__(
+        self,
+        rate_at: Callable[[float], float],
+        duration: float,
+        *,
+        stride: int = 1,
+        offset: int = 0,
+        slot: float = SLOT_S,
+    ):
         if stride < 1 or not 0 <= offset < stride:
             raise ValueError(f"invalid partition offset={offset} stride={stride}")
         self._rate_at = rate_at

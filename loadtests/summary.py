@@ -38,24 +38,37 @@ def generator_health(result: dict[str, Any], wake_lag_p99_ms: float | None) -> d
         if not window:
             continue
         p90 = window[max(0, math.ceil(0.9 * len(window)) - 1)]
-        cpu[node] = {"mean_percent": round(sum(window) / len(window), 1), "p90_percent": round(p90, 1),
-                     "max_percent": round(window[-1], 1), "samples": len(window)}
+        cpu[node] = {
+            "mean_percent": round(sum(window) / len(window), 1),
+            "p90_percent": round(p90, 1),
+            "max_percent": round(window[-1], 1),
+            "samples": len(window),
+        }
         if p90 >= CPU_SATURATED_PERCENT:
             saturated = True
             notes.append(f"generator process {node} used {p90:.0f} % of a core (p90 of 1 s samples)")
     if wake_lag_p99_ms is not None and wake_lag_p99_ms >= WAKE_LAG_LIMIT_MS:
         saturated = True
-        notes.append(f"free users woke {wake_lag_p99_ms:.1f} ms after their slot (p99): the generator could not "
-                     "keep its schedule (its event loop overloaded, or its process starved of CPU by the target "
-                     "running on the same machine)")
+        notes.append(
+            f"free users woke {wake_lag_p99_ms:.1f} ms after their slot (p99): the generator could not "
+            "keep its schedule (its event loop overloaded, or its process starved of CPU by the target "
+            "running on the same machine)"
+        )
     return {"cpu": cpu, "saturated": saturated, "notes": notes}
 
 
-def build(result: dict[str, Any], *, target: str, drain: DrainResult | None = None,
-          drain_note: str | None = None, per_hop: dict[str, Any] | None = None,
-          gates: list[Gate] | None = None) -> tuple[dict[str, Any], list[GateResult]]:
-    histograms = {name: latency.decode(enc) if enc else latency.new_histogram()
-                  for name, enc in result["histograms"].items()}
+def build(
+    result: dict[str, Any],
+    *,
+    target: str,
+    drain: DrainResult | None = None,
+    drain_note: str | None = None,
+    per_hop: dict[str, Any] | None = None,
+    gates: list[Gate] | None = None,
+) -> tuple[dict[str, Any], list[GateResult]]:
+    histograms = {
+        name: latency.decode(enc) if enc else latency.new_histogram() for name, enc in result["histograms"].items()
+    }
     ack = latency.summarize(histograms["latency"], exact_max_s=result.get("latency_max_s"))
     service = latency.summarize(histograms["service"])
     start_lag = latency.summarize(histograms["start_lag"])
@@ -82,8 +95,11 @@ def build(result: dict[str, Any], *, target: str, drain: DrainResult | None = No
         "processes": result.get("processes", 1),
         "users": result.get("users"),
         "user_classes": result.get("user_classes", []),
-        "latency_basis": ("from each request's intended start on the open-model schedule" if open_model
-                          else "service time, corrected for coordinated omission (closed model)"),
+        "latency_basis": (
+            "from each request's intended start on the open-model schedule"
+            if open_model
+            else "service time, corrected for coordinated omission (closed model)"
+        ),
         "requests": sent,
         "completed": completed,
         "abandoned": abandoned,
@@ -98,7 +114,9 @@ def build(result: dict[str, Any], *, target: str, drain: DrainResult | None = No
         "acks": counts["acks"],
         "acks_without_id": counts.get("acks_without_id", 0),
         "slower_than_provider_timeout": latency.count_above(histograms["latency"], SHOPIFY_TIMEOUT_S),
-        "service_p50_ms": service["p50_ms"], "service_p99_ms": service["p99_ms"], "service_max_ms": service["max_ms"],
+        "service_p50_ms": service["p50_ms"],
+        "service_p99_ms": service["p99_ms"],
+        "service_max_ms": service["max_ms"],
         "schedule_lag_p99_ms": start_lag["p99_ms"] if open_model else None,
         "schedule_lag_max_ms": start_lag["max_ms"] if open_model else None,
         "wake_lag_p99_ms": wake_lag["p99_ms"] if open_model else None,
@@ -116,11 +134,13 @@ def build(result: dict[str, Any], *, target: str, drain: DrainResult | None = No
     if unsent:
         summary["generator_notes"].append(
             f"{unsent} scheduled arrivals were never sent: every user was waiting on an unanswered request "
-            "until the run ended (counted as errors)")
+            "until the run ended (counted as errors)"
+        )
     if summary["pool_exhausted"]:
         summary["generator_notes"].append(
             f"{late_share:.1%} of arrivals started late because all {result.get('users')} users were busy "
-            "(latency still counts from the intended start; raise --users to offer the rate)")
+            "(latency still counts from the intended start; raise --users to offer the rate)"
+        )
     summary.update(_drain_fields(drain, drain_note, result))
     summary["per_hop"] = per_hop if per_hop is not None else {"available": False, "reason": "not collected"}
     gate_results = evaluate(gates or [], summary)
@@ -132,8 +152,14 @@ def build(result: dict[str, Any], *, target: str, drain: DrainResult | None = No
 def _drain_fields(drain: DrainResult | None, note: str | None, result: dict[str, Any]) -> dict[str, Any]:
     e2e_keys = [f"e2e_{name}_ms" for name in ("p50", "p90", "p95", "p99", "p999", "max")]
     if drain is None:
-        return {"processed": None, "dead_lettered": None, "missing": None, "drain_seconds": None,
-                **{key: None for key in e2e_keys}, "e2e": {"available": False, "reason": note or "not measured"}}
+        return {
+            "processed": None,
+            "dead_lettered": None,
+            "missing": None,
+            "drain_seconds": None,
+            **{key: None for key in e2e_keys},
+            "e2e": {"available": False, "reason": note or "not measured"},
+        }
     e2e = _percentile_values(drain.e2e_ms)
     dead = _percentile_values(drain.dead_letter_ms)
     load_end_ms = (result["origin_epoch"] + result["duration_s"]) * 1000
@@ -150,8 +176,12 @@ def _drain_fields(drain: DrainResult | None, note: str | None, result: dict[str,
         "dead_letter_p99_ms": dead["p99"],
         "drain_seconds": drain_seconds,
         "drain_timed_out": drain.timed_out,
-        "e2e": {"available": True, "basis": "processed_at - received_at of each acknowledged event",
-                "waited_s": round(drain.waited_s, 1), "scans": drain.scans},
+        "e2e": {
+            "available": True,
+            "basis": "processed_at - received_at of each acknowledged event",
+            "waited_s": round(drain.waited_s, 1),
+            "scans": drain.scans,
+        },
     }
 
 

@@ -27,10 +27,21 @@ UNKNOWN_SHOPIFY_TOPICS: tuple[str, ...] = (
     "carts/update",
 )
 
-SHOPS = tuple(f"{name}.myshopify.com" for name in (
-    "demo-shop", "north-outfitters", "maple-goods", "harbor-coffee", "atlas-books",
-    "lumen-lighting", "pine-and-co", "urban-thread", "cobalt-gear", "meadow-market",
-))
+SHOPS = tuple(
+    f"{name}.myshopify.com"
+    for name in (
+        "demo-shop",
+        "north-outfitters",
+        "maple-goods",
+        "harbor-coffee",
+        "atlas-books",
+        "lumen-lighting",
+        "pine-and-co",
+        "urban-thread",
+        "cobalt-gear",
+        "meadow-market",
+    )
+)
 STRIPE_ACCOUNTS = tuple(f"acct_1Load{index:02d}Demo{index * 7 % 10}" for index in range(8))
 REPOSITORIES = ("octo-org/octo-repo", "octo-org/storefront", "octo-org/payments", "octo-org/infra")
 
@@ -91,18 +102,26 @@ class ProviderTraffic:
     def shopify(self, topic: str) -> Delivery:
         size = self.sizes.pick(self.rng)
         try:
-            return shopify_delivery(topic, self.secret, shop=self.rng.choice(SHOPS), rng=self.rng,
-                                    extra_fields=self._extra(), size_bytes=size)
+            return shopify_delivery(
+                topic,
+                self.secret,
+                shop=self.rng.choice(SHOPS),
+                rng=self.rng,
+                extra_fields=self._extra(),
+                size_bytes=size,
+            )
         except ValueError:  # the padded size was below this body's natural size
             return shopify_delivery(topic, self.secret, shop=self.rng.choice(SHOPS), rng=self.rng)
 
     def stripe(self, event_type: str) -> Delivery:
-        return stripe_delivery(event_type, self.secret, account=self.rng.choice(STRIPE_ACCOUNTS), rng=self.rng,
-                               extra_fields=self._extra())
+        return stripe_delivery(
+            event_type, self.secret, account=self.rng.choice(STRIPE_ACCOUNTS), rng=self.rng, extra_fields=self._extra()
+        )
 
     def github(self, event: str) -> Delivery:
-        return github_delivery(event, self.secret, repo=self.rng.choice(REPOSITORIES), rng=self.rng,
-                               extra_fields=self._extra())
+        return github_delivery(
+            event, self.secret, repo=self.rng.choice(REPOSITORIES), rng=self.rng, extra_fields=self._extra()
+        )
 
 
 class RetryMemory:

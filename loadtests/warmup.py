@@ -36,8 +36,17 @@ def _send(url: str, headers: dict[str, str], body: bytes) -> tuple[int, float]:
     return status, time.perf_counter() - started
 
 
-def warm_up(api_url: str, *, token: str, placement: TokenPlacement, provider: str, secret: str, requests: int,
-            concurrency: int = 10, seed: int | None = None) -> dict[str, Any]:
+def warm_up(
+    api_url: str,
+    *,
+    token: str,
+    placement: TokenPlacement,
+    provider: str,
+    secret: str,
+    requests: int,
+    concurrency: int = 10,
+    seed: int | None = None,
+) -> dict[str, Any]:
     """Send ``requests`` signed deliveries of ``provider``, ``concurrency`` at a time; summarize."""
     if requests <= 0:
         return {"requests": 0}

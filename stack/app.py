@@ -46,8 +46,7 @@ def _fault_injection(config: HookstackConfig) -> tuple[dict[str, str], list[Gran
     """Chaos drills switch faults at run time through one SSM parameter the handlers poll."""
     if not config.fault_injection:
         return {}, []
-    env = {"FAULTS_PARAMETER": config.faults_parameter,
-           "FAULTS_CACHE_SECONDS": str(config.faults_cache_seconds)}
+    env = {"FAULTS_PARAMETER": config.faults_parameter, "FAULTS_CACHE_SECONDS": str(config.faults_cache_seconds)}
     return env, [Grant(actions=["ssm:GetParameter"], parameter_path=config.faults_parameter)]
 
 
@@ -65,12 +64,14 @@ def _functions(config: HookstackConfig) -> list[Function]:
                 **_common_env(config, "authorizer"),
                 "TENANT_PARAMETER_PATH": config.tenant_parameter_path,
                 "IDENTITY_HEADER": config.identity_header,
-                **({"IDENTITY_QUERY_PARAMETER": config.identity_query_parameter}
-                   if config.identity_query_parameter else {}),
+                **(
+                    {"IDENTITY_QUERY_PARAMETER": config.identity_query_parameter}
+                    if config.identity_query_parameter
+                    else {}
+                ),
                 "SECRET_CACHE_SECONDS": str(config.secret_cache_seconds),
             },
-            grants=[Grant(actions=["ssm:GetParametersByPath"],
-                          parameter_path=config.tenant_parameter_path)],
+            grants=[Grant(actions=["ssm:GetParametersByPath"], parameter_path=config.tenant_parameter_path)],
         ),
         Function(
             logical_id="ProducerFunction",
@@ -92,8 +93,10 @@ def _functions(config: HookstackConfig) -> list[Function]:
                 "PAYLOAD_BUCKET": ("PayloadBucket", "Ref"),
             },
             grants=[
-                Grant(actions=["ssm:GetParameter", "ssm:GetParameters"],
-                      parameter_path=f"{config.parameter_prefix}/providers/"),
+                Grant(
+                    actions=["ssm:GetParameter", "ssm:GetParameters"],
+                    parameter_path=f"{config.parameter_prefix}/providers/",
+                ),
                 Grant(actions=["sqs:SendMessage"], resource="IngestQueue"),
                 Grant(actions=["dynamodb:UpdateItem"], resource="EventsTable"),
                 Grant(actions=["s3:PutObject"], resource="PayloadBucket", object_prefix="payloads/"),
@@ -120,8 +123,15 @@ def _functions(config: HookstackConfig) -> list[Function]:
                 "PAYLOAD_BUCKET": ("PayloadBucket", "Ref"),
             },
             grants=[
-                Grant(actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                               "sqs:ChangeMessageVisibility"], resource="IngestQueue"),
+                Grant(
+                    actions=[
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                        "sqs:ChangeMessageVisibility",
+                    ],
+                    resource="IngestQueue",
+                ),
                 Grant(actions=["sqs:SendMessage"], resource="IngestDeadLetterQueue"),
                 Grant(actions=TABLE_RW, resource="EventsTable"),
                 Grant(actions=["dynamodb:UpdateItem", "dynamodb:GetItem"], resource="ProjectionsTable"),
@@ -159,22 +169,25 @@ def hookstack_stack(config: HookstackConfig) -> StackDefinition:
     api = RestApi(
         logical_id="WebhookApi",
         name=config.resource_name("webhooks"),
-        authorizers=[Authorizer(
-            logical_id="TokenAuthorizer",
-            name=config.resource_name("token-authorizer"),
-            function="AuthorizerFunction",
-            identity_header=config.identity_header,
-            identity_query_parameter=config.identity_query_parameter,
-            # With a source-IP allow-list the decision depends on the caller's address too.
-            extra_identity_sources=(["context.identity.sourceIp"]
-                                    if any(t.source_cidrs for t in config.tenants) else []),
-            result_ttl_seconds=config.authorizer_ttl_seconds,
-        )],
+        authorizers=[
+            Authorizer(
+                logical_id="TokenAuthorizer",
+                name=config.resource_name("token-authorizer"),
+                function="AuthorizerFunction",
+                identity_header=config.identity_header,
+                identity_query_parameter=config.identity_query_parameter,
+                # With a source-IP allow-list the decision depends on the caller's address too.
+                extra_identity_sources=(
+                    ["context.identity.sourceIp"] if any(t.source_cidrs for t in config.tenants) else []
+                ),
+                result_ttl_seconds=config.authorizer_ttl_seconds,
+            )
+        ],
         routes=[
-            Route(method="POST", path="/webhooks/{provider}", function="ProducerFunction",
-                  authorizer="TokenAuthorizer"),
-            Route(method="GET", path="/events/{id}", function="StatusFunction",
-                  authorizer="TokenAuthorizer"),
+            Route(
+                method="POST", path="/webhooks/{provider}", function="ProducerFunction", authorizer="TokenAuthorizer"
+            ),
+            Route(method="GET", path="/events/{id}", function="StatusFunction", authorizer="TokenAuthorizer"),
         ],
         stage=Stage(
             name=config.stage,
@@ -185,18 +198,19 @@ def hookstack_stack(config: HookstackConfig) -> StackDefinition:
     )
     return StackDefinition(
         description=f"{config.project} webhook ingestion ({config.stage})",
-        tables=[Table(logical_id="EventsTable", ttl_attribute="expiration"),
-                Table(logical_id="ProjectionsTable")],
+        tables=[Table(logical_id="EventsTable", ttl_attribute="expiration"), Table(logical_id="ProjectionsTable")],
         buckets=[Bucket(logical_id="PayloadBucket", expire_after_days=config.payload_retention_days)],
         queues=[dlq, queue],
         functions=_functions(config),
-        event_source_mappings=[EventSourceMapping(
-            logical_id="WorkerQueueMapping",
-            queue="IngestQueue",
-            function="WorkerFunction",
-            batch_size=config.worker_batch_size,
-            maximum_concurrency=config.worker_max_concurrency,
-        )],
+        event_source_mappings=[
+            EventSourceMapping(
+                logical_id="WorkerQueueMapping",
+                queue="IngestQueue",
+                function="WorkerFunction",
+                batch_size=config.worker_batch_size,
+                maximum_concurrency=config.worker_max_concurrency,
+            )
+        ],
         apis=[api],
         outputs={
             "EventsTable": ("EventsTable", "Ref"),

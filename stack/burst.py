@@ -65,15 +65,22 @@ def plan_deliveries(secret: str, events: int, shops: int, poison: int, seed: int
         if n < poison:
             deliveries.append(shopify_delivery("orders/create", secret, shop=shop, rng=rng, body=POISON_BODY))
         else:
-            deliveries.append(shopify_delivery(rng.choice(topics), secret, shop=shop, rng=rng,
-                                               extra_fields=rng.random() < 0.2))
+            deliveries.append(
+                shopify_delivery(rng.choice(topics), secret, shop=shop, rng=rng, extra_fields=rng.random() < 0.2)
+            )
     rng.shuffle(deliveries)
     return deliveries
 
 
-def fire(api_url: str, token: str, deliveries: list[Delivery], threads: int,
-         time_budget_s: float = 60.0, on_ack=lambda ack: None,
-         placement: TokenPlacement = TokenPlacement()) -> list[Ack]:
+def fire(
+    api_url: str,
+    token: str,
+    deliveries: list[Delivery],
+    threads: int,
+    time_budget_s: float = 60.0,
+    on_ack=lambda ack: None,
+    placement: TokenPlacement = TokenPlacement(),
+) -> list[Ack]:
     """Send every delivery once over ``threads`` keep-alive connections, within the time budget."""
     deadline = time.monotonic() + time_budget_s
     chunks = [deliveries[i::threads] for i in range(threads)]
@@ -90,9 +97,13 @@ def fire(api_url: str, token: str, deliveries: list[Delivery], threads: int,
                 except Exception as exc:  # a failed request is a result, not a crash of the burst
                     ack = Ack(delivery, 0, 0.0, None, str(exc))
                 else:
-                    ack = Ack(delivery, response.status, response.latency_ms,
-                              response.json().get("id") if response.status == 202 else None,
-                              None if response.status == 202 else response.body[:200].decode(errors="replace"))
+                    ack = Ack(
+                        delivery,
+                        response.status,
+                        response.latency_ms,
+                        response.json().get("id") if response.status == 202 else None,
+                        None if response.status == 202 else response.body[:200].decode(errors="replace"),
+                    )
                 acks.append(ack)
                 on_ack(ack)
         finally:
@@ -106,7 +117,7 @@ def fire(api_url: str, token: str, deliveries: list[Delivery], threads: int,
 def read_statuses(dynamodb, table: str, event_ids: list[str]) -> dict[str, dict]:
     items: dict[str, dict] = {}
     for start in range(0, len(event_ids), 100):
-        keys = [{"id": {"S": i}} for i in event_ids[start:start + 100]]
+        keys = [{"id": {"S": i}} for i in event_ids[start : start + 100]]
         request = {table: {"Keys": keys}}
         while request:
             page = dynamodb.batch_get_item(RequestItems=request)
@@ -116,8 +127,9 @@ def read_statuses(dynamodb, table: str, event_ids: list[str]) -> dict[str, dict]
     return items
 
 
-def await_outcomes(outputs: StackOutputs, event_ids: list[str], timeout_s: float = 90.0,
-                   on_poll=lambda done, total: None) -> Outcomes:
+def await_outcomes(
+    outputs: StackOutputs, event_ids: list[str], timeout_s: float = 90.0, on_poll=lambda done, total: None
+) -> Outcomes:
     """Poll the events table until every id is final or the timeout passes."""
     dynamodb = outputs.client("dynamodb")
     started = time.monotonic()
@@ -146,7 +158,8 @@ def await_outcomes(outputs: StackOutputs, event_ids: list[str], timeout_s: float
 def dlq_depth(outputs: StackOutputs) -> int:
     attrs = outputs.client("sqs").get_queue_attributes(
         QueueUrl=outputs.dlq_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
     return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
 
@@ -161,9 +174,11 @@ def cold_starts(outputs: StackOutputs) -> dict[str, dict]:
     except (OSError, ValueError):
         return {}
     names = {v: k for k, v in outputs.function_names.items()}
-    return {names.get(name, name): {"cold_starts": f["cold_starts"],
-                                    "init_ms_max": max(f["init_ms"], default=0.0)}
-            for name, f in stats.get("functions", {}).items() if f.get("cold_starts")}
+    return {
+        names.get(name, name): {"cold_starts": f["cold_starts"], "init_ms_max": max(f["init_ms"], default=0.0)}
+        for name, f in stats.get("functions", {}).items()
+        if f.get("cold_starts")
+    }
 
 
 def summary(acks: list[Ack], outcomes: Outcomes, dlq: int, fire_seconds: float) -> dict:

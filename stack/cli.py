@@ -17,10 +17,13 @@ from rich.text import Text
 from stack.config import PROVIDERS, load_config
 from stack.errors import HookstackError
 
-app = typer.Typer(help="hookstack: webhook ingestion stack, local emulation and load-testing harness.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-secrets_app = typer.Typer(help="Tenant tokens and provider signing secrets (SSM SecureString).",
-                          no_args_is_help=True)
+app = typer.Typer(
+    help="hookstack: webhook ingestion stack, local emulation and load-testing harness.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+secrets_app = typer.Typer(help="Tenant tokens and provider signing secrets (SSM SecureString).", no_args_is_help=True)
 dlq_app = typer.Typer(help="Inspect the dead-letter queue and replay fixed events.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(dlq_app, name="dlq")
@@ -45,9 +48,11 @@ def _print_json(value: object) -> None:
 
 
 @app.command()
-def synth(output: Annotated[Optional[Path], typer.Option("--out", "-o", help="file (default stdout)")] = None,
-          bootstrap: Annotated[bool, typer.Option(help="the artifacts bootstrap stack instead")] = False,
-          stage: StageOpt = None) -> None:
+def synth(
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="file (default stdout)")] = None,
+    bootstrap: Annotated[bool, typer.Option(help="the artifacts bootstrap stack instead")] = False,
+    stage: StageOpt = None,
+) -> None:
     """Write the CloudFormation template (JSON)."""
     from stack.app import bootstrap_stack, hookstack_stack
     from stack.render import render_template, template_json
@@ -72,9 +77,14 @@ def _outputs_table(outputs) -> Table:
 
 
 @app.command()
-def up(gateway: Annotated[str, typer.Option(help="hookstack (own data plane) | ministack (the emulator's API path)")] = "hookstack",
-       port: Annotated[Optional[int], typer.Option(help="emulator port (default: a free one)")] = None,
-       stage: StageOpt = None, as_json: JsonOpt = False) -> None:
+def up(
+    gateway: Annotated[
+        str, typer.Option(help="hookstack (own data plane) | ministack (the emulator's API path)")
+    ] = "hookstack",
+    port: Annotated[Optional[int], typer.Option(help="emulator port (default: a free one)")] = None,
+    stage: StageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Start the embedded emulator, deploy the stack, print the endpoint."""
     from stack.embedded import up as embedded_up
 
@@ -82,8 +92,10 @@ def up(gateway: Annotated[str, typer.Option(help="hookstack (own data plane) | m
     if as_json:
         _print_json({"outputs": result.outputs.model_dump(mode="json"), "seconds": round(result.total_s, 2)})
         return
-    console.print(f"[green]up[/green] in {result.total_s:.1f}s (emulator {result.emulator_ready_s:.1f}s, "
-                  f"deploy {result.deployment.seconds:.1f}s, gateway {result.gateway_ready_s:.1f}s)")
+    console.print(
+        f"[green]up[/green] in {result.total_s:.1f}s (emulator {result.emulator_ready_s:.1f}s, "
+        f"deploy {result.deployment.seconds:.1f}s, gateway {result.gateway_ready_s:.1f}s)"
+    )
     out.print(f"endpoint: {result.outputs.api_url}")
 
 
@@ -104,8 +116,14 @@ def _target(target: str, config, endpoint_url: str | None, profile: str | None, 
 
 
 @app.command()
-def deploy(target: TargetOpt = "embedded", stage: StageOpt = None, endpoint_url: EndpointOpt = None,
-           profile: ProfileOpt = None, region: RegionOpt = None, as_json: JsonOpt = False) -> None:
+def deploy(
+    target: TargetOpt = "embedded",
+    stage: StageOpt = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Create or update the stack on a target (embedded: same as `up`)."""
     from stack.deploy import deploy as run_deploy
     from stack.embedded import outputs_from_stack
@@ -118,8 +136,14 @@ def deploy(target: TargetOpt = "embedded", stage: StageOpt = None, endpoint_url:
     where = _target(target, config, endpoint_url, profile, region)
     deployment = run_deploy(where, config, build_dir(), _progress)
     outs = deployment.app.outputs
-    outputs = outputs_from_stack(where, config, outs, api_url=where.invoke_url(outs["ApiId"], config.stage, outs["ApiUrl"]),
-                                 gateway=target, artifacts_bucket=deployment.bootstrap.outputs["ArtifactsBucket"])
+    outputs = outputs_from_stack(
+        where,
+        config,
+        outs,
+        api_url=where.invoke_url(outs["ApiId"], config.stage, outs["ApiUrl"]),
+        gateway=target,
+        artifacts_bucket=deployment.bootstrap.outputs["ArtifactsBucket"],
+    )
     save_outputs(outputs)
     if as_json:
         _print_json(outputs.model_dump(mode="json"))
@@ -129,9 +153,14 @@ def deploy(target: TargetOpt = "embedded", stage: StageOpt = None, endpoint_url:
 
 
 @app.command()
-def destroy(target: TargetOpt = "aws", stage: StageOpt = None, endpoint_url: EndpointOpt = None,
-            profile: ProfileOpt = None, region: RegionOpt = None,
-            yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False) -> None:
+def destroy(
+    target: TargetOpt = "aws",
+    stage: StageOpt = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
+) -> None:
     """Empty the buckets and delete the stacks (embedded: use `hookstack down`)."""
     from stack.deploy import destroy as run_destroy
     from stack.targets import forget_outputs
@@ -158,8 +187,13 @@ def outputs(target: TargetOpt = "embedded", stage: StageOpt = None, as_json: Jso
 
 
 @secrets_app.command("init")
-def secrets_init(target: TargetOpt = "aws", stage: StageOpt = None, endpoint_url: EndpointOpt = None,
-                 profile: ProfileOpt = None, region: RegionOpt = None) -> None:
+def secrets_init(
+    target: TargetOpt = "aws",
+    stage: StageOpt = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+) -> None:
     """Create missing tenant tokens and provider secrets with random values (never overwrites)."""
     from stack.secrets import ensure_secrets
 
@@ -179,10 +213,14 @@ def _client(target: str, stage: str | None):
 
 
 @app.command()
-def send(provider: Annotated[str, typer.Option(help=", ".join(PROVIDERS))] = "shopify",
-         topic: Annotated[str, typer.Option(help="topic / event type")] = "orders/create",
-         file: Annotated[Optional[Path], typer.Option("--file", help="JSON body to sign and send")] = None,
-         target: TargetOpt = "embedded", stage: StageOpt = None, as_json: JsonOpt = False) -> None:
+def send(
+    provider: Annotated[str, typer.Option(help=", ".join(PROVIDERS))] = "shopify",
+    topic: Annotated[str, typer.Option(help="topic / event type")] = "orders/create",
+    file: Annotated[Optional[Path], typer.Option("--file", help="JSON body to sign and send")] = None,
+    target: TargetOpt = "embedded",
+    stage: StageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Sign a realistic sample delivery (or --file) and send it; print status, id and latency."""
     from loadtests import deliveries
     from stack.targets import provider_secret
@@ -204,15 +242,16 @@ def send(provider: Annotated[str, typer.Option(help=", ".join(PROVIDERS))] = "sh
         _print_json(result)
     else:
         colour = "green" if response.status == 202 else "red"
-        out.print(f"[{colour}]{response.status}[/{colour}] {result.get('id', result.get('message', ''))} "
-                  f"{response.latency_ms:.1f} ms")
+        out.print(
+            f"[{colour}]{response.status}[/{colour}] {result.get('id', result.get('message', ''))} "
+            f"{response.latency_ms:.1f} ms"
+        )
     if response.status != 202:
         raise typer.Exit(1)
 
 
 @app.command()
-def status(event_id: str, target: TargetOpt = "embedded", stage: StageOpt = None,
-           as_json: JsonOpt = False) -> None:
+def status(event_id: str, target: TargetOpt = "embedded", stage: StageOpt = None, as_json: JsonOpt = False) -> None:
     """Show an event's status through the API (GET /events/{id})."""
     _, client = _client(target, stage)
     response = client.event_status(event_id)
@@ -226,8 +265,12 @@ def status(event_id: str, target: TargetOpt = "embedded", stage: StageOpt = None
 
 
 @dlq_app.command("list")
-def dlq_list(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, target: TargetOpt = "embedded",
-             stage: StageOpt = None, as_json: JsonOpt = False) -> None:
+def dlq_list(
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    target: TargetOpt = "embedded",
+    stage: StageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Dead letters with their reasons (left in the DLQ)."""
     from stack.replay import list_dead_letters
     from stack.targets import load_outputs
@@ -239,8 +282,14 @@ def dlq_list(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, target: 
         return
     table = Table("event id", "group", "kind", "reason", "replays", "topic")
     for letter in letters:
-        table.add_row(letter.event_id or letter.message_id, letter.group, letter.kind or "?",
-                      letter.reason or "?", str(letter.replay_count), letter.topic or "?")
+        table.add_row(
+            letter.event_id or letter.message_id,
+            letter.group,
+            letter.kind or "?",
+            letter.reason or "?",
+            str(letter.replay_count),
+            letter.topic or "?",
+        )
     out.print(table)
     console.print(f"{len(letters)} dead letter(s) shown")
 
@@ -256,26 +305,40 @@ def dlq_show(event_id: str, target: TargetOpt = "embedded", stage: StageOpt = No
 
 
 @dlq_app.command("replay")
-def dlq_replay(ids: Annotated[Optional[list[str]], typer.Option("--id", help="event id (repeatable)")] = None,
-               replay_all: Annotated[bool, typer.Option("--all", help="every dead letter")] = False,
-               dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would be replayed")] = False,
-               body: Annotated[Optional[Path], typer.Option("--body", help="fixed body for the one --id")] = None,
-               target: TargetOpt = "embedded", stage: StageOpt = None, as_json: JsonOpt = False) -> None:
+def dlq_replay(
+    ids: Annotated[Optional[list[str]], typer.Option("--id", help="event id (repeatable)")] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="every dead letter")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would be replayed")] = False,
+    body: Annotated[Optional[Path], typer.Option("--body", help="fixed body for the one --id")] = None,
+    target: TargetOpt = "embedded",
+    stage: StageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Re-inject dead letters into the source queue (fresh dedup id; deleted from the DLQ only after)."""
     from stack.replay import replay
     from stack.targets import load_outputs
 
     found = load_outputs(target, stage)
-    result = replay(found.client("sqs"), found.client("dynamodb"), found.events_table, found.queue_url,
-                    found.dlq_url, ids=ids, all=replay_all, dry_run=dry_run,
-                    body_override=body.read_bytes() if body else None)
+    result = replay(
+        found.client("sqs"),
+        found.client("dynamodb"),
+        found.events_table,
+        found.queue_url,
+        found.dlq_url,
+        ids=ids,
+        all=replay_all,
+        dry_run=dry_run,
+        body_override=body.read_bytes() if body else None,
+    )
     if as_json:
         _print_json(result.as_dict())
     else:
         verb = "would replay" if dry_run else "replayed"
         count = result.would_replay if dry_run else result.replayed
-        console.print(f"{verb} {count} of {result.matched} matched ({result.scanned} scanned); "
-                      f"failed {result.failed}, not found {len(result.not_found)}")
+        console.print(
+            f"{verb} {count} of {result.matched} matched ({result.scanned} scanned); "
+            f"failed {result.failed}, not found {len(result.not_found)}"
+        )
         for error in result.errors:
             console.print(f"[red]{error}[/red]", highlight=False)
     if result.failed or result.not_found:
@@ -283,16 +346,20 @@ def dlq_replay(ids: Annotated[Optional[list[str]], typer.Option("--id", help="ev
 
 
 @app.command()
-def demo(events: Annotated[int, typer.Option(min=1, max=5000, help="deliveries in the burst")] = 200,
-         shops: Annotated[int, typer.Option(min=1, help="shops (message groups)")] = 8,
-         threads: Annotated[int, typer.Option(min=1, max=64, help="concurrent connections")] = 8,
-         poison: Annotated[int, typer.Option(min=0, help="deliberately schema-invalid deliveries")] = 2,
-         warmup: Annotated[int, typer.Option(min=0, max=100, help="deliveries sent first, reported apart: "
-                                                                   "they pay the cold starts")] = 16,
-         keep: Annotated[bool, typer.Option(help="leave the stack running afterwards (always, if it was "
-                                                "already up)")] = False,
-         gateway: Annotated[str, typer.Option(help="hookstack | ministack")] = "hookstack",
-         report: Annotated[Optional[Path], typer.Option(help="write the summary JSON here")] = None) -> None:
+def demo(
+    events: Annotated[int, typer.Option(min=1, max=5000, help="deliveries in the burst")] = 200,
+    shops: Annotated[int, typer.Option(min=1, help="shops (message groups)")] = 8,
+    threads: Annotated[int, typer.Option(min=1, max=64, help="concurrent connections")] = 8,
+    poison: Annotated[int, typer.Option(min=0, help="deliberately schema-invalid deliveries")] = 2,
+    warmup: Annotated[
+        int, typer.Option(min=0, max=100, help="deliveries sent first, reported apart: they pay the cold starts")
+    ] = 16,
+    keep: Annotated[
+        bool, typer.Option(help="leave the stack running afterwards (always, if it was already up)")
+    ] = False,
+    gateway: Annotated[str, typer.Option(help="hookstack | ministack")] = "hookstack",
+    report: Annotated[Optional[Path], typer.Option(help="write the summary JSON here")] = None,
+) -> None:
     """The main job: up → a short signed Shopify burst → results → down."""
     from stack import burst
     from stack.embedded import down as embedded_down
@@ -312,17 +379,29 @@ def demo(events: Annotated[int, typer.Option(min=1, max=5000, help="deliveries i
         secret = provider_secret(found, "shopify")
         plan = burst.plan_deliveries(secret, events, shops, poison)
         token = tenant_token(found, config.tenants[0].name)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as bar:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as bar:
             warming = bar.add_task("warm-up", total=warmup)
-            warm_acks = burst.fire(found.api_url, token, burst.plan_deliveries(secret, warmup, shops, 0, seed=1),
-                                   threads, on_ack=lambda _: bar.advance(warming),
-                                   placement=config.token_placement)
+            warm_acks = burst.fire(
+                found.api_url,
+                token,
+                burst.plan_deliveries(secret, warmup, shops, 0, seed=1),
+                threads,
+                on_ack=lambda _: bar.advance(warming),
+                placement=config.token_placement,
+            )
             warm_outcomes = burst.await_outcomes(found, [a.event_id for a in warm_acks if a.event_id])
             sending = bar.add_task("sending", total=len(plan))
             started = time.monotonic()
-            acks = burst.fire(found.api_url, token, plan, threads, on_ack=lambda _: bar.advance(sending),
-                              placement=config.token_placement)
+            acks = burst.fire(
+                found.api_url,
+                token,
+                plan,
+                threads,
+                on_ack=lambda _: bar.advance(sending),
+                placement=config.token_placement,
+            )
             fire_s = time.monotonic() - started
             ids = [a.event_id for a in acks if a.event_id]
             waiting = bar.add_task("processing", total=len(ids))
@@ -344,13 +423,18 @@ def _print_summary(summary: dict, poison: int) -> None:
     table = Table(title="Shopify burst", show_header=False)
     warm = summary["warmup"]
     rows = [
-        ("warm-up (reported apart)", f"{warm['requests']} deliveries, {warm['accepted']} accepted, "
-                                     f"max ack {warm['max_ms']} ms, {warm['missing']} missing"),
+        (
+            "warm-up (reported apart)",
+            f"{warm['requests']} deliveries, {warm['accepted']} accepted, "
+            f"max ack {warm['max_ms']} ms, {warm['missing']} missing",
+        ),
         ("requests", summary["requests"]),
         ("status codes", summary["status_counts"]),
         ("acks/s (client)", summary["achieved_rps"]),
-        ("202 latency p50 / p95 / p99 / max ms",
-         f"{summary['p50_ms']} / {summary['p95_ms']} / {summary['p99_ms']} / {summary['max_ms']}"),
+        (
+            "202 latency p50 / p95 / p99 / max ms",
+            f"{summary['p50_ms']} / {summary['p95_ms']} / {summary['p99_ms']} / {summary['max_ms']}",
+        ),
         ("processed", summary["processed"]),
         (f"dead-lettered (incl. {poison} deliberately invalid)", summary["dead_lettered"]),
         ("DLQ depth", summary["dlq_depth"]),
@@ -358,8 +442,10 @@ def _print_summary(summary: dict, poison: int) -> None:
         ("ack → processed p50 / p99 ms", f"{summary['e2e_p50_ms']} / {summary['e2e_p99_ms']}"),
         ("backlog drained in s", summary["drain_seconds"]),
     ]
-    rows += [(f"cold starts: {name}", f"{c['cold_starts']} (init max {c['init_ms_max']:.0f} ms)")
-             for name, c in summary.get("cold_starts", {}).items()]
+    rows += [
+        (f"cold starts: {name}", f"{c['cold_starts']} (init max {c['init_ms_max']:.0f} ms)")
+        for name, c in summary.get("cold_starts", {}).items()
+    ]
     for name, value in rows:
         table.add_row(name, str(value))
     out.print(table)
@@ -375,7 +461,8 @@ def _register_commands() -> None:
     app.add_typer(chaos_app, name="chaos")
     app.command("cost")(cost_command)
     app.command("load", help="Offer a scenario's webhook traffic; exact latencies, drain, reports, gates.")(
-        load_command)
+        load_command
+    )
 
 
 _register_commands()

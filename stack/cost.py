@@ -59,8 +59,7 @@ FUNCTIONS: tuple[str, ...] = ("authorizer", "producer", "worker", "status")
 DEFAULT_MEMORY_MB: dict[str, int] = {"authorizer": 256, "producer": 512, "worker": 1024, "status": 256}
 # Warm durations on AWS, used only when a report gives no measured figure for a function. The
 # worker's figure is per message (five DynamoDB writes and a pydantic validation).
-DEFAULT_DURATION_MS: dict[str, float] = {"authorizer": 20.0, "producer": 50.0, "worker": 100.0,
-                                         "status": 20.0}
+DEFAULT_DURATION_MS: dict[str, float] = {"authorizer": 20.0, "producer": 50.0, "worker": 100.0, "status": 20.0}
 SQS_CHUNK_BYTES = 64 * 1024
 CLAIM_CHECK_MESSAGE_BYTES = 300  # {"claim_check": {bucket, key, bytes, sha256}}
 GIB = 1024**3
@@ -121,8 +120,7 @@ def load_prices(path: Path | None = None) -> Prices:
     try:
         return Prices.model_validate_json(text)
     except ValidationError as exc:
-        raise HookstackError(f"prices file {path or PRICES_RESOURCE} is not valid: "
-                             f"{_first_error(exc)}") from None
+        raise HookstackError(f"prices file {path or PRICES_RESOURCE} is not valid: {_first_error(exc)}") from None
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -182,8 +180,7 @@ class CostConfig(BaseModel):
         """Take memory sizes and stage settings from a ``HookstackConfig`` and its stack."""
         from stack.app import hookstack_stack  # local import: the pure estimate needs no stack
 
-        memory = {f.logical_id.removesuffix("Function").lower(): f.memory_mb
-                  for f in hookstack_stack(config).functions}
+        memory = {f.logical_id.removesuffix("Function").lower(): f.memory_mb for f in hookstack_stack(config).functions}
         values: dict[str, Any] = {
             "memory_mb": {name: mb for name, mb in memory.items() if name in FUNCTIONS},
             "architecture": config.architecture,
@@ -236,8 +233,9 @@ class LoadReport(BaseModel):
         if self.status_requests > self.requests:
             raise ValueError(f"status_requests ({self.status_requests}) exceeds requests ({self.requests})")
         if self.acks is not None and not self.accepted <= self.acks <= self.requests:
-            raise ValueError(f"acks ({self.acks}) must lie between accepted ({self.accepted}) "
-                             f"and requests ({self.requests})")
+            raise ValueError(
+                f"acks ({self.acks}) must lie between accepted ({self.accepted}) and requests ({self.requests})"
+            )
         if self.claim_checked is not None and self.claim_checked > self.accepted:
             raise ValueError(f"claim_checked ({self.claim_checked}) exceeds accepted ({self.accepted})")
         return self
@@ -317,8 +315,9 @@ def measured_duration(hop: Any) -> tuple[float, str] | None:
     return None
 
 
-def _billed_durations(load: LoadReport, config: CostConfig, invocations: dict[str, int],
-                      notes: list[str]) -> dict[str, float]:
+def _billed_durations(
+    load: LoadReport, config: CostConfig, invocations: dict[str, int], notes: list[str]
+) -> dict[str, float]:
     """Billed milliseconds per invocation, measured where the report has them."""
     measured, assumed = [], []
     out: dict[str, float] = {}
@@ -342,8 +341,9 @@ def _billed_durations(load: LoadReport, config: CostConfig, invocations: dict[st
     return out
 
 
-def estimate_cost(report: dict[str, Any] | LoadReport, prices: Prices, *,
-                  config: CostConfig | None = None) -> CostEstimate:
+def estimate_cost(
+    report: dict[str, Any] | LoadReport, prices: Prices, *, config: CostConfig | None = None
+) -> CostEstimate:
     """Estimate what the run described by ``report`` cost on AWS at ``prices``."""
     config = config or CostConfig()
     load = parse_report(report)
@@ -372,11 +372,9 @@ def estimate_cost(report: dict[str, Any] | LoadReport, prices: Prices, *,
     message_bytes += config.message_attribute_bytes
     send_chunks = _ceil(message_bytes / SQS_CHUNK_BYTES)
     receive_chunks = _ceil(config.worker_messages_per_batch * message_bytes / SQS_CHUNK_BYTES)
-    sqs_requests = (acks * send_chunks + invocations["worker"] * receive_chunks
-                    + invocations["worker"])
+    sqs_requests = acks * send_chunks + invocations["worker"] * receive_chunks + invocations["worker"]
 
-    gb_seconds = sum(invocations[f] * math.ceil(durations[f]) / 1000 * config.memory_mb[f] / 1024
-                     for f in FUNCTIONS)
+    gb_seconds = sum(invocations[f] * math.ceil(durations[f]) / 1000 * config.memory_mb[f] / 1024 for f in FUNCTIONS)
     environments: dict[str, int] = {}
     for name in FUNCTIONS:
         if invocations[name] == 0:
@@ -385,22 +383,24 @@ def estimate_cost(report: dict[str, Any] | LoadReport, prices: Prices, *,
         environments[name] = max(1, _ceil(concurrency))
     if "worker" in environments:
         environments["worker"] = min(environments["worker"], config.worker_max_concurrency)
-    init_gb_seconds = sum(n * config.init_ms / 1000 * config.memory_mb[f] / 1024
-                          for f, n in environments.items())
+    init_gb_seconds = sum(n * config.init_ms / 1000 * config.memory_mb[f] / 1024 for f, n in environments.items())
 
-    writes = (acks * config.producer_writes_per_event
-              + load.accepted * config.worker_writes_per_event)
-    reads = (load.status_requests * config.status_reads_per_request
-             + load.accepted * config.worker_reads_per_event)
+    writes = acks * config.producer_writes_per_event + load.accepted * config.worker_writes_per_event
+    reads = load.status_requests * config.status_reads_per_request + load.accepted * config.worker_reads_per_event
     total_invocations = sum(invocations.values())
     log_gb = total_invocations * config.log_bytes_per_invocation / GIB
-    gb_price = (table.lambda_gb_second_arm64 if config.architecture == "arm64"
-                else table.lambda_gb_second_x86_64)
+    gb_price = table.lambda_gb_second_arm64 if config.architecture == "arm64" else table.lambda_gb_second_x86_64
 
     def line(service: str, item: str, quantity: float, price: Price) -> CostLine:
-        return CostLine(service=service, item=item, quantity=quantity, unit=price.unit,
-                        unit_usd=price.unit_usd, price=_price_text(price),
-                        usd=quantity * price.unit_usd)
+        return CostLine(
+            service=service,
+            item=item,
+            quantity=quantity,
+            unit=price.unit,
+            unit_usd=price.unit_usd,
+            price=_price_text(price),
+            usd=quantity * price.unit_usd,
+        )
 
     split = ", ".join(f"{f} {invocations[f]:,}" for f in FUNCTIONS)
     started = ", ".join(f"{f} {n}" for f, n in environments.items()) or "none"
@@ -419,46 +419,69 @@ def estimate_cost(report: dict[str, Any] | LoadReport, prices: Prices, *,
 
     notes += [
         "memory MB: " + ", ".join(f"{f} {config.memory_mb[f]}" for f in FUNCTIONS),
-        (f"authorizer cache: TTL {config.authorizer_cache_ttl_s} s, {config.tenants} tenant(s), "
-         f"assumed hit ratio {config.authorizer_cache_hit_ratio:g}") if config.authorizer_cache_ttl_s
+        (
+            f"authorizer cache: TTL {config.authorizer_cache_ttl_s} s, {config.tenants} tenant(s), "
+            f"assumed hit ratio {config.authorizer_cache_hit_ratio:g}"
+        )
+        if config.authorizer_cache_ttl_s
         else "authorizer cache disabled (TTL 0): one call per request",
         f"429 responses ({throttled:,}) stopped at API Gateway; every other ingest request is "
         "counted as a producer invocation (upper bound)",
         f"worker: {config.worker_messages_per_batch:g} message(s) per batch, at most "
         f"{config.worker_max_concurrency} concurrent",
-        (f"body {body:,.0f} B ({'measured' if load.mean_body_bytes is not None else 'assumed'})"
-         f" + {config.message_attribute_bytes} B attributes; claim check above "
-         f"{config.claim_check_bytes:,} B; SQS bills 64 KB chunks"),
-        (f"DynamoDB: {config.producer_writes_per_event} WRU per 202 + {config.worker_writes_per_event} "
-         f"WRU per distinct event (items < 1 KB), {config.status_reads_per_request} RRU per status read"),
+        (
+            f"body {body:,.0f} B ({'measured' if load.mean_body_bytes is not None else 'assumed'})"
+            f" + {config.message_attribute_bytes} B attributes; claim check above "
+            f"{config.claim_check_bytes:,} B; SQS bills 64 KB chunks"
+        ),
+        (
+            f"DynamoDB: {config.producer_writes_per_event} WRU per 202 + {config.worker_writes_per_event} "
+            f"WRU per distinct event (items < 1 KB), {config.status_reads_per_request} RRU per status read"
+        ),
         f"202 responses {acks:,} for {load.accepted:,} distinct events (retries sent again, deduplicated)",
-        (f"INIT {config.init_ms:g} ms per environment; logs {config.log_bytes_per_invocation} B "
-         "per invocation"),
+        (f"INIT {config.init_ms:g} ms per environment; logs {config.log_bytes_per_invocation} B per invocation"),
         f"{prices.region} list prices taken {prices.taken_on.isoformat()}; free tier ignored; "
         "first volume tier only; redeliveries, DLQ traffic, SSM/KMS reads and data transfer not counted",
     ]
-    return CostEstimate(region=prices.region, prices_taken_on=prices.taken_on, requests=load.requests,
-                        duration_s=load.duration_s, lines=lines,
-                        total_usd=sum(item.usd for item in lines), assumptions=notes)
+    return CostEstimate(
+        region=prices.region,
+        prices_taken_on=prices.taken_on,
+        requests=load.requests,
+        duration_s=load.duration_s,
+        lines=lines,
+        total_usd=sum(item.usd for item in lines),
+        assumptions=notes,
+    )
 
 
-def estimate_for_plan(rate_rps: float, duration_s: float, *, prices: Prices | None = None,
-                      config: CostConfig | None = None, body_bytes: int | None = None,
-                      status_polls_per_event: float = 0.0) -> CostEstimate:
+def estimate_for_plan(
+    rate_rps: float,
+    duration_s: float,
+    *,
+    prices: Prices | None = None,
+    config: CostConfig | None = None,
+    body_bytes: int | None = None,
+    status_polls_per_event: float = 0.0,
+) -> CostEstimate:
     """What a load test at ``rate_rps`` for ``duration_s`` will cost, before running it.
 
     Plans assume every request is accepted (none throttled or refused): the most a plan can cost.
     """
     if rate_rps <= 0 or duration_s <= 0:
-        raise HookstackError(f"a load plan needs a rate and a duration > 0 (got {rate_rps:g} rps "
-                             f"for {duration_s:g} s)")
+        raise HookstackError(f"a load plan needs a rate and a duration > 0 (got {rate_rps:g} rps for {duration_s:g} s)")
     if status_polls_per_event < 0:
         raise HookstackError("status polls per event cannot be negative")
     events = _ceil(rate_rps * duration_s)
     polls = _ceil(events * status_polls_per_event)
-    report = LoadReport(requests=events + polls, accepted=events, status_counts={"202": events},
-                        achieved_rps=rate_rps, duration_s=duration_s, status_requests=polls,
-                        mean_body_bytes=body_bytes)
+    report = LoadReport(
+        requests=events + polls,
+        accepted=events,
+        status_counts={"202": events},
+        achieved_rps=rate_rps,
+        duration_s=duration_s,
+        status_requests=polls,
+        mean_body_bytes=body_bytes,
+    )
     return estimate_cost(report, prices or load_prices(), config=config)
 
 
@@ -477,9 +500,16 @@ def _price_text(price: Price) -> str:
     return f"${whole}.{cents.ljust(2, '0')} per {per}{price.unit}"
 
 
-def require_cost_confirmation(target: str, rate_rps: float, duration_s: float, confirmed: bool,
-                              threshold_rps: float = DEFAULT_THRESHOLD_RPS, *,
-                              prices: Prices | None = None, config: CostConfig | None = None) -> None:
+def require_cost_confirmation(
+    target: str,
+    rate_rps: float,
+    duration_s: float,
+    confirmed: bool,
+    threshold_rps: float = DEFAULT_THRESHOLD_RPS,
+    *,
+    prices: Prices | None = None,
+    config: CostConfig | None = None,
+) -> None:
     """Refuse a load test on real AWS above ``threshold_rps`` unless its cost was acknowledged."""
     if target != "aws" or confirmed or rate_rps <= threshold_rps:
         return
@@ -487,7 +517,8 @@ def require_cost_confirmation(target: str, rate_rps: float, duration_s: float, c
     raise HookstackError(
         f"aws: {rate_rps:g} rps for {duration_s:g} s is estimated at {format_usd(estimate.total_usd)} "
         f"({estimate.region} list prices of {estimate.prices_taken_on.isoformat()}); above "
-        f"{threshold_rps:g} rps pass {CONFIRM_FLAG} to run it")
+        f"{threshold_rps:g} rps pass {CONFIRM_FLAG} to run it"
+    )
 
 
 # --- command -----------------------------------------------------------------------------------
@@ -498,8 +529,7 @@ def _memory_overrides(items: list[str]) -> dict[str, int]:
     for item in items:
         name, sep, mb = item.partition("=")
         if not sep or name not in FUNCTIONS or not mb.isdigit():
-            raise HookstackError(f"--memory {item!r}: expected FUNCTION=MB with FUNCTION one of "
-                                 f"{', '.join(FUNCTIONS)}")
+            raise HookstackError(f"--memory {item!r}: expected FUNCTION=MB with FUNCTION one of {', '.join(FUNCTIONS)}")
         out[name] = int(mb)
     return out
 
@@ -511,16 +541,19 @@ def _quantity(value: float) -> str:
 
 
 def render_estimate(estimate: CostEstimate, console: Console, title: str) -> None:
-    table = Table(title=title, caption=f"{estimate.region} list prices taken "
-                  f"{estimate.prices_taken_on.isoformat()} · free tier ignored")
+    table = Table(
+        title=title,
+        caption=f"{estimate.region} list prices taken {estimate.prices_taken_on.isoformat()} · free tier ignored",
+    )
     table.add_column("Service")
     table.add_column("Item")
     table.add_column("Quantity", justify="right")
     table.add_column("Unit price", justify="right")
     table.add_column("Cost", justify="right")
     for item in estimate.lines:
-        table.add_row(item.service, item.item, f"{_quantity(item.quantity)} {item.unit}",
-                      item.price, format_usd(item.usd))
+        table.add_row(
+            item.service, item.item, f"{_quantity(item.quantity)} {item.unit}", item.price, format_usd(item.usd)
+        )
     table.add_section()
     table.add_row("Total", "", "", "", format_usd(estimate.total_usd), style="bold")
     console.print(table)
@@ -530,19 +563,29 @@ def render_estimate(estimate: CostEstimate, console: Console, title: str) -> Non
 
 
 def cost(
-    report: Annotated[Optional[Path], typer.Argument(
-        help="Load-test JSON summary to price. Omit it and give --rate and --duration to price a "
-             "planned run instead.", dir_okay=False)] = None,
+    report: Annotated[
+        Optional[Path],
+        typer.Argument(
+            help="Load-test JSON summary to price. Omit it and give --rate and --duration to price a "
+            "planned run instead.",
+            dir_okay=False,
+        ),
+    ] = None,
     rate: Annotated[Optional[float], typer.Option(help="Planned request rate (rps).")] = None,
     duration: Annotated[Optional[float], typer.Option(help="Planned duration (seconds).")] = None,
-    body_bytes: Annotated[Optional[int], typer.Option(
-        help="Mean webhook body size in bytes (default: the report's, else 8192).")] = None,
-    memory: Annotated[Optional[list[str]], typer.Option(
-        "--memory", help="FUNCTION=MB, repeatable (default: the stack's own settings).")] = None,
-    cache_hit_ratio: Annotated[Optional[float], typer.Option(
-        min=0.0, max=1.0, help="Assumed authorizer cache hit ratio (default 0.9).")] = None,
-    prices_file: Annotated[Optional[Path], typer.Option(
-        "--prices", help="Prices file (default: the packaged us-east-1 list prices).")] = None,
+    body_bytes: Annotated[
+        Optional[int], typer.Option(help="Mean webhook body size in bytes (default: the report's, else 8192).")
+    ] = None,
+    memory: Annotated[
+        Optional[list[str]],
+        typer.Option("--memory", help="FUNCTION=MB, repeatable (default: the stack's own settings)."),
+    ] = None,
+    cache_hit_ratio: Annotated[
+        Optional[float], typer.Option(min=0.0, max=1.0, help="Assumed authorizer cache hit ratio (default 0.9).")
+    ] = None,
+    prices_file: Annotated[
+        Optional[Path], typer.Option("--prices", help="Prices file (default: the packaged us-east-1 list prices).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
 ) -> None:
     """Estimate what a load test costs on AWS: from its report, or from a plan before running it."""
@@ -554,8 +597,8 @@ def cost(
     if planned and (rate is None or duration is None):
         raise HookstackError("a planned run needs both --rate and --duration")
     config = CostConfig.from_hookstack(
-        load_config(), memory_mb=_memory_overrides(memory or []) or None,
-        authorizer_cache_hit_ratio=cache_hit_ratio)
+        load_config(), memory_mb=_memory_overrides(memory or []) or None, authorizer_cache_hit_ratio=cache_hit_ratio
+    )
     prices = load_prices(prices_file)
     if report is not None:
         try:

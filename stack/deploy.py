@@ -26,8 +26,12 @@ Progress = Callable[[str], None]
 MAX_TEMPLATE_BODY = 51_200  # CloudFormation's TemplateBody limit; larger goes through S3
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
-FUNCTION_KEYS = {"authorizer": "AuthorizerFunctionName", "producer": "ProducerFunctionName",
-                 "worker": "WorkerFunctionName", "status": "StatusFunctionName"}
+FUNCTION_KEYS = {
+    "authorizer": "AuthorizerFunctionName",
+    "producer": "ProducerFunctionName",
+    "worker": "WorkerFunctionName",
+    "status": "StatusFunctionName",
+}
 
 
 @dataclass
@@ -63,14 +67,14 @@ def _failure_reason(cfn, name: str) -> str:
 
 def _wait(cfn, waiter_name: str, name: str, **kwargs) -> None:
     try:
-        cfn.get_waiter(waiter_name).wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 1800},
-                                         **kwargs)
+        cfn.get_waiter(waiter_name).wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 1800}, **kwargs)
     except WaiterError:
         raise HookstackError(f"stack {name} failed: {_failure_reason(cfn, name)}") from None
 
 
-def ensure_stack(cfn, name: str, template: dict, parameters: dict[str, str],
-                 template_url: str | None = None) -> StackResult:
+def ensure_stack(
+    cfn, name: str, template: dict, parameters: dict[str, str], template_url: str | None = None
+) -> StackResult:
     """Create or update ``name`` by change set and wait for it."""
     started = time.monotonic()
     status = _stack_status(cfn, name)
@@ -85,7 +89,10 @@ def ensure_stack(cfn, name: str, template: dict, parameters: dict[str, str],
     source = {"TemplateURL": template_url} if template_url else {"TemplateBody": json.dumps(template)}
     try:
         cfn.create_change_set(
-            StackName=name, ChangeSetName=change_set, ChangeSetType=change_type, Capabilities=CAPABILITIES,
+            StackName=name,
+            ChangeSetName=change_set,
+            ChangeSetType=change_type,
+            Capabilities=CAPABILITIES,
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             **source,
         )
@@ -93,7 +100,8 @@ def ensure_stack(cfn, name: str, template: dict, parameters: dict[str, str],
         raise HookstackError(f"stack {name}: change set refused: {exc.response['Error']['Message']}") from None
     try:
         cfn.get_waiter("change_set_create_complete").wait(
-            StackName=name, ChangeSetName=change_set, WaiterConfig={"Delay": 1, "MaxAttempts": 600})
+            StackName=name, ChangeSetName=change_set, WaiterConfig={"Delay": 1, "MaxAttempts": 600}
+        )
     except WaiterError:
         described = cfn.describe_change_set(StackName=name, ChangeSetName=change_set)
         reason = described.get("StatusReason", "")
@@ -130,8 +138,7 @@ class Deployment:
     seconds: float
 
 
-def deploy(target: Target, config: HookstackConfig, build_dir: Path,
-           progress: Progress = lambda _: None) -> Deployment:
+def deploy(target: Target, config: HookstackConfig, build_dir: Path, progress: Progress = lambda _: None) -> Deployment:
     started = time.monotonic()
     target.check_reachable()
     cfn = target.client("cloudformation")
@@ -146,25 +153,33 @@ def deploy(target: Target, config: HookstackConfig, build_dir: Path,
     progress("secrets")
     created = ensure_secrets(target.client("ssm"), config, create=target.name != "aws")
     progress(f"application stack {config.stack_name}")
-    template = render_template(hookstack_stack(config), runtime=config.runtime,
-                               architecture=config.architecture)
+    template = render_template(hookstack_stack(config), runtime=config.runtime, architecture=config.architecture)
     template_url = None
     if len(json.dumps(template)) > MAX_TEMPLATE_BODY:
         template_key = f"templates/{config.stack_name}-{int(time.time())}.json"
         s3.put_object(Bucket=bucket, Key=template_key, Body=json.dumps(template).encode())
         template_url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": template_key})
-    app = ensure_stack(cfn, config.stack_name, template,
-                       {"ArtifactBucket": bucket, "ArtifactKey": key}, template_url=template_url)
-    return Deployment(app=app, bootstrap=boot, artifact=artifact, artifact_key=key,
-                      secrets_created=created, seconds=time.monotonic() - started)
+    app = ensure_stack(
+        cfn, config.stack_name, template, {"ArtifactBucket": bucket, "ArtifactKey": key}, template_url=template_url
+    )
+    return Deployment(
+        app=app,
+        bootstrap=boot,
+        artifact=artifact,
+        artifact_key=key,
+        secrets_created=created,
+        seconds=time.monotonic() - started,
+    )
 
 
 def _empty_bucket(s3, bucket: str) -> None:
     try:
         paginator = s3.get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=bucket):
-            objects = [{"Key": o["Key"], "VersionId": o["VersionId"]}
-                       for o in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            objects = [
+                {"Key": o["Key"], "VersionId": o["VersionId"]}
+                for o in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
             if objects:
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
     except ClientError as exc:

@@ -27,14 +27,31 @@ class UpResult:
     total_s: float
 
 
-def outputs_from_stack(target: Target, config: HookstackConfig, outs: dict[str, str], *, api_url: str,
-                       gateway: str, artifacts_bucket: str, log_dir: Path | None = None) -> StackOutputs:
+def outputs_from_stack(
+    target: Target,
+    config: HookstackConfig,
+    outs: dict[str, str],
+    *,
+    api_url: str,
+    gateway: str,
+    artifacts_bucket: str,
+    log_dir: Path | None = None,
+) -> StackOutputs:
     return StackOutputs(
-        target=target.name, stage=config.stage, region=target.region, stack_name=config.stack_name,
-        api_id=outs["ApiId"], api_url=api_url.rstrip("/"), gateway=gateway,
-        endpoint_url=target.endpoint_url, profile=target.profile,
-        queue_url=outs["QueueUrl"], dlq_url=outs["DlqUrl"], events_table=outs["EventsTable"],
-        projections_table=outs["ProjectionsTable"], payload_bucket=outs["PayloadBucket"],
+        target=target.name,
+        stage=config.stage,
+        region=target.region,
+        stack_name=config.stack_name,
+        api_id=outs["ApiId"],
+        api_url=api_url.rstrip("/"),
+        gateway=gateway,
+        endpoint_url=target.endpoint_url,
+        profile=target.profile,
+        queue_url=outs["QueueUrl"],
+        dlq_url=outs["DlqUrl"],
+        events_table=outs["EventsTable"],
+        projections_table=outs["ProjectionsTable"],
+        payload_bucket=outs["PayloadBucket"],
         artifacts_bucket=artifacts_bucket,
         function_names={name: outs[key] for name, key in FUNCTION_KEYS.items()},
         log_dir=log_dir,
@@ -52,9 +69,15 @@ def _start_gateway(endpoint_url: str, api_id: str, config: HookstackConfig, home
     started = time.monotonic()
     state_dir = home / "embedded" / f"gateway-{config.stage}"
     # Not tied to this process: the data plane outlives `hookstack up` until `hookstack down`.
-    process = gateway.launch(endpoint_url=endpoint_url, rest_api_id=api_id, stage=config.stage,
-                             log_dir=_log_dir(home, config.stage), state_dir=state_dir,
-                             region=config.region, exit_with_parent=False)
+    process = gateway.launch(
+        endpoint_url=endpoint_url,
+        rest_api_id=api_id,
+        stage=config.stage,
+        log_dir=_log_dir(home, config.stage),
+        state_dir=state_dir,
+        region=config.region,
+        exit_with_parent=False,
+    )
     _gateway_state_file(home, config.stage).write_text(json.dumps({"pid": process.pid, "url": process.url}))
     return process.url, time.monotonic() - started
 
@@ -71,8 +94,9 @@ def _stop_gateway(state_file: Path) -> None:
     state_file.unlink()
 
 
-def up(config: HookstackConfig, *, gateway: str = "hookstack", port: int | None = None,
-       progress: Progress = lambda _: None) -> UpResult:
+def up(
+    config: HookstackConfig, *, gateway: str = "hookstack", port: int | None = None, progress: Progress = lambda _: None
+) -> UpResult:
     if gateway not in GATEWAYS:
         raise HookstackError(f"unknown gateway {gateway!r}: choose one of {', '.join(GATEWAYS)}")
     started = time.monotonic()
@@ -97,9 +121,15 @@ def up(config: HookstackConfig, *, gateway: str = "hookstack", port: int | None 
     except BaseException:
         down(config)
         raise
-    outputs = outputs_from_stack(target, config, outs, api_url=api_url, gateway=gateway,
-                                 artifacts_bucket=deployment.bootstrap.outputs["ArtifactsBucket"],
-                                 log_dir=log_dir)
+    outputs = outputs_from_stack(
+        target,
+        config,
+        outs,
+        api_url=api_url,
+        gateway=gateway,
+        artifacts_bucket=deployment.bootstrap.outputs["ArtifactsBucket"],
+        log_dir=log_dir,
+    )
     save_outputs(outputs)
     return UpResult(outputs, deployment, state.ready_seconds, gateway_s, time.monotonic() - started)
 

@@ -37,14 +37,16 @@ def ministack_command(patched: bool = True) -> list[str]:
 def ministack_environment(port: int, host: str, tmp_dir: Path, *, patched: bool = True) -> dict[str, str]:
     """A minimal environment: MiniStack passes its own into every function it runs."""
     env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
-    env.update({
-        "GATEWAY_PORT": str(port),
-        "BIND_HOST": host,  # MiniStack binds 0.0.0.0 by default
-        "MINISTACK_HOST": host,
-        "TMPDIR": str(tmp_dir),  # its Lambda work dirs land here, removed with it
-        "LOG_LEVEL": os.environ.get("HOOKSTACK_EMULATOR_LOG_LEVEL", "WARNING"),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "GATEWAY_PORT": str(port),
+            "BIND_HOST": host,  # MiniStack binds 0.0.0.0 by default
+            "MINISTACK_HOST": host,
+            "TMPDIR": str(tmp_dir),  # its Lambda work dirs land here, removed with it
+            "LOG_LEVEL": os.environ.get("HOOKSTACK_EMULATOR_LOG_LEVEL", "WARNING"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     if patched:
         # Load figures are meaningless without the FIFO dedup fix: refuse to run unpatched.
         env[REQUIRE_PATCHES_ENV] = "1"
@@ -134,8 +136,12 @@ class Emulator:
         with open(self.log_file, "wb") as log:
             proc = subprocess.Popen(
                 ministack_command(),
-                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.dir, start_new_session=True,  # its own group: stop takes its workers too
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.dir,
+                start_new_session=True,  # its own group: stop takes its workers too
             )
         state = EmulatorState(pid=proc.pid, port=port, host=host, started_at=time.time(), ready_seconds=0.0)
         wait_ready(state.endpoint_url, proc, READY_TIMEOUT_S, lambda: last_log_line(self.log_file))
@@ -184,9 +190,15 @@ class MiniStackProcess:
         self._dir = Path(tempfile.mkdtemp(prefix=f"ministack-{self.port}-"))
         env = ministack_environment(self.port, "127.0.0.1", self._dir, patched=self.patched)
         with open(self.log_file, "wb") as log:
-            self._process = subprocess.Popen(self.command(), env=env, cwd=self._dir,
-                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                             start_new_session=True)
+            self._process = subprocess.Popen(
+                self.command(),
+                env=env,
+                cwd=self._dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         try:
             wait_ready(self.endpoint_url, self._process, self._ready_timeout_s, self.log_text)
         except BaseException:

@@ -169,8 +169,10 @@ def installed_ministack_version() -> str | None:
 def dedup_patch_refusal(sqs_module: ModuleType, installed_version: str | None) -> str | None:
     """Why the dedup patch must not be applied to this MiniStack, or None if it may."""
     if installed_version != PINNED_MINISTACK_VERSION:
-        return (f"installed ministack is {installed_version or 'missing'}, the patch was "
-                f"written and checked for {PINNED_MINISTACK_VERSION}")
+        return (
+            f"installed ministack is {installed_version or 'missing'}, the patch was "
+            f"written and checked for {PINNED_MINISTACK_VERSION}"
+        )
     for name, expected in _EXPECTED_SQS_SOURCE_SHA256.items():
         function = getattr(sqs_module, name, None)
         if not inspect.isfunction(function):
@@ -180,15 +182,16 @@ def dedup_patch_refusal(sqs_module: ModuleType, installed_version: str | None) -
         except (OSError, TypeError):
             return f"source of ministack.services.sqs.{name} cannot be read to check it"
         if actual != expected:
-            return (f"ministack.services.sqs.{name} is not the source the patch was checked "
-                    f"against (sha256 {actual[:12]}…, expected {expected[:12]}…)")
+            return (
+                f"ministack.services.sqs.{name} is not the source the patch was checked "
+                f"against (sha256 {actual[:12]}…, expected {expected[:12]}…)"
+            )
     if list(inspect.signature(sqs_module._prune_dedup).parameters) != ["q"]:
         return "ministack.services.sqs._prune_dedup no longer takes (q)"
     return None
 
 
-def apply_dedup_prune_patch(sqs_module: ModuleType | None = None,
-                            installed_version: str | None = None) -> PatchOutcome:
+def apply_dedup_prune_patch(sqs_module: ModuleType | None = None, installed_version: str | None = None) -> PatchOutcome:
     """Install ``incremental_prune_dedup`` as MiniStack's SQS ``_prune_dedup``, if it is safe."""
     if sqs_module is None:
         from ministack.services import sqs as sqs_module
@@ -201,8 +204,7 @@ def apply_dedup_prune_patch(sqs_module: ModuleType | None = None,
     # _act_send_message looks the name up in its module globals on every call, as do
     # its other callers (SendMessageBatch, Step Functions, IoT rules): rebinding suffices.
     sqs_module._prune_dedup = incremental_prune_dedup
-    return PatchOutcome(DEDUP_PRUNE_PATCH, True,
-                        "FIFO dedup cache pruned incrementally through an expiry heap")
+    return PatchOutcome(DEDUP_PRUNE_PATCH, True, "FIFO dedup cache pruned incrementally through an expiry heap")
 
 
 def apply_patches() -> list[PatchOutcome]:

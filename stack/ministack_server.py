@@ -30,16 +30,18 @@ EXIT_DETACH_REFUSED = 2
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if any(a in ("-d", "--detach") for a in args):
-        print("hookstack: --detach is not supported by stack.ministack_server: the detached "
-              "MiniStack process would run without hookstack's patches. Run it in the "
-              "foreground (hookstack starts it as its own child process).", file=sys.stderr)
+        print(
+            "hookstack: --detach is not supported by stack.ministack_server: the detached "
+            "MiniStack process would run without hookstack's patches. Run it in the "
+            "foreground (hookstack starts it as its own child process).",
+            file=sys.stderr,
+        )
         raise SystemExit(EXIT_DETACH_REFUSED)
     outcomes = apply_patches()
     for outcome in outcomes:
         print(f"hookstack: {outcome.describe()}", file=sys.stderr, flush=True)
     if os.environ.get(REQUIRE_PATCHES_ENV) == "1" and not all(o.applied for o in outcomes):
-        print(f"hookstack: {REQUIRE_PATCHES_ENV}=1 and a patch was refused; not starting.",
-              file=sys.stderr)
+        print(f"hookstack: {REQUIRE_PATCHES_ENV}=1 and a patch was refused; not starting.", file=sys.stderr)
         raise SystemExit(EXIT_PATCH_REFUSED)
     from ministack.app import main as ministack_main
 

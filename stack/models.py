@@ -146,8 +146,7 @@ class StackDefinition(BaseModel):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "StackDefinition":
-        known = {r.logical_id for group in (self.tables, self.buckets, self.queues, self.functions)
-                 for r in group}
+        known = {r.logical_id for group in (self.tables, self.buckets, self.queues, self.functions) for r in group}
         if len(known) != sum(map(len, (self.tables, self.buckets, self.queues, self.functions))):
             raise ValueError("logical ids must be unique")
         refs: list[str] = []

@@ -43,8 +43,18 @@ class Platform:
             return []
         machine = {"x86_64": "x86_64", "arm64": "aarch64"}[self.architecture]
         abi = "cp" + self.python_version.replace(".", "")
-        return ["--platform", f"manylinux2014_{machine}", "--platform", f"manylinux_2_28_{machine}",
-                "--implementation", "cp", "--python-version", self.python_version, "--abi", abi]
+        return [
+            "--platform",
+            f"manylinux2014_{machine}",
+            "--platform",
+            f"manylinux_2_28_{machine}",
+            "--implementation",
+            "cp",
+            "--python-version",
+            self.python_version,
+            "--abi",
+            abi,
+        ]
 
 
 def host_platform() -> Platform:
@@ -66,8 +76,11 @@ def _digest(paths: list[Path], extra: str) -> str:
 
 
 def handler_sources() -> list[Path]:
-    return sorted(p for p in HANDLERS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                  and p.suffix in {".py", ".txt", ".json"})
+    return sorted(
+        p
+        for p in HANDLERS_DIR.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix in {".py", ".txt", ".json"}
+    )
 
 
 def install_dependencies(platform: Platform, build_dir: Path) -> Path:
@@ -76,9 +89,21 @@ def install_dependencies(platform: Platform, build_dir: Path) -> Path:
     if (site / ".complete").exists():
         return site
     shutil.rmtree(site, ignore_errors=True)
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           "--no-compile", "--only-binary=:all:", "--target", str(site), "-r", str(REQUIREMENTS),
-           *platform.pip_flags()]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--only-binary=:all:",
+        "--target",
+        str(site),
+        "-r",
+        str(REQUIREMENTS),
+        *platform.pip_flags(),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["pip failed"])[-1]

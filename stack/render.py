@@ -69,15 +69,20 @@ def render_table(table: Table) -> Template:
 
 def render_bucket(bucket: Bucket) -> Template:
     props: dict[str, Any] = {
-        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        "BucketEncryption": {
+            "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
         "PublicAccessBlockConfiguration": {
-            "BlockPublicAcls": True, "BlockPublicPolicy": True,
-            "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        },
     }
     if bucket.expire_after_days:
-        props["LifecycleConfiguration"] = {"Rules": [
-            {"Id": "expire", "Status": "Enabled", "ExpirationInDays": bucket.expire_after_days}]}
+        props["LifecycleConfiguration"] = {
+            "Rules": [{"Id": "expire", "Status": "Enabled", "ExpirationInDays": bucket.expire_after_days}]
+        }
     return {bucket.logical_id: _deletable({"Type": "AWS::S3::Bucket", "Properties": props})}
 
 
@@ -114,12 +119,16 @@ def _grant_resources(grant: Grant, kinds: dict[LogicalId, str]) -> list:
 def render_function(function: Function, kinds: dict[LogicalId, str]) -> Template:
     role_id = f"{function.logical_id}Role"
     log_group_id = f"{function.logical_id}LogGroup"
-    log_group_arn = ("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
-                     f"/aws/lambda/{function.name}:*")
-    statements = [{"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                   "Resource": sub(log_group_arn)}]
-    statements += [{"Effect": "Allow", "Action": sorted(g.actions),
-                    "Resource": _grant_resources(g, kinds)} for g in function.grants]
+    log_group_arn = (
+        f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/{function.name}:*"
+    )
+    statements = [
+        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": sub(log_group_arn)}
+    ]
+    statements += [
+        {"Effect": "Allow", "Action": sorted(g.actions), "Resource": _grant_resources(g, kinds)}
+        for g in function.grants
+    ]
     env: dict[str, Any] = dict(function.environment)
     env.update({name: _value(target, kind) for name, (target, kind) in function.environment_refs.items()})
     props: dict[str, Any] = {
@@ -136,17 +145,34 @@ def render_function(function: Function, kinds: dict[LogicalId, str]) -> Template
     if function.reserved_concurrency is not None:
         props["ReservedConcurrentExecutions"] = function.reserved_concurrency
     return {
-        role_id: {"Type": "AWS::IAM::Role", "Properties": {
-            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole"}]},
-            "Policies": [{"PolicyName": "least-privilege", "PolicyDocument": {
-                "Version": "2012-10-17", "Statement": statements}}],
-        }},
-        log_group_id: _deletable({"Type": "AWS::Logs::LogGroup", "Properties": {
-            "LogGroupName": f"/aws/lambda/{function.name}", "RetentionInDays": LOG_RETENTION_DAYS}}),
-        function.logical_id: {"Type": "AWS::Lambda::Function", "DependsOn": log_group_id,
-                              "Properties": props},
+        role_id: {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "least-privilege",
+                        "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                    }
+                ],
+            },
+        },
+        log_group_id: _deletable(
+            {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {"LogGroupName": f"/aws/lambda/{function.name}", "RetentionInDays": LOG_RETENTION_DAYS},
+            }
+        ),
+        function.logical_id: {"Type": "AWS::Lambda::Function", "DependsOn": log_group_id, "Properties": props},
     }
 
 
@@ -164,8 +190,10 @@ def render_event_source_mapping(mapping: EventSourceMapping) -> Template:
 
 
 def _invocation_uri(function: LogicalId) -> dict:
-    return sub("arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
-               f"${{{function}.Arn}}/invocations")
+    return sub(
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+        f"${{{function}.Arn}}/invocations"
+    )
 
 
 def _resource_id(api: RestApi, path: str) -> str:
@@ -180,8 +208,10 @@ def _render_resources(api: RestApi) -> Template:
         for part in route.path.strip("/").split("/"):
             so_far += "/" + part
             rid = _resource_id(api, so_far)
-            out[rid] = {"Type": "AWS::ApiGateway::Resource", "Properties": {
-                "RestApiId": ref(api.logical_id), "ParentId": parent, "PathPart": part}}
+            out[rid] = {
+                "Type": "AWS::ApiGateway::Resource",
+                "Properties": {"RestApiId": ref(api.logical_id), "ParentId": parent, "PathPart": part},
+            }
             parent = ref(rid)
     return out
 
@@ -197,8 +227,7 @@ def _render_method(api: RestApi, route: Route) -> Template:
         "HttpMethod": route.method,
         "AuthorizationType": "CUSTOM" if route.authorizer else "NONE",
         "RequestParameters": {f"method.request.path.{p}": True for p in route.path_parameters},
-        "Integration": {"Type": "AWS_PROXY", "IntegrationHttpMethod": "POST",
-                        "Uri": _invocation_uri(route.function)},
+        "Integration": {"Type": "AWS_PROXY", "IntegrationHttpMethod": "POST", "Uri": _invocation_uri(route.function)},
     }
     if route.authorizer:
         props["AuthorizerId"] = ref(route.authorizer)
@@ -207,30 +236,45 @@ def _render_method(api: RestApi, route: Route) -> Template:
 
 def _render_authorizer(api: RestApi, authorizer: Authorizer) -> Template:
     return {
-        authorizer.logical_id: {"Type": "AWS::ApiGateway::Authorizer", "Properties": {
-            "RestApiId": ref(api.logical_id),
-            "Name": authorizer.name,
-            "Type": "REQUEST",
-            "IdentitySource": authorizer.identity_source,
-            "AuthorizerUri": _invocation_uri(authorizer.function),
-            "AuthorizerResultTtlInSeconds": authorizer.result_ttl_seconds,
-        }},
-        f"{authorizer.logical_id}Permission": {"Type": "AWS::Lambda::Permission", "Properties": {
-            "Action": "lambda:InvokeFunction",
-            "FunctionName": get_att(authorizer.function, "Arn"),
-            "Principal": "apigateway.amazonaws.com",
-            "SourceArn": sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
-                             f"${{{api.logical_id}}}/authorizers/${{{authorizer.logical_id}}}"),
-        }},
+        authorizer.logical_id: {
+            "Type": "AWS::ApiGateway::Authorizer",
+            "Properties": {
+                "RestApiId": ref(api.logical_id),
+                "Name": authorizer.name,
+                "Type": "REQUEST",
+                "IdentitySource": authorizer.identity_source,
+                "AuthorizerUri": _invocation_uri(authorizer.function),
+                "AuthorizerResultTtlInSeconds": authorizer.result_ttl_seconds,
+            },
+        },
+        f"{authorizer.logical_id}Permission": {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": get_att(authorizer.function, "Arn"),
+                "Principal": "apigateway.amazonaws.com",
+                "SourceArn": sub(
+                    "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+                    f"${{{api.logical_id}}}/authorizers/${{{authorizer.logical_id}}}"
+                ),
+            },
+        },
     }
 
 
 def render_api(api: RestApi) -> Template:
-    out: Template = {api.logical_id: _deletable({"Type": "AWS::ApiGateway::RestApi", "Properties": {
-        "Name": api.name,
-        "EndpointConfiguration": {"Types": ["REGIONAL"]},
-        **({"BinaryMediaTypes": api.binary_media_types} if api.binary_media_types else {}),
-    }})}
+    out: Template = {
+        api.logical_id: _deletable(
+            {
+                "Type": "AWS::ApiGateway::RestApi",
+                "Properties": {
+                    "Name": api.name,
+                    "EndpointConfiguration": {"Types": ["REGIONAL"]},
+                    **({"BinaryMediaTypes": api.binary_media_types} if api.binary_media_types else {}),
+                },
+            }
+        )
+    }
     out.update(_render_resources(api))
     for authorizer in api.authorizers:
         out.update(_render_authorizer(api, authorizer))
@@ -240,31 +284,46 @@ def render_api(api: RestApi) -> Template:
         methods += list(rendered)
         out.update(rendered)
     for function in sorted({r.function for r in api.routes}):
-        out[f"{function}ApiPermission"] = {"Type": "AWS::Lambda::Permission", "Properties": {
-            "Action": "lambda:InvokeFunction",
-            "FunctionName": get_att(function, "Arn"),
-            "Principal": "apigateway.amazonaws.com",
-            "SourceArn": sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
-                             f"${{{api.logical_id}}}/*"),
-        }}
+        out[f"{function}ApiPermission"] = {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": get_att(function, "Arn"),
+                "Principal": "apigateway.amazonaws.com",
+                "SourceArn": sub(
+                    f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{api.logical_id}}}/*"
+                ),
+            },
+        }
     # A deployment is immutable: a new logical id whenever the API changes makes CloudFormation
     # create a fresh deployment instead of leaving the stage on the old snapshot.
     digest = hashlib.sha256(json.dumps(out, sort_keys=True).encode()).hexdigest()[:10]
     deployment_id = f"{api.logical_id}Deployment{digest}"
-    out[deployment_id] = {"Type": "AWS::ApiGateway::Deployment", "DependsOn": methods,
-                          "Properties": {"RestApiId": ref(api.logical_id)}}
+    out[deployment_id] = {
+        "Type": "AWS::ApiGateway::Deployment",
+        "DependsOn": methods,
+        "Properties": {"RestApiId": ref(api.logical_id)},
+    }
     stage = api.stage
-    out[f"{api.logical_id}Stage"] = {"Type": "AWS::ApiGateway::Stage", "Properties": {
-        "RestApiId": ref(api.logical_id),
-        "DeploymentId": ref(deployment_id),
-        "StageName": stage.name,
-        "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*",
-                            "ThrottlingRateLimit": stage.throttle_rate_limit,
-                            "ThrottlingBurstLimit": stage.throttle_burst_limit}],
-        # API Gateway has no per-stage body limit (10 MB is fixed): declared here so every data
-        # plane and the producer enforce the same figure.
-        "Variables": {"maxRequestBytes": str(stage.max_request_bytes)},
-    }}
+    out[f"{api.logical_id}Stage"] = {
+        "Type": "AWS::ApiGateway::Stage",
+        "Properties": {
+            "RestApiId": ref(api.logical_id),
+            "DeploymentId": ref(deployment_id),
+            "StageName": stage.name,
+            "MethodSettings": [
+                {
+                    "ResourcePath": "/*",
+                    "HttpMethod": "*",
+                    "ThrottlingRateLimit": stage.throttle_rate_limit,
+                    "ThrottlingBurstLimit": stage.throttle_burst_limit,
+                }
+            ],
+            # API Gateway has no per-stage body limit (10 MB is fixed): declared here so every data
+            # plane and the producer enforce the same figure.
+            "Variables": {"maxRequestBytes": str(stage.max_request_bytes)},
+        },
+    }
     return out
 
 
@@ -272,13 +331,17 @@ def _api_outputs(api: RestApi) -> dict[str, dict]:
     return {
         "ApiId": {"Value": ref(api.logical_id)},
         "StageName": {"Value": api.stage.name},
-        "ApiUrl": {"Value": sub(f"https://${{{api.logical_id}}}.execute-api.${{AWS::Region}}."
-                                f"${{AWS::URLSuffix}}/{api.stage.name}")},
+        "ApiUrl": {
+            "Value": sub(
+                f"https://${{{api.logical_id}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{api.stage.name}"
+            )
+        },
     }
 
 
-def render_template(definition: StackDefinition, *, runtime: str = "python3.12",
-                    architecture: str = "x86_64") -> Template:
+def render_template(
+    definition: StackDefinition, *, runtime: str = "python3.12", architecture: str = "x86_64"
+) -> Template:
     kinds = {t.logical_id: "table" for t in definition.tables}
     kinds |= {b.logical_id: "bucket" for b in definition.buckets}
     kinds |= {q.logical_id: "queue" for q in definition.queues}
@@ -306,8 +369,7 @@ def render_template(definition: StackDefinition, *, runtime: str = "python3.12",
             "ArtifactBucket": {"Type": "String", "Description": "bucket holding the Lambda artifact"},
             "ArtifactKey": {"Type": "String", "Description": "key of the Lambda artifact zip"},
             "LambdaRuntime": {"Type": "String", "Default": runtime},
-            "LambdaArchitecture": {"Type": "String", "Default": architecture,
-                                   "AllowedValues": ["x86_64", "arm64"]},
+            "LambdaArchitecture": {"Type": "String", "Default": architecture, "AllowedValues": ["x86_64", "arm64"]},
         }
     template["Resources"] = resources
     template["Outputs"] = outputs

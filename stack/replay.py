@@ -79,9 +79,25 @@ class DeadLetter:
     attributes: dict[str, str] = field(default_factory=dict, repr=False)
 
     def as_dict(self, *, include_body: bool = False) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in (
-            "event_id", "group", "reason", "kind", "dead_lettered_at", "tenant", "provider", "topic",
-            "replay_count", "receive_count", "claim_check", "body_bytes", "body_preview", "message_id")}
+        data = {
+            name: getattr(self, name)
+            for name in (
+                "event_id",
+                "group",
+                "reason",
+                "kind",
+                "dead_lettered_at",
+                "tenant",
+                "provider",
+                "topic",
+                "replay_count",
+                "receive_count",
+                "claim_check",
+                "body_bytes",
+                "body_preview",
+                "message_id",
+            )
+        }
         if include_body:
             data["body"] = self.body
             data["attributes"] = dict(self.attributes)
@@ -147,21 +163,32 @@ class _Received:
     letter: DeadLetter
 
 
-def _receive(sqs: Any, dlq_url: str, *, visibility: int, max_messages: int, wait_seconds: int,
-             empty_receives: int = 2, deadline_seconds: float = 300.0,
-             done: Callable[[], bool] = lambda: False) -> Iterator[_Received]:
+def _receive(
+    sqs: Any,
+    dlq_url: str,
+    *,
+    visibility: int,
+    max_messages: int,
+    wait_seconds: int,
+    empty_receives: int = 2,
+    deadline_seconds: float = 300.0,
+    done: Callable[[], bool] = lambda: False,
+) -> Iterator[_Received]:
     """Yield DLQ messages (each hidden for ``visibility`` s) until the queue looks empty, the cap is
     reached, ``done()`` says so or the deadline passes. Bounded in count and time. Every received
     message is yielded (the caller must release those it does not consume): stopping happens
     between receives, never inside a batch."""
     yielded, empties = 0, 0
     deadline = time.monotonic() + deadline_seconds
-    while (yielded < max_messages and empties < empty_receives and time.monotonic() < deadline
-           and not done()):
+    while yielded < max_messages and empties < empty_receives and time.monotonic() < deadline and not done():
         response = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=min(10, max_messages - yielded), VisibilityTimeout=visibility,
-            WaitTimeSeconds=wait_seconds, MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["All"], AttributeNames=["All"],
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=min(10, max_messages - yielded),
+            VisibilityTimeout=visibility,
+            WaitTimeSeconds=wait_seconds,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+            AttributeNames=["All"],
         )
         messages = response.get("Messages") or []
         if not messages:
@@ -175,11 +202,13 @@ def _receive(sqs: Any, dlq_url: str, *, visibility: int, max_messages: int, wait
 
 def _release(sqs: Any, dlq_url: str, received: Iterable[_Received]) -> None:
     """Make messages we looked at but did not replay visible again at once."""
-    batch = [{"Id": str(index), "ReceiptHandle": item.message["ReceiptHandle"], "VisibilityTimeout": 0}
-             for index, item in enumerate(received)]
+    batch = [
+        {"Id": str(index), "ReceiptHandle": item.message["ReceiptHandle"], "VisibilityTimeout": 0}
+        for index, item in enumerate(received)
+    ]
     for start in range(0, len(batch), 10):
         try:
-            sqs.change_message_visibility_batch(QueueUrl=dlq_url, Entries=batch[start:start + 10])
+            sqs.change_message_visibility_batch(QueueUrl=dlq_url, Entries=batch[start : start + 10])
         except Exception:
             pass  # they reappear on their own when the visibility timeout ends
 
@@ -197,15 +226,18 @@ def show(sqs: Any, dlq_url: str, event_id: str, *, scan_limit: int = 1000, wait_
     """The DLQ message of one event (full body and attributes), left in the DLQ."""
     seen: list[_Received] = []
     found: DeadLetter | None = None
-    for item in _receive(sqs, dlq_url, visibility=30, max_messages=scan_limit, wait_seconds=wait_seconds,
-                         done=lambda: found is not None):
+    for item in _receive(
+        sqs, dlq_url, visibility=30, max_messages=scan_limit, wait_seconds=wait_seconds, done=lambda: found is not None
+    ):
         seen.append(item)
         if found is None and item.letter.event_id == event_id:
             found = item.letter
     _release(sqs, dlq_url, seen)
     if found is None:
-        raise HookstackError(f"{event_id} is not in the dead-letter queue (scanned {len(seen)} messages; "
-                             "a FIFO group only shows its first messages while they are being looked at)")
+        raise HookstackError(
+            f"{event_id} is not in the dead-letter queue (scanned {len(seen)} messages; "
+            "a FIFO group only shows its first messages while they are being looked at)"
+        )
     return found
 
 
@@ -229,14 +261,32 @@ def _meta(letter: DeadLetter) -> EventMeta | None:
     a = letter.attributes
     if not (letter.event_id and a.get(ATTR_TENANT) and a.get(ATTR_PROVIDER) and a.get(ATTR_TOPIC)):
         return None
-    return EventMeta(letter.event_id, a[ATTR_TENANT], a[ATTR_PROVIDER], a[ATTR_TOPIC], a.get(ATTR_DELIVERY_ID, ""),
-                     letter.group, _int(a.get(ATTR_RECEIVED_AT), 0) or None)
+    return EventMeta(
+        letter.event_id,
+        a[ATTR_TENANT],
+        a[ATTR_PROVIDER],
+        a[ATTR_TOPIC],
+        a.get(ATTR_DELIVERY_ID, ""),
+        letter.group,
+        _int(a.get(ATTR_RECEIVED_AT), 0) or None,
+    )
 
 
-def replay(sqs: Any, dynamodb: Any, events_table: str, source_queue_url: str, dlq_url: str, *,
-           ids: Iterable[str] | None = None, all: bool = False, dry_run: bool = False,
-           body_override: bytes | None = None, max_messages: int = DEFAULT_MAX_MESSAGES,
-           visibility_seconds: int = DEFAULT_VISIBILITY_SECONDS, wait_seconds: int = 0) -> ReplayResult:
+def replay(
+    sqs: Any,
+    dynamodb: Any,
+    events_table: str,
+    source_queue_url: str,
+    dlq_url: str,
+    *,
+    ids: Iterable[str] | None = None,
+    all: bool = False,
+    dry_run: bool = False,
+    body_override: bytes | None = None,
+    max_messages: int = DEFAULT_MAX_MESSAGES,
+    visibility_seconds: int = DEFAULT_VISIBILITY_SECONDS,
+    wait_seconds: int = 0,
+) -> ReplayResult:
     """Re-inject dead letters into the source queue: the events in ``ids``, or every one with
     ``all=True``. ``body_override`` replaces the body of the (single) event being replayed."""
     wanted = set(ids or ())
@@ -257,8 +307,14 @@ def replay(sqs: Any, dynamodb: Any, events_table: str, source_queue_url: str, dl
     remaining = set(wanted)
     replayed: set[str] = set()
     try:
-        for item in _receive(sqs, dlq_url, visibility=visibility_seconds, max_messages=max_messages,
-                             wait_seconds=wait_seconds, done=lambda: not all and not remaining):
+        for item in _receive(
+            sqs,
+            dlq_url,
+            visibility=visibility_seconds,
+            max_messages=max_messages,
+            wait_seconds=wait_seconds,
+            done=lambda: not all and not remaining,
+        ):
             result.scanned += 1
             letter = item.letter
             # Replayed in this run and already back (failed again): leave it for the operator.
@@ -272,8 +328,7 @@ def replay(sqs: Any, dynamodb: Any, events_table: str, source_queue_url: str, dl
                 untouched.append(item)
             else:
                 body = override_text if body_override is not None else letter.body
-                if _replay_one(sqs, status, source_queue_url, dlq_url, item, body, body_override is not None,
-                               result):
+                if _replay_one(sqs, status, source_queue_url, dlq_url, item, body, body_override is not None, result):
                     result.replayed_ids.append(letter.event_id or letter.message_id)
                     replayed.add(letter.event_id or letter.message_id)
                 else:
@@ -284,13 +339,23 @@ def replay(sqs: Any, dynamodb: Any, events_table: str, source_queue_url: str, dl
     return result
 
 
-def _replay_one(sqs: Any, status: StatusStore, source_queue_url: str, dlq_url: str, item: _Received, body: str,
-                overridden: bool, result: ReplayResult) -> bool:
+def _replay_one(
+    sqs: Any,
+    status: StatusStore,
+    source_queue_url: str,
+    dlq_url: str,
+    item: _Received,
+    body: str,
+    overridden: bool,
+    result: ReplayResult,
+) -> bool:
     letter = item.letter
     replay_number = letter.replay_count + 1
     try:
         sqs.send_message(
-            QueueUrl=source_queue_url, MessageBody=body, MessageGroupId=letter.group,
+            QueueUrl=source_queue_url,
+            MessageBody=body,
+            MessageGroupId=letter.group,
             MessageDeduplicationId=replay_deduplication_id(letter.event_id or letter.message_id, replay_number, body),
             MessageAttributes=to_sqs_attributes(replay_attributes(letter, replay_number, body_overridden=overridden)),
         )

@@ -33,7 +33,7 @@ def _tenant_extras(config: HookstackConfig) -> dict[str, str]:
 def missing_parameters(ssm, names: list[str]) -> list[str]:
     missing: list[str] = []
     for start in range(0, len(names), 10):  # GetParameters takes at most 10 names
-        chunk = names[start:start + 10]
+        chunk = names[start : start + 10]
         missing += ssm.get_parameters(Names=chunk, WithDecryption=False).get("InvalidParameters", [])
     return sorted(missing)
 
@@ -46,11 +46,11 @@ def ensure_secrets(ssm, config: HookstackConfig, *, create: bool) -> list[str]:
     """
     missing = missing_parameters(ssm, required_parameters(config))
     if missing and not create:
-        raise HookstackError(f"missing SecureString parameters: {', '.join(missing)} "
-                             "(create them with `hookstack secrets init`)")
+        raise HookstackError(
+            f"missing SecureString parameters: {', '.join(missing)} (create them with `hookstack secrets init`)"
+        )
     for name in missing:
-        ssm.put_parameter(Name=name, Value=random_secrets.token_urlsafe(32), Type="SecureString",
-                          Overwrite=False)
+        ssm.put_parameter(Name=name, Value=random_secrets.token_urlsafe(32), Type="SecureString", Overwrite=False)
     for name, value in _tenant_extras(config).items():
         ssm.put_parameter(Name=name, Value=value, Type="StringList", Overwrite=True)
     return missing

@@ -56,8 +56,9 @@ def use_home(path: Path) -> Iterator[Path]:
 
 
 def _client_config() -> Config:
-    return Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32,
-                  connect_timeout=5, read_timeout=60)
+    return Config(
+        retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32, connect_timeout=5, read_timeout=60
+    )
 
 
 @dataclass
@@ -99,8 +100,10 @@ class Target:
             except Exception as exc:  # botocore raises several profile errors
                 raise HookstackError(f"aws: {exc}") from None
             if credentials is None:
-                raise HookstackError("aws: no credentials found (set a profile with --profile, "
-                                     "or AWS_PROFILE / the default credential chain)")
+                raise HookstackError(
+                    "aws: no credentials found (set a profile with --profile, "
+                    "or AWS_PROFILE / the default credential chain)"
+                )
             return
         url = f"{self.endpoint_url}/_localstack/health"
         try:
@@ -109,13 +112,19 @@ class Target:
         except urllib.error.HTTPError:
             pass  # something answers HTTP there: the deploy will tell whether it is LocalStack
         except (urllib.error.URLError, OSError) as exc:
-            raise HookstackError(f"{self.name}: nothing answers at {self.endpoint_url} "
-                                 f"({getattr(exc, 'reason', exc)}); "
-                                 "start it first") from None
+            raise HookstackError(
+                f"{self.name}: nothing answers at {self.endpoint_url} ({getattr(exc, 'reason', exc)}); start it first"
+            ) from None
 
 
-def make_target(name: str, *, config: HookstackConfig | None = None, endpoint_url: str | None = None,
-                profile: str | None = None, region: str | None = None) -> Target:
+def make_target(
+    name: str,
+    *,
+    config: HookstackConfig | None = None,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+) -> Target:
     """Build a target. The embedded endpoint comes from the running emulator (see ``stack.up``)."""
     if name not in TARGETS:
         raise HookstackError(f"unknown target {name!r}: choose one of {', '.join(TARGETS)}")
@@ -149,8 +158,7 @@ class StackOutputs(BaseModel):
     log_dir: Path | None = None
 
     def as_target(self) -> Target:
-        return Target(name=self.target, region=self.region, endpoint_url=self.endpoint_url,
-                      profile=self.profile)
+        return Target(name=self.target, region=self.region, endpoint_url=self.endpoint_url, profile=self.profile)
 
     def client(self, service: str):
         return self.as_target().client(service)

@@ -29,8 +29,7 @@ class Response:
 class ApiClient:
     """One connection, reused (one per thread): what a provider's delivery worker does."""
 
-    def __init__(self, api_url: str, token: str, placement: TokenPlacement = TokenPlacement(),
-                 timeout: float = 30):
+    def __init__(self, api_url: str, token: str, placement: TokenPlacement = TokenPlacement(), timeout: float = 30):
         parts = urlsplit(api_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HookstackError(f"not an http(s) API URL: {api_url!r}")
@@ -49,8 +48,9 @@ class ApiClient:
             self._conn = cls(self._host, self._port, timeout=self._timeout)
         return self._conn
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> Response:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> Response:
         all_headers = {**self._placement.headers(self._token), **(headers or {})}
         # The target may hold the token: messages name ``path`` only.
         target = self._placement.path(self._base + path, self._token)

@@ -59,10 +59,19 @@ class Push(ProviderModel):
     head_commit: Commit | None = None
 
     def projection(self) -> Projection:
-        return Projection("push", f"{self.repository.full_name}@{self.after}", {
-            "repository": self.repository.full_name, "ref": self.ref, "before": self.before, "after": self.after,
-            "commits": len(self.commits), "pusher": self.pusher.name, "forced": self.forced,
-        })
+        return Projection(
+            "push",
+            f"{self.repository.full_name}@{self.after}",
+            {
+                "repository": self.repository.full_name,
+                "ref": self.ref,
+                "before": self.before,
+                "after": self.after,
+                "commits": len(self.commits),
+                "pusher": self.pusher.name,
+                "forced": self.forced,
+            },
+        )
 
 
 TOPIC_MODELS: dict[str, type[ProviderModel]] = {"push": Push}

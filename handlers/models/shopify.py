@@ -54,12 +54,20 @@ class Order(ProviderModel):
     shipping_address: Address | None = None
 
     def projection(self) -> Projection:
-        return Projection("order", str(self.id), {
-            "name": self.name, "currency": self.currency, "total_price": str(self.total_price),
-            "financial_status": self.financial_status, "fulfillment_status": self.fulfillment_status,
-            "line_items": len(self.line_items), "customer_id": self.customer.id if self.customer else None,
-            "updated_at": (self.updated_at or self.created_at).isoformat(),
-        })
+        return Projection(
+            "order",
+            str(self.id),
+            {
+                "name": self.name,
+                "currency": self.currency,
+                "total_price": str(self.total_price),
+                "financial_status": self.financial_status,
+                "fulfillment_status": self.fulfillment_status,
+                "line_items": len(self.line_items),
+                "customer_id": self.customer.id if self.customer else None,
+                "updated_at": (self.updated_at or self.created_at).isoformat(),
+            },
+        )
 
 
 class Variant(ProviderModel):
@@ -83,11 +91,18 @@ class Product(ProviderModel):
     variants: list[Variant]
 
     def projection(self) -> Projection:
-        return Projection("product", str(self.id), {
-            "title": self.title, "handle": self.handle, "status": self.status, "variants": len(self.variants),
-            "prices": sorted({str(variant.price) for variant in self.variants}),
-            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
-        })
+        return Projection(
+            "product",
+            str(self.id),
+            {
+                "title": self.title,
+                "handle": self.handle,
+                "status": self.status,
+                "variants": len(self.variants),
+                "prices": sorted({str(variant.price) for variant in self.variants}),
+                "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+            },
+        )
 
 
 class CustomerRecord(ProviderModel):
@@ -102,10 +117,17 @@ class CustomerRecord(ProviderModel):
     state: str | None = None
 
     def projection(self) -> Projection:
-        return Projection("customer", str(self.id), {
-            "email": self.email, "first_name": self.first_name, "last_name": self.last_name, "state": self.state,
-            "created_at": self.created_at.isoformat(),
-        })
+        return Projection(
+            "customer",
+            str(self.id),
+            {
+                "email": self.email,
+                "first_name": self.first_name,
+                "last_name": self.last_name,
+                "state": self.state,
+                "created_at": self.created_at.isoformat(),
+            },
+        )
 
 
 class Shop(ProviderModel):
@@ -119,10 +141,16 @@ class Shop(ProviderModel):
     plan_name: str | None = None
 
     def projection(self) -> Projection:
-        return Projection("shop", str(self.id), {
-            "name": self.name, "domain": self.domain, "myshopify_domain": self.myshopify_domain,
-            "installed": False,
-        })
+        return Projection(
+            "shop",
+            str(self.id),
+            {
+                "name": self.name,
+                "domain": self.domain,
+                "myshopify_domain": self.myshopify_domain,
+                "installed": False,
+            },
+        )
 
 
 TOPIC_MODELS: dict[str, type[ProviderModel]] = {

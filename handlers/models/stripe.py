@@ -53,11 +53,19 @@ class PaymentIntentSucceeded(StripeEvent):
 
     def projection(self) -> Projection:
         intent = self.data.object
-        return Projection("payment_intent", intent.id, {
-            "status": intent.status, "amount": intent.amount, "amount_received": intent.amount_received,
-            "currency": intent.currency, "customer": intent.customer, "stripe_event": self.id,
-            "account": self.account,
-        })
+        return Projection(
+            "payment_intent",
+            intent.id,
+            {
+                "status": intent.status,
+                "amount": intent.amount,
+                "amount_received": intent.amount_received,
+                "currency": intent.currency,
+                "customer": intent.customer,
+                "stripe_event": self.id,
+                "account": self.account,
+            },
+        )
 
 
 class InvoicePaid(StripeEvent):
@@ -66,11 +74,20 @@ class InvoicePaid(StripeEvent):
 
     def projection(self) -> Projection:
         invoice = self.data.object
-        return Projection("invoice", invoice.id, {
-            "status": invoice.status, "amount_paid": invoice.amount_paid, "amount_due": invoice.amount_due,
-            "currency": invoice.currency, "customer": invoice.customer, "subscription": invoice.subscription,
-            "stripe_event": self.id, "account": self.account,
-        })
+        return Projection(
+            "invoice",
+            invoice.id,
+            {
+                "status": invoice.status,
+                "amount_paid": invoice.amount_paid,
+                "amount_due": invoice.amount_due,
+                "currency": invoice.currency,
+                "customer": invoice.customer,
+                "subscription": invoice.subscription,
+                "stripe_event": self.id,
+                "account": self.account,
+            },
+        )
 
 
 TOPIC_MODELS: dict[str, type[ProviderModel]] = {

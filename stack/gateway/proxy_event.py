@@ -150,8 +150,9 @@ def encode_body(request: RequestView, binary_media_types: Sequence[str]) -> tupl
     return request.body.decode("utf-8", errors="replace"), False
 
 
-def _request_parameters(request: RequestView, resource_path: str, path_parameters: Mapping[str, str],
-                        stage_variables: Mapping[str, str]) -> dict[str, Any]:
+def _request_parameters(
+    request: RequestView, resource_path: str, path_parameters: Mapping[str, str], stage_variables: Mapping[str, str]
+) -> dict[str, Any]:
     """What the proxy event and the REQUEST authorizer's event both carry of the request."""
     return {
         "resource": resource_path,

@@ -47,19 +47,26 @@ def test_every_handler_imports_from_the_host_artifact_alone(build_dir, tmp_path)
     with zipfile.ZipFile(artifact) as archive:
         archive.extractall(unpacked)
     runtime = _runtime_dir(tmp_path)
-    code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
-            "import importlib\n"
-            f"for name in {HANDLER_MODULES!r}:\n"
-            "    module = importlib.import_module(name)\n"
-            "    assert callable(module.handler), name\n"
-            "    assert module.__file__.startswith(sys.argv[1]), module.__file__\n"
-            "import pydantic, aws_lambda_powertools\n"
-            "assert pydantic.__file__.startswith(sys.argv[1]) and aws_lambda_powertools.__file__.startswith(sys.argv[1])\n"
-            "print('ok')\n")
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "import importlib\n"
+        f"for name in {HANDLER_MODULES!r}:\n"
+        "    module = importlib.import_module(name)\n"
+        "    assert callable(module.handler), name\n"
+        "    assert module.__file__.startswith(sys.argv[1]), module.__file__\n"
+        "import pydantic, aws_lambda_powertools\n"
+        "assert pydantic.__file__.startswith(sys.argv[1]) and aws_lambda_powertools.__file__.startswith(sys.argv[1])\n"
+        "print('ok')\n"
+    )
     env = {"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1"}
     # -I: no environment or user site; -S: not even this interpreter's site-packages.
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(unpacked), str(runtime)],
-                            capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, str(unpacked), str(runtime)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 

@@ -42,10 +42,12 @@ def drill_stack():
 
 def _summary(result) -> str:
     c = result.counts
-    return (f"{result.drill}: {result.verdict} in {result.duration_s:.1f}s — sent {c['sent']}, acked {c['acked']}, "
-            f"processed {c['processed']}, dead-lettered {c['dead_lettered']} {c['dead_lettered_by_reason']}, "
-            f"replayed {c['replayed']}, duplicates {c['duplicates_applied']}, order violations "
-            f"{c['order_violations']}, missing {c['missing']}")
+    return (
+        f"{result.drill}: {result.verdict} in {result.duration_s:.1f}s — sent {c['sent']}, acked {c['acked']}, "
+        f"processed {c['processed']}, dead-lettered {c['dead_lettered']} {c['dead_lettered_by_reason']}, "
+        f"replayed {c['replayed']}, duplicates {c['duplicates_applied']}, order violations "
+        f"{c['order_violations']}, missing {c['missing']}"
+    )
 
 
 def test_the_drill_stack_has_drill_sized_timings(drill_stack):
@@ -72,8 +74,22 @@ def test_drill_passes(drill_stack, name, tmp_path):
 
 def test_a_worker_that_acks_without_writing_fails_the_drill(drill_stack, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(chaos_app, ["run", "retry-storm", "--target", "embedded", "--stage", drill_stack.stage,
-                                       "--deployed", "--sabotage", "skip-write", "--report-dir", str(tmp_path)])
+    result = runner.invoke(
+        chaos_app,
+        [
+            "run",
+            "retry-storm",
+            "--target",
+            "embedded",
+            "--stage",
+            drill_stack.stage,
+            "--deployed",
+            "--sabotage",
+            "skip-write",
+            "--report-dir",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 1, result.output
     [report] = tmp_path.glob("retry-storm-*.json")
     data = json.loads(report.read_text())
@@ -84,8 +100,9 @@ def test_a_worker_that_acks_without_writing_fails_the_drill(drill_stack, tmp_pat
 
 
 def test_a_replay_that_deletes_before_sending_fails_the_drill(drill_stack):
-    result = run_drill("poison-message", drill_stack,
-                       DrillSettings(events=12, groups=4, max_seconds=120, sabotage="broken-replay"))
+    result = run_drill(
+        "poison-message", drill_stack, DrillSettings(events=12, groups=4, max_seconds=120, sabotage="broken-replay")
+    )
     print(_summary(result))
     assert result.verdict == "FAIL"
     assert result.counts["dead_lettered"] > 0 and result.counts["missing"] >= result.counts["dead_lettered"]
@@ -95,10 +112,26 @@ def test_a_replay_that_deletes_before_sending_fails_the_drill(drill_stack):
 def test_chaos_off_removes_every_fault_and_the_handlers_follow(drill_stack):
     runner = CliRunner()
     where = ["--target", "embedded", "--stage", drill_stack.stage]
-    for fault_id, action in (("enqueue-down", ["--action", "error"]),
-                             ("enqueue-slow", ["--action", "latency", "--latency-ms", "50"])):
-        result = runner.invoke(chaos_app, ["inject", "--id", fault_id, "--function", "producer", "--point", "enqueue",
-                                           "--for", "120", *action, *where])
+    for fault_id, action in (
+        ("enqueue-down", ["--action", "error"]),
+        ("enqueue-slow", ["--action", "latency", "--latency-ms", "50"]),
+    ):
+        result = runner.invoke(
+            chaos_app,
+            [
+                "inject",
+                "--id",
+                fault_id,
+                "--function",
+                "producer",
+                "--point",
+                "enqueue",
+                "--for",
+                "120",
+                *action,
+                *where,
+            ],
+        )
         assert result.exit_code == 0, result.output
     status = json.loads(runner.invoke(chaos_app, ["status", "--json", *where]).stdout)
     assert sorted(f["id"] for f in status["active"]) == ["enqueue-down", "enqueue-slow"]

@@ -48,16 +48,24 @@ def _await_final(stack, ids: list[str], timeout_s: float = 60.0) -> dict[str, di
 
 def test_burst_over_several_groups_is_processed_in_order_per_group(embedded_stack, shopify_secret):
     rng = random.Random(11)
-    groups = {f"order-shop-{g}.myshopify.com": [shopify_delivery(rng.choice(["orders/create", "orders/updated",
-                                                                             "products/update"]),
-                                                                  shopify_secret, shop=f"order-shop-{g}.myshopify.com",
-                                                                  rng=rng)
-                                                 for _ in range(12)] for g in range(4)}
+    groups = {
+        f"order-shop-{g}.myshopify.com": [
+            shopify_delivery(
+                rng.choice(["orders/create", "orders/updated", "products/update"]),
+                shopify_secret,
+                shop=f"order-shop-{g}.myshopify.com",
+                rng=rng,
+            )
+            for _ in range(12)
+        ]
+        for g in range(4)
+    }
     token = tenant_token(embedded_stack)
     # One sender per group, all groups at once: send order is the queue order within a group.
     with ThreadPoolExecutor(max_workers=len(groups)) as pool:
-        sent = dict(zip(groups, pool.map(lambda ds: _send_in_order(embedded_stack.api_url, token, ds),
-                                         groups.values())))
+        sent = dict(
+            zip(groups, pool.map(lambda ds: _send_in_order(embedded_stack.api_url, token, ds), groups.values()))
+        )
     items = _await_final(embedded_stack, [i for ids in sent.values() for i in ids])
     for shop, ids in sent.items():
         statuses = [items[i]["status"] for i in ids]
@@ -67,8 +75,11 @@ def test_burst_over_several_groups_is_processed_in_order_per_group(embedded_stac
 
 
 def _projection(stack, item_id: str) -> dict:
-    item = stack.client("dynamodb").get_item(TableName=stack.projections_table, Key={"id": {"S": item_id}},
-                                             ConsistentRead=True).get("Item", {})
+    item = (
+        stack.client("dynamodb")
+        .get_item(TableName=stack.projections_table, Key={"id": {"S": item_id}}, ConsistentRead=True)
+        .get("Item", {})
+    )
     return item
 
 
@@ -85,11 +96,21 @@ def test_same_delivery_after_the_dedup_window_is_applied_once(api, embedded_stac
     # message. Re-inject exactly that (same body and attributes, fresh deduplication id).
     sqs = embedded_stack.client("sqs")
     order_id = json.loads(delivery.body)["id"]
-    attributes = {"event_id": event_id, "tenant": "demo", "provider": "shopify", "topic": "orders/create",
-                  "delivery_id": delivery.delivery_id, "received_at": str(int(time.time() * 1000))}
-    sqs.send_message(QueueUrl=embedded_stack.queue_url, MessageBody=delivery.body.decode(),
-                     MessageGroupId="demo:retry-shop.myshopify.com", MessageDeduplicationId=f"late-{event_id}",
-                     MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()})
+    attributes = {
+        "event_id": event_id,
+        "tenant": "demo",
+        "provider": "shopify",
+        "topic": "orders/create",
+        "delivery_id": delivery.delivery_id,
+        "received_at": str(int(time.time() * 1000)),
+    }
+    sqs.send_message(
+        QueueUrl=embedded_stack.queue_url,
+        MessageBody=delivery.body.decode(),
+        MessageGroupId="demo:retry-shop.myshopify.com",
+        MessageDeduplicationId=f"late-{event_id}",
+        MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    )
     marker = shopify_delivery("orders/create", shopify_secret, shop="retry-shop.myshopify.com")
     marker_id = api.post_webhook("shopify", marker.body, marker.headers).json()["id"]
     wait_for_status(api, marker_id, {"PROCESSED"})  # same group, sent after: the re-injection was handled
@@ -118,8 +139,14 @@ def _poison(api, shopify_secret, shop: str, count: int) -> list[tuple[str, dict]
 
 
 def _hookstack_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stack.cli", *args], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ), stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "stack.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_poison_event_is_fixed_and_replayed_to_processed(api, embedded_stack, shopify_secret, tmp_path):
@@ -162,11 +189,25 @@ def test_replay_interrupted_midway_loses_nothing(api, embedded_stack, shopify_se
     sqs = embedded_stack.client("sqs")
     dynamodb = embedded_stack.client("dynamodb")
     with pytest.raises(KeyboardInterrupt):
-        replay(_CrashAfterSends(sqs, embedded_stack.queue_url, 2), dynamodb, embedded_stack.events_table,
-               embedded_stack.queue_url, embedded_stack.dlq_url, ids=poisoned, visibility_seconds=2)
+        replay(
+            _CrashAfterSends(sqs, embedded_stack.queue_url, 2),
+            dynamodb,
+            embedded_stack.events_table,
+            embedded_stack.queue_url,
+            embedded_stack.dlq_url,
+            ids=poisoned,
+            visibility_seconds=2,
+        )
     time.sleep(2.5)  # the interrupted replay's received messages become visible again
-    result = replay(sqs, dynamodb, embedded_stack.events_table, embedded_stack.queue_url,
-                    embedded_stack.dlq_url, all=True, visibility_seconds=5)
+    result = replay(
+        sqs,
+        dynamodb,
+        embedded_stack.events_table,
+        embedded_stack.queue_url,
+        embedded_stack.dlq_url,
+        all=True,
+        visibility_seconds=5,
+    )
     assert result.failed == 0, result.errors
     # Every poisoned event went back through the worker (at least once) and is accounted for.
     items = _await_final(embedded_stack, poisoned)

@@ -176,7 +176,12 @@ def toy_api(ministack: str) -> ToyApi:
 
 def _launch(ministack: str, toy_api: ToyApi, stage: str, root: Path) -> GatewayProcess:
     return launch(
-        ministack, toy_api.api_id, stage, log_dir=root / "logs", state_dir=root / "state", timeout_s=60,
+        ministack,
+        toy_api.api_id,
+        stage,
+        log_dir=root / "logs",
+        state_dir=root / "state",
+        timeout_s=60,
         exit_with_parent=True,
     )
 

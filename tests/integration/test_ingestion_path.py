@@ -38,8 +38,12 @@ def test_wrong_token_is_forbidden_at_the_authorizer(embedded_stack, shopify_secr
 
 
 def test_missing_token_is_unauthorized(embedded_stack, shopify_secret):
-    response = _post_as(embedded_stack, shopify_delivery("orders/create", shopify_secret), "unused",
-                        TokenPlacement.in_header("X-Not-The-Identity-Header"))
+    response = _post_as(
+        embedded_stack,
+        shopify_delivery("orders/create", shopify_secret),
+        "unused",
+        TokenPlacement.in_header("X-Not-The-Identity-Header"),
+    )
     assert response.status == 401, response.body
 
 
@@ -68,8 +72,9 @@ def test_schema_invalid_body_is_accepted_then_dead_lettered(api, embedded_stack,
     # Peek (visibility 0 leaves every message where it is) for the event in the DLQ.
     seen: set[str] = set()
     for _ in range(10):
-        messages = sqs.receive_message(QueueUrl=embedded_stack.dlq_url, MaxNumberOfMessages=10,
-                                       VisibilityTimeout=0, MessageAttributeNames=["All"]).get("Messages", [])
+        messages = sqs.receive_message(
+            QueueUrl=embedded_stack.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0, MessageAttributeNames=["All"]
+        ).get("Messages", [])
         seen |= {m["MessageAttributes"]["event_id"]["StringValue"] for m in messages}
         if event_id in seen:
             break

@@ -20,8 +20,11 @@ RUN_TIMEOUT_S = 300
 def noop_target(request):
     """A loopback server answering 202 {"id", "status_url"}; ``request.param``: extra arguments."""
     extra = getattr(request, "param", [])
-    process = subprocess.Popen([sys.executable, "-m", "loadtests.noop_target", "--port", "0", "--max-seconds", "300",
-                                *extra], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loadtests.noop_target", "--port", "0", "--max-seconds", "300", *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     line = process.stdout.readline().strip()
     assert line.startswith("listening on "), line
     yield line.removeprefix("listening on ") + "/dev"
@@ -30,8 +33,12 @@ def noop_target(request):
 
 
 def run_load(report_dir: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
-    completed = subprocess.run([sys.executable, "-m", "loadtests.cli", "--report-dir", str(report_dir), *args],
-                               capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    completed = subprocess.run(
+        [sys.executable, "-m", "loadtests.cli", "--report-dir", str(report_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
     summary_file = report_dir / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     return completed, summary
@@ -42,8 +49,22 @@ def url_args(url: str) -> list[str]:
 
 
 def test_open_model_run_writes_reports_and_gates_decide_the_exit_code(noop_target, tmp_path):
-    done, summary = run_load(tmp_path / "ok", *url_args(noop_target), "--scenario", "flash-sale", "--rate", "20",
-                             "--duration", "4s", "--seed", "7", "--gate", "p99<5s", "--gate", "errors<0.1%")
+    done, summary = run_load(
+        tmp_path / "ok",
+        *url_args(noop_target),
+        "--scenario",
+        "flash-sale",
+        "--rate",
+        "20",
+        "--duration",
+        "4s",
+        "--seed",
+        "7",
+        "--gate",
+        "p99<5s",
+        "--gate",
+        "errors<0.1%",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     offered = math.ceil(summary["offered_requests"] - 1e-6)
     assert summary["requests"] == offered and summary["status_counts"] == {"202": offered}
@@ -54,8 +75,9 @@ def test_open_model_run_writes_reports_and_gates_decide_the_exit_code(noop_targe
     html = (tmp_path / "ok" / "report.html").read_text()
     assert html.count("<svg") == 3 and "<script" not in html
 
-    failed, summary = run_load(tmp_path / "impossible", *url_args(noop_target), "--rate", "20", "--duration", "2s",
-                               "--gate", "p99<0.001ms")
+    failed, summary = run_load(
+        tmp_path / "impossible", *url_args(noop_target), "--rate", "20", "--duration", "2s", "--gate", "p99<0.001ms"
+    )
     assert failed.returncode == 1
     last = failed.stderr.strip().splitlines()[-1]
     assert last.startswith("gate FAILED: p99<0.001ms (measured p99 = ") and last.endswith(" ms)")
@@ -63,8 +85,9 @@ def test_open_model_run_writes_reports_and_gates_decide_the_exit_code(noop_targe
 
 
 def test_master_and_worker_processes_share_one_schedule(noop_target, tmp_path):
-    done, summary = run_load(tmp_path, *url_args(noop_target), "--scenario", "steady", "--rate", "60",
-                             "--duration", "4s", "--processes", "2")
+    done, summary = run_load(
+        tmp_path, *url_args(noop_target), "--scenario", "steady", "--rate", "60", "--duration", "4s", "--processes", "2"
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert summary["processes"] == 2
     assert summary["requests"] == 240 and summary["status_counts"] == {"202": 240}
@@ -73,8 +96,9 @@ def test_master_and_worker_processes_share_one_schedule(noop_target, tmp_path):
 
 @pytest.mark.parametrize("noop_target", [["--stall-at", "2", "--stall-for", "1"]], indirect=True)
 def test_a_live_stall_is_hidden_by_a_closed_loop_and_restored_by_the_correction(noop_target, tmp_path):
-    done, summary = run_load(tmp_path, *url_args(noop_target), "--mode", "closed", "--users", "1", "--rate", "50",
-                             "--duration", "6s")
+    done, summary = run_load(
+        tmp_path, *url_args(noop_target), "--mode", "closed", "--users", "1", "--rate", "50", "--duration", "6s"
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert summary["requests"] < 270  # the single user sent nothing while the target stalled
     assert summary["service_max_ms"] > 500  # the stalled request itself
@@ -87,17 +111,40 @@ def test_a_live_stall_is_hidden_by_a_closed_loop_and_restored_by_the_correction(
 
 
 def test_refuses_to_send_load_off_this_machine(tmp_path):
-    done, _ = run_load(tmp_path, "--url", "https://abc.execute-api.us-east-1.amazonaws.com/dev", "--token", "t",
-                       "--shopify-secret", "s")
+    done, _ = run_load(
+        tmp_path,
+        "--url",
+        "https://abc.execute-api.us-east-1.amazonaws.com/dev",
+        "--token",
+        "t",
+        "--shopify-secret",
+        "s",
+    )
     assert done.returncode != 0
     assert "--allow-remote" in done.stderr
     assert not (tmp_path / "locust.log").exists()
 
 
 def test_flash_sale_on_the_embedded_stack_loses_nothing(embedded_stack, tmp_path):
-    done, summary = run_load(tmp_path / "run", "--target", "embedded", "--scenario", "flash-sale", "--rate", "8",
-                             "--duration", "15s", "--warmup", "10", "--gate", "p99<5s", "--gate", "errors<1%",
-                             "--drain-timeout", "3m")
+    done, summary = run_load(
+        tmp_path / "run",
+        "--target",
+        "embedded",
+        "--scenario",
+        "flash-sale",
+        "--rate",
+        "8",
+        "--duration",
+        "15s",
+        "--warmup",
+        "10",
+        "--gate",
+        "p99<5s",
+        "--gate",
+        "errors<1%",
+        "--drain-timeout",
+        "3m",
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert summary["missing"] == 0 and summary["accepted"] > 0
     assert summary["processed"] + summary["dead_lettered"] == summary["accepted"]
@@ -108,8 +155,19 @@ def test_flash_sale_on_the_embedded_stack_loses_nothing(embedded_stack, tmp_path
     assert 0 <= worker["handler"]["p50_ms"] <= worker["handler"]["max_ms"] and worker["handler"]["mean_ms"] > 0
     assert (tmp_path / "run" / "report.html").read_text().count("<svg") == 4
 
-    failed, _ = run_load(tmp_path / "impossible", "--target", "embedded", "--rate", "5", "--duration", "3s",
-                         "--warmup", "0", "--gate", "p99<0.001ms")
+    failed, _ = run_load(
+        tmp_path / "impossible",
+        "--target",
+        "embedded",
+        "--rate",
+        "5",
+        "--duration",
+        "3s",
+        "--warmup",
+        "0",
+        "--gate",
+        "p99<0.001ms",
+    )
     assert failed.returncode == 1
     assert failed.stderr.strip().splitlines()[-1].startswith("gate FAILED: p99<0.001ms (measured p99 = ")
 
@@ -120,8 +178,19 @@ def test_a_baseline_stage_runs_without_end_to_end_accounting(embedded_stack, tmp
 
     # A second stage on the same emulator (stopped with it by the session fixture's `down`).
     up(load_config(stage="base", handler_set="baseline"))
-    done, summary = run_load(tmp_path / "base", "--target", "embedded", "--stage", "base", "--rate", "10",
-                             "--duration", "3s", "--warmup", "5")
+    done, summary = run_load(
+        tmp_path / "base",
+        "--target",
+        "embedded",
+        "--stage",
+        "base",
+        "--rate",
+        "10",
+        "--duration",
+        "3s",
+        "--warmup",
+        "5",
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert summary["accepted"] == summary["acks"] > 0
     assert summary["e2e"]["available"] is False and "baseline handler set" in summary["e2e"]["reason"]
@@ -129,6 +198,7 @@ def test_a_baseline_stage_runs_without_end_to_end_accounting(embedded_stack, tmp
     assert summary["per_hop"]["worker"]["available"] is False
     assert summary["per_hop"]["producer"]["runtime"]["count"] > 0  # its REPORT lines still count
 
-    refused, _ = run_load(tmp_path / "forced", "--target", "embedded", "--stage", "base", "--rate", "10",
-                          "--duration", "3s", "--e2e")
+    refused, _ = run_load(
+        tmp_path / "forced", "--target", "embedded", "--stage", "base", "--rate", "10", "--duration", "3s", "--e2e"
+    )
     assert refused.returncode != 0 and "baseline handler set" in refused.stderr

@@ -39,8 +39,10 @@ def _engine_socket() -> tuple[str | None, str | None]:
         return None, f"the docker SDK is not installed ({exc})"
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     if not host.startswith("unix://"):
-        return None, (f"DOCKER_HOST={host}: LocalStack needs the engine's unix socket mounted to "
-                      "run Lambdas, and published ports here bind 127.0.0.1 only")
+        return None, (
+            f"DOCKER_HOST={host}: LocalStack needs the engine's unix socket mounted to "
+            "run Lambdas, and published ports here bind 127.0.0.1 only"
+        )
     client = None
     try:
         client = docker.from_env(timeout=3)
@@ -69,8 +71,7 @@ def _hookstack() -> list[str]:
 
 def run_cli(home: Path, *args: str, timeout: float = CLI_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HOOKSTACK_HOME": str(home)}
-    return subprocess.run([*_hookstack(), *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([*_hookstack(), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +93,9 @@ def localstack_url():
 @pytest.fixture(scope="module")
 def deployed(localstack_url, tmp_path_factory):
     home = tmp_path_factory.mktemp("hookstack-localstack")
-    result = run_cli(home, "deploy", "--target", "localstack", "--endpoint-url", localstack_url, "--json",
-                     timeout=DEPLOY_TIMEOUT_S)
+    result = run_cli(
+        home, "deploy", "--target", "localstack", "--endpoint-url", localstack_url, "--json", timeout=DEPLOY_TIMEOUT_S
+    )
     assert result.returncode == 0, f"deploy failed:\n{result.stderr[-4000:]}"
     outputs = json.loads(result.stdout)
     return home, outputs
@@ -110,8 +112,9 @@ def test_deploy_records_the_localstack_invoke_url(deployed, localstack_url):
 
 def test_signed_order_is_accepted_then_processed(deployed):
     home, _ = deployed
-    sent = run_cli(home, "send", "--target", "localstack", "--provider", "shopify",
-                   "--topic", "orders/create", "--json")
+    sent = run_cli(
+        home, "send", "--target", "localstack", "--provider", "shopify", "--topic", "orders/create", "--json"
+    )
     assert sent.returncode == 0, f"send failed:\n{sent.stdout}\n{sent.stderr[-2000:]}"
     ack = json.loads(sent.stdout)
     assert ack["status"] == 202, ack
@@ -131,15 +134,20 @@ def test_signed_order_is_accepted_then_processed(deployed):
 
 def test_destroy_removes_the_stack(deployed, localstack_url):
     home, outputs = deployed
-    result = run_cli(home, "destroy", "--target", "localstack", "--endpoint-url", localstack_url, "--yes",
-                     timeout=300)
+    result = run_cli(home, "destroy", "--target", "localstack", "--endpoint-url", localstack_url, "--yes", timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert not (home / f"outputs-localstack-{outputs['stage']}.json").exists()
 
     import boto3
 
-    cloudformation = boto3.client("cloudformation", endpoint_url=localstack_url, region_name="us-east-1",
-                                  aws_access_key_id="test", aws_secret_access_key="test")
-    live = [s["StackName"] for s in cloudformation.list_stacks()["StackSummaries"]
-            if s["StackStatus"] != "DELETE_COMPLETE"]
+    cloudformation = boto3.client(
+        "cloudformation",
+        endpoint_url=localstack_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    live = [
+        s["StackName"] for s in cloudformation.list_stacks()["StackSummaries"] if s["StackStatus"] != "DELETE_COMPLETE"
+    ]
     assert outputs["stack_name"] not in live

@@ -22,9 +22,14 @@ def ministack():
 
 @pytest.fixture(scope="module")
 def sqs_client(ministack):
-    return boto3.client("sqs", endpoint_url=ministack.endpoint_url, region_name="us-east-1",
-                        aws_access_key_id="test", aws_secret_access_key="test",
-                        config=Config(retries={"max_attempts": 1}))
+    return boto3.client(
+        "sqs",
+        endpoint_url=ministack.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}),
+    )
 
 
 @pytest.fixture
@@ -38,9 +43,9 @@ def fifo_queue(sqs_client):
 def _receive_all(sqs_client, url: str) -> list[dict]:
     received: list[dict] = []
     for _ in range(10):  # bounded: a few messages, at most 10 per call
-        batch = sqs_client.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                           VisibilityTimeout=60,
-                                           MessageSystemAttributeNames=["All"]).get("Messages", [])
+        batch = sqs_client.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
         if not batch:
             break
         received += batch
@@ -55,14 +60,19 @@ def test_server_runs_with_the_dedup_patch(ministack):
 
 
 def test_duplicate_within_window_is_dropped_even_after_delete(sqs_client, fifo_queue):
-    first = sqs_client.send_message(QueueUrl=fifo_queue, MessageBody="one",
-                                    MessageGroupId="g", MessageDeduplicationId="delivery-1")
-    fresh = [sqs_client.send_message(QueueUrl=fifo_queue, MessageBody=f"filler-{i}",
-                                     MessageGroupId="g", MessageDeduplicationId=f"filler-{i}")
-             for i in range(50)]
+    first = sqs_client.send_message(
+        QueueUrl=fifo_queue, MessageBody="one", MessageGroupId="g", MessageDeduplicationId="delivery-1"
+    )
+    fresh = [
+        sqs_client.send_message(
+            QueueUrl=fifo_queue, MessageBody=f"filler-{i}", MessageGroupId="g", MessageDeduplicationId=f"filler-{i}"
+        )
+        for i in range(50)
+    ]
     received = _receive_all(sqs_client, fifo_queue)
-    again = sqs_client.send_message(QueueUrl=fifo_queue, MessageBody="one, retried",
-                                    MessageGroupId="g", MessageDeduplicationId="delivery-1")
+    again = sqs_client.send_message(
+        QueueUrl=fifo_queue, MessageBody="one, retried", MessageGroupId="g", MessageDeduplicationId="delivery-1"
+    )
 
     assert again["MessageId"] == first["MessageId"]
     assert again["SequenceNumber"] == first["SequenceNumber"]
@@ -73,8 +83,10 @@ def test_duplicate_within_window_is_dropped_even_after_delete(sqs_client, fifo_q
 
 
 def test_batch_duplicates_are_dropped(sqs_client, fifo_queue):
-    entries = [{"Id": f"e{i}", "MessageBody": f"b{i}", "MessageGroupId": "g",
-                "MessageDeduplicationId": f"d{i % 3}"} for i in range(6)]
+    entries = [
+        {"Id": f"e{i}", "MessageBody": f"b{i}", "MessageGroupId": "g", "MessageDeduplicationId": f"d{i % 3}"}
+        for i in range(6)
+    ]
     result = sqs_client.send_message_batch(QueueUrl=fifo_queue, Entries=entries)
     ids = {r["Id"]: r["MessageId"] for r in result["Successful"]}
 

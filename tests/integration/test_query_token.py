@@ -139,13 +139,31 @@ def test_cli_send_and_status_put_the_token_in_the_query(query_stage, config_file
     assert status.exit_code == 0 and json.loads(status.stdout)["id"] == event_id, status.output
 
 
-def test_a_load_run_puts_the_token_in_the_query_and_never_in_its_reports(query_stage, token, config_file,
-                                                                          tmp_path):
+def test_a_load_run_puts_the_token_in_the_query_and_never_in_its_reports(query_stage, token, config_file, tmp_path):
     report_dir = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-m", "loadtests.cli", "--report-dir", str(report_dir), "--target",
-                           "embedded", "--stage", STAGE, "--rate", "5", "--duration", "2s", "--warmup", "2"],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "HOOKSTACK_CONFIG": str(config_file)})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadtests.cli",
+            "--report-dir",
+            str(report_dir),
+            "--target",
+            "embedded",
+            "--stage",
+            STAGE,
+            "--rate",
+            "5",
+            "--duration",
+            "2s",
+            "--warmup",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HOOKSTACK_CONFIG": str(config_file)},
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((report_dir / "summary.json").read_text())
     assert summary["warmup"]["status_counts"] == {"202": 2}

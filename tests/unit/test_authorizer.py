@@ -35,8 +35,9 @@ class FakeParameters:
         self._cached: dict[str, str] | None = None
 
     def get_multiple(self, path, max_age=None, decrypt=None, recursive=False, force_fetch=False, **_):
-        self.calls.append({"path": path, "max_age": max_age, "decrypt": decrypt, "recursive": recursive,
-                           "force_fetch": force_fetch})
+        self.calls.append(
+            {"path": path, "max_age": max_age, "decrypt": decrypt, "recursive": recursive, "force_fetch": force_fetch}
+        )
         if force_fetch or self._cached is None:
             self._cached = dict(self.values)
         return self._cached
@@ -59,9 +60,13 @@ def make(values=PARAMETERS, header="X-Hookstack-Token"):
 
 def request(token=None, header="X-Hookstack-Token", source_ip="203.0.113.9", arn=METHOD_ARN, multi=False):
     headers = {} if token is None else {header: token}
-    event = {"type": "REQUEST", "methodArn": arn, "headers": None if multi else headers,
-             "multiValueHeaders": {k: [v] for k, v in headers.items()},
-             "requestContext": {"identity": {"sourceIp": source_ip}}}
+    event = {
+        "type": "REQUEST",
+        "methodArn": arn,
+        "headers": None if multi else headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "requestContext": {"identity": {"sourceIp": source_ip}},
+    }
     return event
 
 
@@ -77,8 +82,7 @@ def test_known_token_is_allowed_for_the_whole_stage_with_context():
     assert result["policyDocument"]["Statement"][0]["Action"] == "execute-api:Invoke"
     assert result["principalId"] == "acme"
     assert result["context"] == {"tenant": "acme", "providers": "shopify,stripe"}
-    assert fake.calls[0] == {"path": PATH, "max_age": 300, "decrypt": True, "recursive": True,
-                             "force_fetch": False}
+    assert fake.calls[0] == {"path": PATH, "max_age": 300, "decrypt": True, "recursive": True, "force_fetch": False}
 
 
 def test_tenant_without_providers_parameter_gets_every_provider():
@@ -147,12 +151,15 @@ def test_token_in_the_configured_query_parameter_is_allowed():
     assert effect(handle(make_query(), query_request("tok_unknown_000"))) == "Deny"
 
 
-@pytest.mark.parametrize("event", [
-    query_request(None),  # no query string at all
-    query_request("tok_acme_0123456789", name="other"),
-    query_request("tok_acme_0123456789", name="Token"),  # query parameter names are case-sensitive
-    query_request(None, header_token="tok_acme_0123456789"),  # the header is not read instead
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        query_request(None),  # no query string at all
+        query_request("tok_acme_0123456789", name="other"),
+        query_request("tok_acme_0123456789", name="Token"),  # query parameter names are case-sensitive
+        query_request(None, header_token="tok_acme_0123456789"),  # the header is not read instead
+    ],
+)
 def test_missing_query_parameter_raises_unauthorized(event):
     with pytest.raises(Unauthorized):
         handle(make_query(), event)
@@ -193,8 +200,17 @@ def test_a_query_string_token_is_never_logged(caplog):
     assert "tok_acme_0123456789" not in text and "bad token" not in text
 
 
-@pytest.mark.parametrize("ip, allowed", [("10.1.2.3", True), ("192.168.1.7", True), ("192.168.1.8", False),
-                                         ("203.0.113.9", False), ("garbage", False), (None, False)])
+@pytest.mark.parametrize(
+    "ip, allowed",
+    [
+        ("10.1.2.3", True),
+        ("192.168.1.7", True),
+        ("192.168.1.8", False),
+        ("203.0.113.9", False),
+        ("garbage", False),
+        (None, False),
+    ],
+)
 def test_source_ip_allow_list(ip, allowed):
     authorizer, _, _ = make()
     result = handle(authorizer, request("tok_initech_xyz", source_ip=ip))
@@ -230,8 +246,10 @@ def test_tenants_without_token_are_ignored():
 
 def test_stage_resource():
     assert stage_resource(METHOD_ARN) == STAGE_ARN
-    assert stage_resource("arn:aws:execute-api:us-east-1:1:api/prod/GET/events/evt_1") == \
-        "arn:aws:execute-api:us-east-1:1:api/prod/*"
+    assert (
+        stage_resource("arn:aws:execute-api:us-east-1:1:api/prod/GET/events/evt_1")
+        == "arn:aws:execute-api:us-east-1:1:api/prod/*"
+    )
 
 
 def test_token_is_never_logged(caplog):

@@ -11,8 +11,12 @@ from stack.app import hookstack_stack
 from stack.config import HookstackConfig
 from stack.render import render_template
 
-FUNCTIONS = {"AuthorizerFunction": "authorizer", "ProducerFunction": "producer", "WorkerFunction": "worker",
-             "StatusFunction": "status"}
+FUNCTIONS = {
+    "AuthorizerFunction": "authorizer",
+    "ProducerFunction": "producer",
+    "WorkerFunction": "worker",
+    "StatusFunction": "status",
+}
 
 
 def handlers_of(handler_set: str) -> dict[str, str]:
@@ -43,9 +47,12 @@ def aws(moto_aws, monkeypatch):
     sqs = boto3.client("sqs")
     queue_url = sqs.create_queue(QueueName="ingest.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     dynamodb = boto3.client("dynamodb")
-    dynamodb.create_table(TableName="events", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                          BillingMode="PAY_PER_REQUEST")
+    dynamodb.create_table(
+        TableName="events",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     monkeypatch.setenv("QUEUE_URL", queue_url)
     monkeypatch.setenv("EVENTS_TABLE", "events")
     # The handlers cache their clients: fresh ones inside this mock.

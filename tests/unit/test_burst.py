@@ -27,9 +27,11 @@ def test_plan_has_the_poison_and_spreads_shops():
 
 def test_summary_counts_every_ack_and_every_outcome():
     acks = [Ack(DELIVERY, 202, float(ms), f"evt_{ms}") for ms in range(1, 11)] + [Ack(DELIVERY, 503, 5.0, None, "x")]
-    outcomes = Outcomes(statuses={**{f"evt_{ms}": "PROCESSED" for ms in range(1, 9)},
-                                  "evt_9": "DEAD_LETTERED", "evt_10": "RECEIVED"},
-                        e2e_ms=[100.0, 200.0], reasons=Counter({"schema": 1}))
+    outcomes = Outcomes(
+        statuses={**{f"evt_{ms}": "PROCESSED" for ms in range(1, 9)}, "evt_9": "DEAD_LETTERED", "evt_10": "RECEIVED"},
+        e2e_ms=[100.0, 200.0],
+        reasons=Counter({"schema": 1}),
+    )
     result = summary(acks, outcomes, dlq=1, fire_seconds=2.0)
     assert result["requests"] == 11 and result["accepted"] == 10
     assert result["status_counts"] == {"202": 10, "503": 1}
@@ -41,5 +43,10 @@ def test_summary_counts_every_ack_and_every_outcome():
 def test_warmup_is_accounted_apart():
     acks = [Ack(DELIVERY, 202, 1500.0, "evt_a"), Ack(DELIVERY, 202, 20.0, "evt_b")]
     outcomes = Outcomes(statuses={"evt_a": "PROCESSED", "evt_b": "MISSING"})
-    assert warmup_summary(acks, outcomes) == {"requests": 2, "accepted": 2, "max_ms": 1500.0,
-                                              "processed": 1, "missing": 1}
+    assert warmup_summary(acks, outcomes) == {
+        "requests": 2,
+        "accepted": 2,
+        "max_ms": 1500.0,
+        "processed": 1,
+        "missing": 1,
+    }

@@ -11,8 +11,15 @@ from chaos.drills import DRILLS
 from chaos.stage import StageTimings
 from stack.errors import HookstackError
 
-REQUIRED = ("schema-drift", "downstream-outage", "slow-downstream", "poison-message", "worker-crash", "retry-storm",
-            "replay")
+REQUIRED = (
+    "schema-drift",
+    "downstream-outage",
+    "slow-downstream",
+    "poison-message",
+    "worker-crash",
+    "retry-storm",
+    "replay",
+)
 
 
 def test_list_shows_every_drill():
@@ -23,11 +30,14 @@ def test_list_shows_every_drill():
     assert set(REQUIRED) <= set(DRILLS)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["run", "no-such-drill"], "unknown drill"),
-    (["run", "replay", "--target", "aws", "--fresh"], "not supported on the aws target"),
-    (["run", "replay", "--sabotage", "delete-everything"], "unknown sabotage"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "no-such-drill"], "unknown drill"),
+        (["run", "replay", "--target", "aws", "--fresh"], "not supported on the aws target"),
+        (["run", "replay", "--sabotage", "delete-everything"], "unknown sabotage"),
+    ],
+)
 def test_run_refuses_what_cannot_run(args, message):
     result = CliRunner().invoke(app, args)
     assert result.exit_code != 0

@@ -19,8 +19,11 @@ from handlers.signatures import VERIFIERS
 from handlers.worker import failure_reason
 
 SECRETS = {"shopify": "shpss_drift", "stripe": "whsec_drift", "github": "gh_drift"}
-SPECS = {"shopify": GroupSpec("shopify", "drift-shop.myshopify.com"), "stripe": GroupSpec("stripe", "acct_drift1"),
-         "github": GroupSpec("github", "drift-org/repo")}
+SPECS = {
+    "shopify": GroupSpec("shopify", "drift-shop.myshopify.com"),
+    "stripe": GroupSpec("stripe", "acct_drift1"),
+    "github": GroupSpec("github", "drift-org/repo"),
+}
 CASES_UNDER_TEST = [(provider, case) for provider, cases in CASES_BY_PROVIDER.items() for case in cases]
 
 

@@ -87,8 +87,15 @@ def injector(*faults: Fault, applied_log=None, rng=lambda: 0.0, clock=None, appl
 
 
 def ctx(**values) -> FaultContext:
-    base = {"function": "worker", "tenant": "demo", "provider": "shopify", "topic": "orders/create",
-            "group": "demo:shop-a.myshopify.com", "event_id": "evt_1", "attempt": 1}
+    base = {
+        "function": "worker",
+        "tenant": "demo",
+        "provider": "shopify",
+        "topic": "orders/create",
+        "group": "demo:shop-a.myshopify.com",
+        "event_id": "evt_1",
+        "attempt": 1,
+    }
     return FaultContext(**{**base, **values})
 
 
@@ -99,19 +106,23 @@ def test_config_round_trips_and_every_fault_needs_an_expiry():
     text = config_json(fault(), applied_log_until=LATER)
     assert FaultConfig.model_validate_json(text).faults[0].id == "f1"
     with pytest.raises(ValueError, match="expires_at"):
-        FaultConfig.model_validate_json(json.dumps({"faults": [{"id": "x", "function": "worker", "point": "write",
-                                                                 "action": "error"}]}))
+        FaultConfig.model_validate_json(
+            json.dumps({"faults": [{"id": "x", "function": "worker", "point": "write", "action": "error"}]})
+        )
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"function": "producer", "point": "write"}, "no hook point"),
-    ({"point": "write", "action": "crash"}, "supports"),
-    ({"function": "producer", "point": "enqueue", "action": "throttle"}, "supports"),
-    ({"action": "latency"}, "latency_ms"),
-    ({"action": "throttle", "error_code": "SlowDown"}, "error_code"),
-    ({"unknown": 1}, "Extra inputs"),
-    ({"id": "has space"}, "pattern"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"function": "producer", "point": "write"}, "no hook point"),
+        ({"point": "write", "action": "crash"}, "supports"),
+        ({"function": "producer", "point": "enqueue", "action": "throttle"}, "supports"),
+        ({"action": "latency"}, "latency_ms"),
+        ({"action": "throttle", "error_code": "SlowDown"}, "error_code"),
+        ({"unknown": 1}, "Extra inputs"),
+        ({"id": "has space"}, "pattern"),
+    ],
+)
 def test_inconsistent_faults_are_rejected(values, message):
     with pytest.raises(ValueError, match=message):
         fault(**values)
@@ -182,18 +193,21 @@ def test_from_env_without_a_parameter_is_a_no_op():
 # --- scope --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scope, context, fires", [
-    ({}, {}, True),
-    ({"groups": ("demo:shop-a*",)}, {}, True),
-    ({"groups": ("demo:shop-b*",)}, {}, False),
-    ({"providers": ("stripe",)}, {}, False),
-    ({"topics": ("orders/*",)}, {}, True),
-    ({"topics": ("products/*",)}, {}, False),
-    ({"tenants": ("other",)}, {}, False),
-    ({"max_attempt": 1}, {"attempt": 2}, False),
-    ({"max_attempt": 2}, {"attempt": 2}, True),
-    ({"function": "producer", "point": "enqueue"}, {}, False),  # another function's fault
-])
+@pytest.mark.parametrize(
+    "scope, context, fires",
+    [
+        ({}, {}, True),
+        ({"groups": ("demo:shop-a*",)}, {}, True),
+        ({"groups": ("demo:shop-b*",)}, {}, False),
+        ({"providers": ("stripe",)}, {}, False),
+        ({"topics": ("orders/*",)}, {}, True),
+        ({"topics": ("products/*",)}, {}, False),
+        ({"tenants": ("other",)}, {}, False),
+        ({"max_attempt": 1}, {"attempt": 2}, False),
+        ({"max_attempt": 2}, {"attempt": 2}, True),
+        ({"function": "producer", "point": "enqueue"}, {}, False),  # another function's fault
+    ],
+)
 def test_scope(scope, context, fires):
     hooks, _, _ = injector(fault(**scope))
     if fires:
@@ -281,8 +295,15 @@ def test_applied_log_only_while_switched_on_and_never_fails_the_record():
     hooks, _, _ = injector(applied_log=lambda **kw: calls.append(kw), clock=clock, applied_log_until=int(NOW) + 5)
     hooks.after_write(ctx(generation=1), applied=True)
     hooks.after_write(ctx(event_id="evt_2"), applied=False)
-    assert calls == [{"tenant": "demo", "group": "demo:shop-a.myshopify.com", "event_id": "evt_1", "generation": 1,
-                      "at_ms": int(NOW * 1000)}]
+    assert calls == [
+        {
+            "tenant": "demo",
+            "group": "demo:shop-a.myshopify.com",
+            "event_id": "evt_1",
+            "generation": 1,
+            "at_ms": int(NOW * 1000),
+        }
+    ]
     clock.now = NOW + 6
     hooks.after_write(ctx(), applied=True)
     assert len(calls) == 1
@@ -301,8 +322,10 @@ def test_producer_answers_503_never_202_when_enqueue_fails(monkeypatch):
     from tests.unit.test_producer import Rig, order
 
     rig = Rig()
-    hooks, slept, _ = injector(fault(function="producer", point="enqueue", action="error"),
-                               fault(id="slow", function="producer", point="enqueue", action="latency", latency_ms=200))
+    hooks, slept, _ = injector(
+        fault(function="producer", point="enqueue", action="error"),
+        fault(id="slow", function="producer", point="enqueue", action="latency", latency_ms=200),
+    )
     rig.producer._faults = hooks
     status, body = rig.post(order())
     assert status == 503 and "retry" in body["message"]
@@ -369,10 +392,15 @@ def test_worker_crash_mid_batch_then_redelivery_writes_nothing_twice(aws):
     def exit_(code):
         raise Crashed(code)
 
-    provider = FakeProvider(config_json(fault(point="after_write", action="crash", after_writes=2, max_attempt=1),
-                                        applied_log_until=LATER))
-    worker._faults = FaultInjector(ParameterFaults("/p", 2, lambda: provider, clock=Clock()),
-                                   applied_log=store.append_applied_log, exit=exit_, clock=Clock())
+    provider = FakeProvider(
+        config_json(fault(point="after_write", action="crash", after_writes=2, max_attempt=1), applied_log_until=LATER)
+    )
+    worker._faults = FaultInjector(
+        ParameterFaults("/p", 2, lambda: provider, clock=Clock()),
+        applied_log=store.append_applied_log,
+        exit=exit_,
+        clock=Clock(),
+    )
     batch = [record(order_body(i), group="demo:shop-a") for i in range(1, 5)]
     with pytest.raises(Crashed):
         worker.handle({"Records": batch}, DeadlineContext())
@@ -388,5 +416,3 @@ def test_worker_crash_mid_batch_then_redelivery_writes_nothing_twice(aws):
     assert len(items) == 4 and all(i["writes"] == 1 for i in items)
     [log] = [i for i in projection_items(aws) if i.get("kind") == "applied-log"]
     assert [e["event_id"] for e in log["entries"]] == [eid_of(r) for r in batch]  # each once, in order
-
-

@@ -30,19 +30,25 @@ def scenario(events_per_group: int = 4, expectation: Expectation | None = None):
         ledger.record(event.key, 202, 12.0)
     observation = Observation()
     for order, event in enumerate(planned):
-        observation.statuses[event.event_id] = {"status": "PROCESSED", "group": event.group,
-                                                "processed_at": 1_000 + order, "attempts": 1}
+        observation.statuses[event.event_id] = {
+            "status": "PROCESSED",
+            "group": event.group,
+            "processed_at": 1_000 + order,
+            "attempts": 1,
+        }
         observation.projections.append(ProjectionItem(f"demo#order#{order}", 1, frozenset({event.event_id})))
         observation.applied_log.setdefault(event.group, []).append(LogEntry(event.event_id, 0, 1_000 + order))
     return ledger, planned, observation
 
 
-def dead_letter(observation: Observation, event: PlannedEvent, reason: str, *, status: str = "DEAD_LETTERED",
-                in_dlq: bool = True) -> None:
+def dead_letter(
+    observation: Observation, event: PlannedEvent, reason: str, *, status: str = "DEAD_LETTERED", in_dlq: bool = True
+) -> None:
     observation.statuses[event.event_id] = {"status": status, "group": event.group, "reason": reason}
     observation.projections = [p for p in observation.projections if event.event_id not in p.applied_events]
-    observation.applied_log[event.group] = [e for e in observation.applied_log[event.group]
-                                            if e.event_id != event.event_id]
+    observation.applied_log[event.group] = [
+        e for e in observation.applied_log[event.group] if e.event_id != event.event_id
+    ]
     if in_dlq:
         observation.dead_letters[event.event_id] = DeadLetterView(event.event_id, reason, "transient", event.group)
         observation.dlq_depth += 1
@@ -52,8 +58,13 @@ def test_a_clean_run_reconciles():
     ledger, planned, observation = scenario()
     result = reconcile(ledger, observation, "before_fix")
     assert result.ok, result.problems
-    assert (result.acked, result.processed, result.missing, result.duplicates_applied, result.order_violations) == \
-        (8, 8, 0, 0, 0)
+    assert (result.acked, result.processed, result.missing, result.duplicates_applied, result.order_violations) == (
+        8,
+        8,
+        0,
+        0,
+        0,
+    )
 
 
 # --- loss ---------------------------------------------------------------------------------------
@@ -83,7 +94,9 @@ def test_loss_acknowledged_with_no_trace_at_all():
 
 
 def test_loss_in_a_replay_that_deleted_before_sending():
-    ledger, planned, observation = scenario(expectation=Expectation("processed_or_dead_lettered", (r"injected fault x",)))
+    ledger, planned, observation = scenario(
+        expectation=Expectation("processed_or_dead_lettered", (r"injected fault x",))
+    )
     dead_letter(observation, planned[2], "retries exhausted: injected fault x", in_dlq=False)
     observation.dlq_depth = 0
     result = reconcile(ledger, observation, "after_replay")
@@ -95,7 +108,9 @@ def test_loss_in_a_replay_that_deleted_before_sending():
 
 def test_duplication_item_written_twice_for_one_event():
     ledger, planned, observation = scenario()
-    observation.projections[4] = ProjectionItem(observation.projections[4].id, 2, observation.projections[4].applied_events)
+    observation.projections[4] = ProjectionItem(
+        observation.projections[4].id, 2, observation.projections[4].applied_events
+    )
     result = reconcile(ledger, observation, "before_fix")
     assert result.duplicates_applied == 1 and not result.ok
     assert "2 writes for 1 distinct events" in result.problems[0]
@@ -184,7 +199,9 @@ def test_dead_letter_with_the_injected_reason_is_accepted_before_the_fix_only():
 
 
 def test_dead_letter_with_another_reason_is_unexpected():
-    ledger, planned, observation = scenario(expectation=Expectation("processed_or_dead_lettered", (r"injected fault a\b",)))
+    ledger, planned, observation = scenario(
+        expectation=Expectation("processed_or_dead_lettered", (r"injected fault a\b",))
+    )
     dead_letter(observation, planned[0], "retries exhausted: KeyError: 'id'")
     result = reconcile(ledger, observation, "before_fix")
     assert result.unexpected == 1 and "does not match" in result.problems[0]
@@ -205,8 +222,12 @@ def test_a_group_moved_behind_its_failed_head_is_collateral_with_a_warning():
     ledger, planned, observation = scenario(expectation=fault)
     head, behind = planned[0], planned[2]  # same group, acknowledged in this order
     dead_letter(observation, head, "retries exhausted: PartnerCallError: (injected fault down)")
-    dead_letter(observation, behind, "retries exhausted (moved by SQS redrive); see the event status for the error",
-                status="RECEIVED")
+    dead_letter(
+        observation,
+        behind,
+        "retries exhausted (moved by SQS redrive); see the event status for the error",
+        status="RECEIVED",
+    )
     result = reconcile(ledger, observation, "before_fix")
     assert result.ok, result.problems
     assert result.stale_status == 1 and "behind e00" in result.warnings[0]

@@ -10,28 +10,83 @@ from chaos.runner import DrillResult
 
 
 def result(verdict: str = "PASS", failures: list[str] | None = None) -> DrillResult:
-    samples = [{"t": t / 2, "queue_visible": max(0, 10 - t), "queue_in_flight": 2 if t < 10 else 0,
-                "dlq": 1 if 8 < t < 16 else 0, "processed": min(t, 10), "dead_lettered": 0} for t in range(24)]
-    marks = [{"t": 0.1, "kind": "drill_start", "detail": "replay"},
-             {"t": 1.0, "kind": "fault_on", "detail": "partner-down-abc", "action": "worker/partner/error"},
-             {"t": 6.0, "kind": "fix", "detail": "faults off"},
-             {"t": 6.0, "kind": "fault_off", "detail": "partner-down-abc"},
-             {"t": 6.5, "kind": "replay", "detail": "round 1: DLQ depth 1"},
-             {"t": 2.0, "kind": "fault_on", "detail": "left-on-<b>"},
-             {"t": 11.5, "kind": "faults_off", "detail": "every fault removed"}]
-    counts = {"sent": 24, "reinjected": 0, "acked": 24, "rejected": {}, "processed_before_fix": 23, "processed": 24,
-              "dead_lettered": 1, "dead_lettered_by_reason": {"retries exhausted: <injected>": 1}, "replayed": 1,
-              "duplicates_applied": 0, "order_violations": 0, "missing": 0, "unexpected_outcomes": 0,
-              "stale_status": 0, "dlq_depth_end": 0}
-    phase = {"phase": "before_fix", "problems": [], "warnings": ["w1"], "events": [
-        {"key": "y000", "event_id": "evt_1", "group": "demo:g", "label": "partner-down", "status": "DEAD_LETTERED",
-         "applications": 1, "attempts": 3, "generation": 0, "reason": "retries exhausted", "problem": None,
-         "warning": None}]}
-    return DrillResult(drill="replay", summary="a partner down", verdict=verdict, run_id="abc", target="embedded",
-                       stage="chaos", settings={"events": 24}, timings={"worker_timeout_s": 3.0},
-                       started_at=0.0, duration_s=12.3, counts=counts, checks=[{"name": "c", "ok": True, "detail": "d"}],
-                       before_fix=phase, after_replay={**phase, "phase": "after_replay"}, replay_errors=[], error=None,
-                       timeline={"samples": samples, "marks": marks}, failures=failures or [])
+    samples = [
+        {
+            "t": t / 2,
+            "queue_visible": max(0, 10 - t),
+            "queue_in_flight": 2 if t < 10 else 0,
+            "dlq": 1 if 8 < t < 16 else 0,
+            "processed": min(t, 10),
+            "dead_lettered": 0,
+        }
+        for t in range(24)
+    ]
+    marks = [
+        {"t": 0.1, "kind": "drill_start", "detail": "replay"},
+        {"t": 1.0, "kind": "fault_on", "detail": "partner-down-abc", "action": "worker/partner/error"},
+        {"t": 6.0, "kind": "fix", "detail": "faults off"},
+        {"t": 6.0, "kind": "fault_off", "detail": "partner-down-abc"},
+        {"t": 6.5, "kind": "replay", "detail": "round 1: DLQ depth 1"},
+        {"t": 2.0, "kind": "fault_on", "detail": "left-on-<b>"},
+        {"t": 11.5, "kind": "faults_off", "detail": "every fault removed"},
+    ]
+    counts = {
+        "sent": 24,
+        "reinjected": 0,
+        "acked": 24,
+        "rejected": {},
+        "processed_before_fix": 23,
+        "processed": 24,
+        "dead_lettered": 1,
+        "dead_lettered_by_reason": {"retries exhausted: <injected>": 1},
+        "replayed": 1,
+        "duplicates_applied": 0,
+        "order_violations": 0,
+        "missing": 0,
+        "unexpected_outcomes": 0,
+        "stale_status": 0,
+        "dlq_depth_end": 0,
+    }
+    phase = {
+        "phase": "before_fix",
+        "problems": [],
+        "warnings": ["w1"],
+        "events": [
+            {
+                "key": "y000",
+                "event_id": "evt_1",
+                "group": "demo:g",
+                "label": "partner-down",
+                "status": "DEAD_LETTERED",
+                "applications": 1,
+                "attempts": 3,
+                "generation": 0,
+                "reason": "retries exhausted",
+                "problem": None,
+                "warning": None,
+            }
+        ],
+    }
+    return DrillResult(
+        drill="replay",
+        summary="a partner down",
+        verdict=verdict,
+        run_id="abc",
+        target="embedded",
+        stage="chaos",
+        settings={"events": 24},
+        timings={"worker_timeout_s": 3.0},
+        started_at=0.0,
+        duration_s=12.3,
+        counts=counts,
+        checks=[{"name": "c", "ok": True, "detail": "d"}],
+        before_fix=phase,
+        after_replay={**phase, "phase": "after_replay"},
+        replay_errors=[],
+        error=None,
+        timeline={"samples": samples, "marks": marks},
+        failures=failures or [],
+    )
 
 
 def test_fault_windows_pair_on_and_off_and_close_at_the_final_switch_off():

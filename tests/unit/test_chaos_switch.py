@@ -92,20 +92,64 @@ def deployed(ssm, tmp_path, monkeypatch):
     """Outputs of an 'aws' stage (the fake SSM answers for it) in a private hookstack home."""
     monkeypatch.setenv("HOOKSTACK_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
-    save_outputs(StackOutputs(
-        target="aws", stage="dev", region="us-east-1", stack_name="hookstack-dev", api_id="abc", api_url="https://x",
-        gateway="aws", queue_url="q", dlq_url="d", events_table="e", projections_table="p", payload_bucket="b",
-        artifacts_bucket="a", function_names={}))
+    save_outputs(
+        StackOutputs(
+            target="aws",
+            stage="dev",
+            region="us-east-1",
+            stack_name="hookstack-dev",
+            api_id="abc",
+            api_url="https://x",
+            gateway="aws",
+            queue_url="q",
+            dlq_url="d",
+            events_table="e",
+            projections_table="p",
+            payload_bucket="b",
+            artifacts_bucket="a",
+            function_names={},
+        )
+    )
     return ssm
 
 
 def test_inject_status_off_commands(deployed):
     runner = CliRunner()
-    for fault_id, extra in (("slow", ["--action", "latency", "--latency-ms", "800"]),
-                            ("throttled", ["--action", "throttle", "--error-code", "ThrottlingException",
-                                           "--group", "demo:shop-*", "--percentage", "30"])):
-        result = runner.invoke(app, ["inject", "--id", fault_id, "--function", "worker", "--point", "write",
-                                     "--for", "120", "--target", "aws", "--stage", "dev", *extra])
+    for fault_id, extra in (
+        ("slow", ["--action", "latency", "--latency-ms", "800"]),
+        (
+            "throttled",
+            [
+                "--action",
+                "throttle",
+                "--error-code",
+                "ThrottlingException",
+                "--group",
+                "demo:shop-*",
+                "--percentage",
+                "30",
+            ],
+        ),
+    ):
+        result = runner.invoke(
+            app,
+            [
+                "inject",
+                "--id",
+                fault_id,
+                "--function",
+                "worker",
+                "--point",
+                "write",
+                "--for",
+                "120",
+                "--target",
+                "aws",
+                "--stage",
+                "dev",
+                *extra,
+            ],
+        )
         assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["status", "--target", "aws", "--stage", "dev", "--json"])
     assert result.exit_code == 0, result.output
@@ -117,11 +161,14 @@ def test_inject_status_off_commands(deployed):
     assert described["active"] == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--function", "producer", "--point", "write", "--action", "error"], "invalid fault"),
-    (["--function", "worker", "--point", "write", "--action", "skip"], "drills only"),
-    (["--function", "worker", "--point", "write", "--action", "error", "--for", "0"], "lasts between"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--function", "producer", "--point", "write", "--action", "error"], "invalid fault"),
+        (["--function", "worker", "--point", "write", "--action", "skip"], "drills only"),
+        (["--function", "worker", "--point", "write", "--action", "error", "--for", "0"], "lasts between"),
+    ],
+)
 def test_inject_refuses_bad_faults(deployed, args, message):
     result = CliRunner().invoke(app, ["inject", "--id", "x", *args, "--target", "aws", "--stage", "dev"])
     assert result.exit_code != 0

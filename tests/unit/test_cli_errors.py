@@ -13,8 +13,14 @@ from tests.conftest import no_aws_credentials_env
 
 
 def hookstack(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stack.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "stack.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -58,4 +64,3 @@ def test_emulator_port_busy(isolated_home):
 @pytest.mark.parametrize("args", [["send", "--provider", "shopify"], ["status", "evt_x"]])
 def test_commands_needing_a_stack_say_so(isolated_home, args):
     assert_one_line_error(hookstack(*args), "hookstack up")
-

@@ -118,8 +118,7 @@ def test_published_ports_bind_loopback_only(services):
 def test_startup_order(services):
     for emulator, deployer, master, worker in CHAINS:
         assert services[deployer]["depends_on"] == {emulator: {"condition": "service_healthy"}}
-        assert services[master]["depends_on"] == {
-            deployer: {"condition": "service_completed_successfully"}}
+        assert services[master]["depends_on"] == {deployer: {"condition": "service_completed_successfully"}}
         assert services[worker]["depends_on"] == {master: {"condition": "service_healthy"}}
 
 
@@ -135,9 +134,21 @@ def test_every_awaited_service_has_a_healthcheck(services):
 
 def test_deployer_commands(services):
     assert services["deployer"]["command"] == [
-        "hookstack", "deploy", "--target", "localstack", "--endpoint-url", "http://localstack:4566"]
+        "hookstack",
+        "deploy",
+        "--target",
+        "localstack",
+        "--endpoint-url",
+        "http://localstack:4566",
+    ]
     assert services["deployer-ministack"]["command"] == [
-        "hookstack", "deploy", "--target", "localstack", "--endpoint-url", "http://ministack:4566"]
+        "hookstack",
+        "deploy",
+        "--target",
+        "localstack",
+        "--endpoint-url",
+        "http://ministack:4566",
+    ]
     for _, deployer, _, _ in CHAINS:
         assert services[deployer]["restart"] == "no"  # one-shot
 
@@ -146,7 +157,13 @@ def test_locust_master_and_scalable_workers(compose, services):
     for _, _, master, worker in CHAINS:
         assert services[master]["command"][-1].endswith("exec locust -f loadtests/locustfile.py --master")
         assert services[worker]["command"] == [
-            "locust", "-f", "loadtests/locustfile.py", "--worker", "--master-host", master]
+            "locust",
+            "-f",
+            "loadtests/locustfile.py",
+            "--worker",
+            "--master-host",
+            master,
+        ]
         # Scalable: no fixed name, no published port. Isolated: only on the internal network.
         assert "container_name" not in services[worker] and "ports" not in services[worker]
         for network in services[worker]["networks"]:
@@ -194,8 +211,11 @@ def test_dockerfile_base_is_pinned_python_312():
 
 
 def test_dockerignore_keeps_local_state_out():
-    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".git", ".venv", ".hookstack"} <= ignored
     for needed in ("pyproject.toml", "README.md", "stack", "handlers", "loadtests"):
         assert needed not in ignored
@@ -223,6 +243,5 @@ def test_docker_compose_config_accepts_the_file(profile):
     cmd = ["docker", "compose", "-f", str(COMPOSE_FILE)]
     if profile:
         cmd += ["--profile", profile]
-    result = subprocess.run([*cmd, "config", "--quiet"], capture_output=True, text=True, timeout=60,
-                            cwd=ROOT)
+    result = subprocess.run([*cmd, "config", "--quiet"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 0, result.stderr

@@ -113,8 +113,7 @@ def test_known_report_line_by_line(prices):
     # Logs: 1,000 B per invocation.
     assert estimate.line("log ingestion").usd == pytest.approx(19_450 * 1000 / GIB * LOGS_GB)
 
-    by_hand = (0.035 + 0.00389 + 941.5875 * GBS_X86 + 4.75 * GBS_X86 + 0.0135 + 0.03375
-               + 19_450 * 1000 / GIB * 0.5)
+    by_hand = 0.035 + 0.00389 + 941.5875 * GBS_X86 + 4.75 * GBS_X86 + 0.0135 + 0.03375 + 19_450 * 1000 / GIB * 0.5
     assert estimate.total_usd == pytest.approx(by_hand)
     assert estimate.total_usd == pytest.approx(0.110969, abs=1e-6)
     assert estimate.requests == 10_000 and estimate.region == "us-east-1"
@@ -130,21 +129,25 @@ def test_measured_and_assumed_durations_are_reported(prices):
     assert estimate.line("duration").quantity == pytest.approx(gbs)
 
     measured = estimate_cost(REPORT, prices, config=CONFIG)
-    assert any(n.startswith("durations measured") and "producer 45.2 ms (mean)" in n
-               for n in measured.assumptions)
+    assert any(n.startswith("durations measured") and "producer 45.2 ms (mean)" in n for n in measured.assumptions)
 
 
 def test_harness_per_hop_shape(prices):
     # The load harness nests Lambda REPORT ("runtime") and handler-logged stats per hop and
     # marks hops it could not read.
     report = {
-        "requests": 100, "accepted": 100, "duration_s": 10.0, "target": "embedded",
+        "requests": 100,
+        "accepted": 100,
+        "duration_s": 10.0,
+        "target": "embedded",
         "per_hop": {
             "available": True,
             "authorizer": {"available": False, "reason": "no log file"},
-            "producer": {"available": True,
-                         "handler": {"count": 100, "p50_ms": 9.0, "mean_ms": 10.0},
-                         "runtime": {"count": 100, "p50_ms": 11.0, "mean_ms": 12.6}},
+            "producer": {
+                "available": True,
+                "handler": {"count": 100, "p50_ms": 9.0, "mean_ms": 10.0},
+                "runtime": {"count": 100, "p50_ms": 11.0, "mean_ms": 12.6},
+            },
             "worker": {"available": True, "runtime": {"count": 100, "p50_ms": 30.0, "p90_ms": 60.0}},
         },
     }
@@ -158,12 +161,18 @@ def test_harness_per_hop_shape(prices):
 
     unavailable = {**report, "per_hop": {"available": False, "reason": "not collected"}}
     assert estimate_cost(unavailable, prices, config=CONFIG).line("duration").quantity == pytest.approx(
-        10 * 0.020 * 0.25 + 100 * 0.050 * 0.5 + 100 * 0.100 * 1.0)
+        10 * 0.020 * 0.25 + 100 * 0.050 * 0.5 + 100 * 0.100 * 1.0
+    )
 
 
 def test_claim_checked_bodies_cost_s3_and_a_small_message(prices):
-    report = {"requests": 100, "accepted": 100, "status_counts": {"202": 100}, "duration_s": 10.0,
-              "mean_body_bytes": 300_000}
+    report = {
+        "requests": 100,
+        "accepted": 100,
+        "status_counts": {"202": 100},
+        "duration_s": 10.0,
+        "mean_body_bytes": 300_000,
+    }
     estimate = estimate_cost(report, prices, config=CONFIG)
     assert estimate.line("claim-check PUT").usd == pytest.approx(100 * S3_PUT)
     assert estimate.line("claim-check GET").usd == pytest.approx(100 * S3_GET)
@@ -183,8 +192,13 @@ def test_explicit_claim_checked_count_wins(prices):
 
 def test_provider_retries_are_sent_again_but_processed_once(prices):
     # 130 requests: 120 answered 202 (20 of them retries of earlier deliveries), 10 refused.
-    report = {"requests": 130, "accepted": 100, "acks": 120, "duration_s": 10.0,
-              "status_counts": {"202": 120, "401": 10}}
+    report = {
+        "requests": 130,
+        "accepted": 100,
+        "acks": 120,
+        "duration_s": 10.0,
+        "status_counts": {"202": 120, "401": 10},
+    }
     estimate = estimate_cost(report, prices, config=CONFIG)
     # SendMessage per 202; receive + delete per distinct event (the queue drops the duplicates).
     assert estimate.line("send + receive").quantity == 120 + 100 + 100
@@ -215,8 +229,7 @@ def test_authorizer_cache(prices):
 
 
 def test_status_reads_and_arm64(prices):
-    report = {"requests": 1_200, "accepted": 1_000, "duration_s": 100.0, "status_requests": 200,
-              "per_hop": None}
+    report = {"requests": 1_200, "accepted": 1_000, "duration_s": 100.0, "status_requests": 200, "per_hop": None}
     arm = CONFIG.model_copy(update={"architecture": "arm64"})
     estimate = estimate_cost(report, prices, config=arm)
     assert estimate.line("on-demand reads").usd == pytest.approx(200 * RRU)
@@ -246,8 +259,7 @@ def test_defaults_are_the_documented_ones():
 def test_memory_from_the_stack_definition():
     from stack.config import HookstackConfig
 
-    config = CostConfig.from_hookstack(HookstackConfig(authorizer_ttl_seconds=60),
-                                       memory_mb={"worker": 1536})
+    config = CostConfig.from_hookstack(HookstackConfig(authorizer_ttl_seconds=60), memory_mb={"worker": 1536})
     assert config.memory_mb == {"authorizer": 256, "producer": 512, "worker": 1536, "status": 256}
     assert config.authorizer_cache_ttl_s == 60
 
@@ -255,13 +267,15 @@ def test_memory_from_the_stack_definition():
 def test_plan_is_priced_before_running(prices):
     # 10 rps for 60 s: 600 requests, all assumed accepted.
     estimate = estimate_for_plan(10, 60, prices=prices, config=CONFIG)
-    by_hand = (600 * APIGW
-               + (60 + 600 + 600) * LAMBDA_REQ
-               + (60 * 0.020 * 0.25 + 600 * 0.050 * 0.5 + 600 * 0.100 * 1.0) * GBS_X86
-               + (1 * 0.25 + 1 * 0.5 + 1 * 1.0) * GBS_X86
-               + 3 * 600 * SQS_FIFO
-               + 6 * 600 * WRU
-               + 1260 * 1000 / GIB * LOGS_GB)
+    by_hand = (
+        600 * APIGW
+        + (60 + 600 + 600) * LAMBDA_REQ
+        + (60 * 0.020 * 0.25 + 600 * 0.050 * 0.5 + 600 * 0.100 * 1.0) * GBS_X86
+        + (1 * 0.25 + 1 * 0.5 + 1 * 1.0) * GBS_X86
+        + 3 * 600 * SQS_FIFO
+        + 6 * 600 * WRU
+        + 1260 * 1000 / GIB * LOGS_GB
+    )
     assert estimate.total_usd == pytest.approx(by_hand)
     assert estimate.total_usd == pytest.approx(0.007373, abs=1e-6)
     with pytest.raises(HookstackError, match="> 0"):
@@ -304,13 +318,16 @@ def test_guard_refuses_costly_aws_runs_without_confirmation(prices):
     assert format_usd(expected) in message and "$" in message
 
 
-@pytest.mark.parametrize("target, rate, confirmed, threshold", [
-    ("aws", 100, True, 50),        # acknowledged
-    ("aws", 50, False, 50),        # at the threshold, not above it
-    ("aws", 80, False, 100),       # custom threshold
-    ("localstack", 5000, False, 50),
-    ("embedded", 5000, False, 50),
-])
+@pytest.mark.parametrize(
+    "target, rate, confirmed, threshold",
+    [
+        ("aws", 100, True, 50),  # acknowledged
+        ("aws", 50, False, 50),  # at the threshold, not above it
+        ("aws", 80, False, 100),  # custom threshold
+        ("localstack", 5000, False, 50),
+        ("embedded", 5000, False, 50),
+    ],
+)
 def test_guard_lets_other_runs_through(target, rate, confirmed, threshold, prices):
     assert require_cost_confirmation(target, rate, 60, confirmed, threshold, prices=prices) is None
 

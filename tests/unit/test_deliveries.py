@@ -32,8 +32,15 @@ NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
 
 
 def test_topic_tuples():
-    assert SHOPIFY_TOPICS == ("orders/create", "orders/updated", "orders/paid", "products/create",
-                              "products/update", "customers/create", "app/uninstalled")
+    assert SHOPIFY_TOPICS == (
+        "orders/create",
+        "orders/updated",
+        "orders/paid",
+        "products/create",
+        "products/update",
+        "customers/create",
+        "app/uninstalled",
+    )
     assert STRIPE_TYPES == ("payment_intent.succeeded", "invoice.paid")
     assert GITHUB_EVENTS == ("push",)
 
@@ -58,12 +65,27 @@ def test_deterministic_for_a_seed():
 
 
 def test_shopify_headers_and_signature():
-    delivery = shopify_delivery("orders/paid", SECRET, rng=random.Random(1), shop="acme.myshopify.com",
-                                webhook_id="wh-1", api_version="2025-07", now=NOW)
+    delivery = shopify_delivery(
+        "orders/paid",
+        SECRET,
+        rng=random.Random(1),
+        shop="acme.myshopify.com",
+        webhook_id="wh-1",
+        api_version="2025-07",
+        now=NOW,
+    )
     assert isinstance(delivery, Delivery)
     h = delivery.headers
-    for name in ("X-Shopify-Topic", "X-Shopify-Hmac-Sha256", "X-Shopify-Shop-Domain", "X-Shopify-API-Version",
-                 "X-Shopify-Webhook-Id", "X-Shopify-Event-Id", "X-Shopify-Triggered-At", "Content-Type"):
+    for name in (
+        "X-Shopify-Topic",
+        "X-Shopify-Hmac-Sha256",
+        "X-Shopify-Shop-Domain",
+        "X-Shopify-API-Version",
+        "X-Shopify-Webhook-Id",
+        "X-Shopify-Event-Id",
+        "X-Shopify-Triggered-At",
+        "Content-Type",
+    ):
         assert h[name], name
     assert h["X-Shopify-Topic"] == "orders/paid" and h["X-Shopify-Shop-Domain"] == "acme.myshopify.com"
     assert h["X-Shopify-API-Version"] == "2025-07" and h["X-Shopify-Webhook-Id"] == "wh-1"
@@ -84,8 +106,9 @@ def test_shopify_order_is_realistic():
 
 
 def test_stripe_envelope_and_signature():
-    delivery = stripe_delivery("payment_intent.succeeded", SECRET, rng=random.Random(2), account="acct_1",
-                               timestamp=1_700_000_000)
+    delivery = stripe_delivery(
+        "payment_intent.succeeded", SECRET, rng=random.Random(2), account="acct_1", timestamp=1_700_000_000
+    )
     event = json.loads(delivery.body)
     assert event["id"].startswith("evt_") and event["type"] == "payment_intent.succeeded"
     assert event["data"]["object"]["id"].startswith("pi_") and event["account"] == "acct_1"
@@ -141,5 +164,6 @@ def test_unknown_provider_is_refused():
 def test_client_side_does_not_import_the_handlers():
     tree = ast.parse(Path(deliveries.__file__).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
-        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
     assert not any(name and name.split(".")[0] == "handlers" for name in imported)

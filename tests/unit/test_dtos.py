@@ -27,9 +27,11 @@ STRIPE = {
 }
 GITHUB = {"push": (("repository", "full_name"), ("commits",))}
 
-CASES = ([("shopify", t, m, w) for t, (m, w) in SHOPIFY.items()]
-         + [("stripe", t, m, w) for t, (m, w) in STRIPE.items()]
-         + [("github", t, m, w) for t, (m, w) in GITHUB.items()])
+CASES = (
+    [("shopify", t, m, w) for t, (m, w) in SHOPIFY.items()]
+    + [("stripe", t, m, w) for t, (m, w) in STRIPE.items()]
+    + [("github", t, m, w) for t, (m, w) in GITHUB.items()]
+)
 
 
 def sample(provider: str, topic: str, seed: int = 7) -> dict:

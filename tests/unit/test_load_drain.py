@@ -33,15 +33,27 @@ def item(event_id: str, status: str, received: int = 1000, done: int | None = No
 def test_polls_until_every_acknowledged_event_is_terminal():
     fake = FakeTime()
     acked = {"evt_a", "evt_b", "evt_c"}
-    scans = iter([
-        [item("evt_a", "RECEIVED"), item("unrelated", "PROCESSED", done=1)],
-        [item("evt_a", "PROCESSING"), item("evt_b", "PROCESSED", done=1400)],
-        [item("evt_a", "PROCESSED", done=1250), item("evt_b", "PROCESSED", done=1400),
-         item("evt_c", "DEAD_LETTERED", done=1900), {"id": "idempotency#x"}],
-    ])
+    scans = iter(
+        [
+            [item("evt_a", "RECEIVED"), item("unrelated", "PROCESSED", done=1)],
+            [item("evt_a", "PROCESSING"), item("evt_b", "PROCESSED", done=1400)],
+            [
+                item("evt_a", "PROCESSED", done=1250),
+                item("evt_b", "PROCESSED", done=1400),
+                item("evt_c", "DEAD_LETTERED", done=1900),
+                {"id": "idempotency#x"},
+            ],
+        ]
+    )
     polls = []
-    result = wait_for_drain(lambda: next(scans), acked, timeout=60, clock=fake.clock, sleep=fake.sleep,
-                            on_poll=lambda r: polls.append(r.missing))
+    result = wait_for_drain(
+        lambda: next(scans),
+        acked,
+        timeout=60,
+        clock=fake.clock,
+        sleep=fake.sleep,
+        on_poll=lambda r: polls.append(r.missing),
+    )
     assert polls == [3, 2, 0]
     assert (result.accepted, result.processed, result.dead_lettered, result.missing) == (3, 2, 1, 0)
     assert sorted(result.e2e_ms) == [250.0, 400.0] and result.dead_letter_ms == [900.0]
@@ -51,8 +63,14 @@ def test_polls_until_every_acknowledged_event_is_terminal():
 def test_gives_up_at_the_timeout_and_counts_what_is_missing():
     fake = FakeTime()
     acked = {"evt_a", "evt_b", "evt_c"}
-    result = wait_for_drain(lambda: [item("evt_a", "PROCESSED", done=2000), item("evt_b", "RECEIVED")], acked,
-                            timeout=10, min_interval=2, clock=fake.clock, sleep=fake.sleep)
+    result = wait_for_drain(
+        lambda: [item("evt_a", "PROCESSED", done=2000), item("evt_b", "RECEIVED")],
+        acked,
+        timeout=10,
+        min_interval=2,
+        clock=fake.clock,
+        sleep=fake.sleep,
+    )
     assert result.timed_out
     assert (result.missing_no_record, result.missing_unfinished, result.missing) == (1, 1, 2)
     assert fake.now <= 10 + 1e-9 and len(fake.sleeps) == 5
@@ -92,12 +110,24 @@ def test_per_hop_reads_only_what_the_run_appended(tmp_path):
         log.write(json.dumps({"duration_ms": True}) + "\n")  # not a number
     result = hops.read_hops(files, start)
     assert result["available"]
-    assert result["authorizer"]["handler"] == {"count": 3, "mean_ms": 2.5, "p50_ms": 2.5, "p90_ms": 3.5,
-                                               "p99_ms": 3.5, "max_ms": 3.5}
+    assert result["authorizer"]["handler"] == {
+        "count": 3,
+        "mean_ms": 2.5,
+        "p50_ms": 2.5,
+        "p90_ms": 3.5,
+        "p99_ms": 3.5,
+        "max_ms": 3.5,
+    }
     assert result["authorizer"]["runtime"]["count"] == 1 and result["authorizer"]["runtime"]["mean_ms"] == 4.2
     assert result["authorizer"]["source"] == "function logs"
-    assert result["producer"]["handler"] == {"count": 0, "mean_ms": None, "p50_ms": None, "p90_ms": None,
-                                             "p99_ms": None, "max_ms": None}
+    assert result["producer"]["handler"] == {
+        "count": 0,
+        "mean_ms": None,
+        "p50_ms": None,
+        "p90_ms": None,
+        "p99_ms": None,
+        "max_ms": None,
+    }
     assert "worker" not in files  # the worker's figure comes from the events table, not a log
     assert result["worker"] == {"available": False, "reason": "events table not read"}
 
@@ -127,8 +157,14 @@ def test_the_worker_hop_comes_from_the_events_table_on_any_target():
     assert per_hop["authorizer"]["reason"] == hops.NOT_AVAILABLE
     worker = per_hop["worker"]
     assert worker["source"] == "events table" and "processing_at" in worker["basis"]
-    assert worker["handler"] == {"count": 2, "mean_ms": 20.0, "p50_ms": 10.0, "p90_ms": 30.0, "p99_ms": 30.0,
-                                 "max_ms": 30.0}
+    assert worker["handler"] == {
+        "count": 2,
+        "mean_ms": 20.0,
+        "p50_ms": 10.0,
+        "p90_ms": 30.0,
+        "p99_ms": 30.0,
+        "max_ms": 30.0,
+    }
 
 
 def test_cost_estimate_reads_the_measured_means():
@@ -138,5 +174,7 @@ def test_cost_estimate_reads_the_measured_means():
     assert measured_duration(per_hop["worker"]) == (30.0, "mean")
     stats = hops.exact_stats([1.0, 2.0, 6.0])
     assert stats["mean_ms"] == 3.0
-    assert measured_duration({"available": True, "handler": stats, "runtime": hops.exact_stats([4.0])}) == \
-        (4.0, "mean")  # Lambda's own REPORT duration is preferred when both are there
+    assert measured_duration({"available": True, "handler": stats, "runtime": hops.exact_stats([4.0])}) == (
+        4.0,
+        "mean",
+    )  # Lambda's own REPORT duration is preferred when both are there

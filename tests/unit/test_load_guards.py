@@ -63,9 +63,26 @@ def test_the_command_refuses_before_sending_anything(tmp_path):
 
     app = typer.Typer()
     app.command()(load)
-    result = CliRunner().invoke(app, ["--url", AWS_URL, "--allow-remote", "--token", "t", "--shopify-secret", "s",
-                                      "--scenario", "flash-sale", "--rate", "20", "--duration", "10s",
-                                      "--report-dir", str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "--url",
+            AWS_URL,
+            "--allow-remote",
+            "--token",
+            "t",
+            "--shopify-secret",
+            "s",
+            "--scenario",
+            "flash-sale",
+            "--rate",
+            "20",
+            "--duration",
+            "10s",
+            "--report-dir",
+            str(tmp_path / "run"),
+        ],
+    )
     assert result.exit_code != 0
     assert isinstance(result.exception, HookstackError) and CONFIRM_FLAG in str(result.exception)
     assert not (tmp_path / "run").exists()  # no Locust child, no warm-up, no report
@@ -91,15 +108,22 @@ def test_a_baseline_stack_is_recognised_by_its_producer_handler():
     assert runs_baseline_handlers(FakeLambda(None), "p") is None  # unknown, not a guess
 
 
-@pytest.mark.parametrize(("has_stack", "requested", "baseline", "expected"), [
-    (True, None, False, (True, None)),
-    (True, None, None, (True, None)),
-    (True, True, False, (True, None)),
-    (True, False, False, (False, "end-to-end accounting turned off (--no-e2e)")),
-    (True, None, True, (False, "baseline handler set: its worker keeps no status, so there is nothing to read "
-                               "back")),
-    (False, None, None, (False, "no stack outputs (--url without --target)")),
-])
+@pytest.mark.parametrize(
+    ("has_stack", "requested", "baseline", "expected"),
+    [
+        (True, None, False, (True, None)),
+        (True, None, None, (True, None)),
+        (True, True, False, (True, None)),
+        (True, False, False, (False, "end-to-end accounting turned off (--no-e2e)")),
+        (
+            True,
+            None,
+            True,
+            (False, "baseline handler set: its worker keeps no status, so there is nothing to read back"),
+        ),
+        (False, None, None, (False, "no stack outputs (--url without --target)")),
+    ],
+)
 def test_e2e_accounting_plan(has_stack, requested, baseline, expected):
     assert e2e_plan(has_stack, requested, baseline) == expected
 
@@ -124,8 +148,13 @@ def test_summary_without_accounting_reports_no_fake_missing_counts():
     from loadtests import hops, summary
 
     reason = "baseline handler set: its worker keeps no status, so there is nothing to read back"
-    built, _ = summary.build(synthetic_result(), target="embedded", drain=None, drain_note=reason,
-                             per_hop=hops.read_hops({}, {}, worker_reason=reason))
+    built, _ = summary.build(
+        synthetic_result(),
+        target="embedded",
+        drain=None,
+        drain_note=reason,
+        per_hop=hops.read_hops({}, {}, worker_reason=reason),
+    )
     assert built["missing"] is None and built["processed"] is None and built["e2e_p99_ms"] is None
     assert built["e2e"] == {"available": False, "reason": reason}
     assert built["per_hop"]["worker"] == {"available": False, "reason": reason}

@@ -133,14 +133,25 @@ def test_coordinated_omission_hides_the_stall_unless_corrected_or_open():
 def test_status_accounting_and_report_reset():
     clock = FakeClock()
     measurements = ProcessMeasurements("n1", now=clock, epoch=clock)
-    cases = [(202, "evt_a", False), (202, None, False), (503, None, False), (422, None, True),
-             (422, None, False), (0, None, False)]
+    cases = [
+        (202, "evt_a", False),
+        (202, None, False),
+        (503, None, False),
+        (422, None, True),
+        (422, None, False),
+        (0, None, False),
+    ]
     for status, event_id, odd in cases:
         attempt = Attempt(intended=0.0, claimed=0.0, sent=0.0, may_be_refused=odd)
         measurements.request_started(attempt)
         clock.now += 0.01
-        measurements.request_finished(attempt, status=status, service_s=0.01, event_id=event_id,
-                                      error="ConnectionRefusedError" if status == 0 else None)
+        measurements.request_finished(
+            attempt,
+            status=status,
+            service_s=0.01,
+            event_id=event_id,
+            error="ConnectionRefusedError" if status == 0 else None,
+        )
     report = measurements.take_report()
     assert report["status"] == {"202": 2, "503": 1, "422": 2, "transport_error": 1}
     assert report["transport_errors"] == {"ConnectionRefusedError": 1}

@@ -98,8 +98,9 @@ def test_planned_arrivals_integrate_the_profile():
     assert planned_arrivals(storm.rate_at, storm.duration) == pytest.approx(20 * 60 + 60 * 40)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("2m", 120), ("1h30m", 5400), ("250ms", 0.25),
-                                               ("45", 45), ("1.5m", 90)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("2m", 120), ("1h30m", 5400), ("250ms", 0.25), ("45", 45), ("1.5m", 90)]
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -111,8 +112,14 @@ def test_bad_durations(text):
 
 
 def test_params_reject_nonsense():
-    for bad in ({"rate": 0}, {"scenario": "cyber-monday"}, {"mode": "half-open"}, {"peak": 0.5},
-                {"retry_share": 1.0}, {"users": 0}):
+    for bad in (
+        {"rate": 0},
+        {"scenario": "cyber-monday"},
+        {"mode": "half-open"},
+        {"peak": 0.5},
+        {"retry_share": 1.0},
+        {"users": 0},
+    ):
         with pytest.raises(ValueError):
             LoadParams(**bad)
 

@@ -94,12 +94,20 @@ def test_retry_memory_skips_huge_bodies_and_other_providers():
     assert memory.maybe_retry(fresh, 0.999, rng) == (fresh, False)
 
 
-@pytest.mark.parametrize(("url", "loopback"), [
-    ("http://127.0.0.1:4566/dev", True), ("http://127.8.0.3/x", True), ("http://[::1]:80/", True),
-    ("http://localhost:8080/dev", True), ("http://abc123.execute-api.localhost:4566/dev", True),
-    ("https://abc123.execute-api.us-east-1.amazonaws.com/dev", False), ("http://10.0.0.5/dev", False),
-    ("http://0.0.0.0:80/", False), ("http://example.com/", False),
-])
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:4566/dev", True),
+        ("http://127.8.0.3/x", True),
+        ("http://[::1]:80/", True),
+        ("http://localhost:8080/dev", True),
+        ("http://abc123.execute-api.localhost:4566/dev", True),
+        ("https://abc123.execute-api.us-east-1.amazonaws.com/dev", False),
+        ("http://10.0.0.5/dev", False),
+        ("http://0.0.0.0:80/", False),
+        ("http://example.com/", False),
+    ],
+)
 def test_loopback_detection(url, loopback):
     assert is_loopback_url(url) is loopback
 

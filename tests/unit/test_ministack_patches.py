@@ -70,16 +70,16 @@ def _random_ops(rng: random.Random, count: int) -> list[tuple]:
     ops: list[tuple] = []
     for _ in range(count):
         kind = rng.choices(
-            ["send", "batch", "tick", "jump", "to_boundary", "back", "purge", "recreate",
-             "persist"],
-            weights=[40, 8, 20, 4, 10, 4, 3, 2, 2])[0]
+            ["send", "batch", "tick", "jump", "to_boundary", "back", "purge", "recreate", "persist"],
+            weights=[40, 8, 20, 4, 10, 4, 3, 2, 2],
+        )[0]
         queue = rng.choice(list(QUEUES))
         if kind == "send":
-            ops.append(("send", queue, rng.choice(DEDUP_IDS), rng.choice(GROUPS),
-                        rng.choice(["a", "b"])))
+            ops.append(("send", queue, rng.choice(DEDUP_IDS), rng.choice(GROUPS), rng.choice(["a", "b"])))
         elif kind == "batch":
-            entries = [(rng.choice(DEDUP_IDS), rng.choice(GROUPS), rng.choice(["a", "b"]))
-                       for _ in range(rng.randint(1, 10))]
+            entries = [
+                (rng.choice(DEDUP_IDS), rng.choice(GROUPS), rng.choice(["a", "b"])) for _ in range(rng.randint(1, 10))
+            ]
             ops.append(("batch", queue, entries))
         elif kind == "tick":
             ops.append(("advance", rng.uniform(0, 20)))
@@ -103,12 +103,13 @@ def _run(ops: list[tuple], prune, monkeypatch) -> list:
     ids = itertools.count()
     monkeypatch.setattr(sqs, "new_uuid", lambda: f"m{next(ids)}")
     sqs.reset()
-    urls = {name: sqs._act_create_queue({"QueueName": name, "Attributes": attrs}, "")["QueueUrl"]
-            for name, attrs in QUEUES.items()}
+    urls = {
+        name: sqs._act_create_queue({"QueueName": name, "Attributes": attrs}, "")["QueueUrl"]
+        for name, attrs in QUEUES.items()
+    }
 
     def send_params(queue: str, dedup_id: str, group: str, body: str) -> dict:
-        params = {"QueueUrl": urls[queue], "MessageBody": f"{body}-{dedup_id}",
-                  "MessageGroupId": group}
+        params = {"QueueUrl": urls[queue], "MessageBody": f"{body}-{dedup_id}", "MessageGroupId": group}
         if queue != "content.fifo":
             params["MessageDeduplicationId"] = dedup_id
         return params
@@ -121,9 +122,13 @@ def _run(ops: list[tuple], prune, monkeypatch) -> list:
             result = sqs._act_send_message(send_params(queue, dedup_id, group, body), urls[queue])
         elif kind == "batch":
             _, queue, entries = op
-            result = sqs._act_send_message_batch({"QueueUrl": urls[queue], "Entries": [
-                {"Id": f"e{i}", **send_params(queue, *entry)} for i, entry in enumerate(entries)
-            ]}, urls[queue])
+            result = sqs._act_send_message_batch(
+                {
+                    "QueueUrl": urls[queue],
+                    "Entries": [{"Id": f"e{i}", **send_params(queue, *entry)} for i, entry in enumerate(entries)],
+                },
+                urls[queue],
+            )
         elif kind == "advance":
             clock.now += op[1]
             result = None
@@ -137,8 +142,7 @@ def _run(ops: list[tuple], prune, monkeypatch) -> list:
             result = sqs._act_purge_queue({"QueueUrl": urls[op[1]]}, urls[op[1]])
         elif kind == "recreate":
             sqs._act_delete_queue({"QueueUrl": urls[op[1]]}, urls[op[1]])
-            urls[op[1]] = sqs._act_create_queue(
-                {"QueueName": op[1], "Attributes": QUEUES[op[1]]}, "")["QueueUrl"]
+            urls[op[1]] = sqs._act_create_queue({"QueueName": op[1], "Attributes": QUEUES[op[1]]}, "")["QueueUrl"]
             result = None
         elif kind == "persist":
             # What MiniStack writes at shutdown and reads at the next start.
@@ -150,8 +154,9 @@ def _run(ops: list[tuple], prune, monkeypatch) -> list:
             raise AssertionError(op)
         caches = {name: list(sqs._queues[url]["dedup_cache"].items()) for name, url in urls.items()}
         observed.append((op, result, caches))
-    messages = {name: [(m["id"], m["dedup_id"], m["seq"]) for m in sqs._queues[url]["messages"]]
-                for name, url in urls.items()}
+    messages = {
+        name: [(m["id"], m["dedup_id"], m["seq"]) for m in sqs._queues[url]["messages"]] for name, url in urls.items()
+    }
     observed.append(("messages", messages))
     return observed
 
@@ -173,8 +178,7 @@ def test_dedup_hit_expiry_and_resend_through_send_message(monkeypatch):
     clock = FakeClock()
     monkeypatch.setattr(time, "time", clock)
     url = sqs._act_create_queue({"QueueName": "q.fifo"}, "")["QueueUrl"]
-    params = {"QueueUrl": url, "MessageBody": "x", "MessageGroupId": "g",
-              "MessageDeduplicationId": "same"}
+    params = {"QueueUrl": url, "MessageBody": "x", "MessageGroupId": "g", "MessageDeduplicationId": "same"}
     first = sqs._act_send_message(dict(params), url)
     clock.now += WINDOW - 0.001
     assert sqs._act_send_message(dict(params), url)["MessageId"] == first["MessageId"]
@@ -186,6 +190,7 @@ def test_dedup_hit_expiry_and_resend_through_send_message(monkeypatch):
 
 
 # ── the cache itself ─────────────────────────────────────────────────────────
+
 
 def _entry(expire: float, tag: str = "") -> dict:
     return {"expire": expire, "id": tag or f"id-{expire}"}
@@ -248,6 +253,7 @@ def test_copies_and_pickles_are_plain_dicts():
 
 # ── the guard ────────────────────────────────────────────────────────────────
 
+
 def test_patch_applies_to_the_pinned_release_once(monkeypatch):
     outcome = apply_dedup_prune_patch(sqs, installed_version=PINNED_MINISTACK_VERSION)
     assert outcome == PatchOutcome(DEDUP_PRUNE_PATCH, True, outcome.detail)
@@ -287,12 +293,15 @@ def _module_like_sqs(**overrides) -> types.ModuleType:
     return fake
 
 
-@pytest.mark.parametrize("overrides, reason", [
-    ({"_prune_dedup": _changed_prune_dedup}, "_prune_dedup is not the source"),
-    ({"_act_send_message": _changed_prune_dedup}, "_act_send_message is not the source"),
-    ({"_prune_dedup": None}, "_prune_dedup is missing"),
-    ({"_prune_dedup": len}, "_prune_dedup is missing or not a function"),
-])
+@pytest.mark.parametrize(
+    "overrides, reason",
+    [
+        ({"_prune_dedup": _changed_prune_dedup}, "_prune_dedup is not the source"),
+        ({"_act_send_message": _changed_prune_dedup}, "_act_send_message is not the source"),
+        ({"_prune_dedup": None}, "_prune_dedup is missing"),
+        ({"_prune_dedup": len}, "_prune_dedup is missing or not a function"),
+    ],
+)
 def test_changed_source_is_refused(overrides, reason):
     fake = _module_like_sqs(**overrides)
     before = getattr(fake, "_prune_dedup", None)
@@ -303,6 +312,7 @@ def test_changed_source_is_refused(overrides, reason):
 
 
 # ── the server entry (no server started) ─────────────────────────────────────
+
 
 def _fake_ministack_app(monkeypatch) -> list:
     calls: list = []

@@ -11,11 +11,12 @@ from stack.process_group import pid_alive, stop_group
 
 
 def test_stop_group_takes_the_whole_group_even_when_the_leader_ignores_sigterm():
-    code = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
-            "print(child.pid, flush=True); time.sleep(60)")
-    leader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                              start_new_session=True)
+    code = (
+        "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "print(child.pid, flush=True); time.sleep(60)"
+    )
+    leader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
     child_pid = int(leader.stdout.readline())
     assert stop_group(leader.pid, ((signal.SIGTERM, 0.3), (signal.SIGKILL, 2.0)), process=leader)
     assert leader.poll() == -signal.SIGKILL

@@ -72,31 +72,58 @@ class FakeS3:
 
 class Rig:
     def __init__(self, *, sqs_fail=False, status_fail=False, ssm_fail=False, max_body=100_000, claim_check=20_000):
-        self.settings = ProducerSettings(events_table="events", queue_url="https://sqs/ingest.fifo",
-                                         payload_bucket="payloads", provider_secret_parameters=PARAMETERS,
-                                         max_body_bytes=max_body, claim_check_bytes=claim_check)
+        self.settings = ProducerSettings(
+            events_table="events",
+            queue_url="https://sqs/ingest.fifo",
+            payload_bucket="payloads",
+            provider_secret_parameters=PARAMETERS,
+            max_body_bytes=max_body,
+            claim_check_bytes=claim_check,
+        )
         self.parameters = FakeParameters(ssm_fail)
         self.sqs = FakeSqs(sqs_fail)
         self.status = FakeStatus(status_fail)
         self.s3 = FakeS3()
-        self.producer = Producer(self.settings, ProviderSecrets(lambda: self.parameters, PARAMETERS, 300),
-                                 self.sqs, self.status, PayloadStore(self.s3, "payloads"))
+        self.producer = Producer(
+            self.settings,
+            ProviderSecrets(lambda: self.parameters, PARAMETERS, 300),
+            self.sqs,
+            self.status,
+            PayloadStore(self.s3, "payloads"),
+        )
 
-    def post(self, delivery_or_provider, body=None, headers=None, *, tenant="acme",
-             providers="shopify,stripe,github", base64_body=False, multi_value=False, drop_headers=()):
+    def post(
+        self,
+        delivery_or_provider,
+        body=None,
+        headers=None,
+        *,
+        tenant="acme",
+        providers="shopify,stripe,github",
+        base64_body=False,
+        multi_value=False,
+        drop_headers=(),
+    ):
         if isinstance(delivery_or_provider, str):
             provider = delivery_or_provider
         else:
-            provider, body, headers = (delivery_or_provider.provider, delivery_or_provider.body,
-                                       dict(delivery_or_provider.headers))
+            provider, body, headers = (
+                delivery_or_provider.provider,
+                delivery_or_provider.body,
+                dict(delivery_or_provider.headers),
+            )
         headers = {k: v for k, v in (headers or {}).items() if k.lower() not in {d.lower() for d in drop_headers}}
         event = {
-            "resource": "/webhooks/{provider}", "path": f"/webhooks/{provider}", "httpMethod": "POST",
+            "resource": "/webhooks/{provider}",
+            "path": f"/webhooks/{provider}",
+            "httpMethod": "POST",
             "pathParameters": {"provider": provider},
-            "requestContext": {"path": f"/dev/webhooks/{provider}", "stage": "dev",
-                               "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
-                               "authorizer": {"tenant": tenant, "providers": providers}
-                               if tenant is not None else {}},
+            "requestContext": {
+                "path": f"/dev/webhooks/{provider}",
+                "stage": "dev",
+                "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+                "authorizer": {"tenant": tenant, "providers": providers} if tenant is not None else {},
+            },
             "body": base64.b64encode(body).decode() if base64_body else body.decode("utf-8", "replace"),
             "isBase64Encoded": base64_body,
         }
@@ -158,13 +185,20 @@ def test_event_id_is_scoped_per_tenant():
     assert rig.post(delivery, tenant="acme")[1]["id"] != rig.post(delivery, tenant="globex")[1]["id"]
 
 
-@pytest.mark.parametrize("make, group", [
-    (lambda: stripe_delivery("payment_intent.succeeded", SECRETS["stripe"], rng=random.Random(2)), "acme:acme"),
-    (lambda: stripe_delivery("invoice.paid", SECRETS["stripe"], rng=random.Random(2), account="acct_9"),
-     "acme:acct_9"),
-    (lambda: github_delivery("push", SECRETS["github"], rng=random.Random(2), repo="octo/widgets"),
-     "acme:octo/widgets"),
-])
+@pytest.mark.parametrize(
+    "make, group",
+    [
+        (lambda: stripe_delivery("payment_intent.succeeded", SECRETS["stripe"], rng=random.Random(2)), "acme:acme"),
+        (
+            lambda: stripe_delivery("invoice.paid", SECRETS["stripe"], rng=random.Random(2), account="acct_9"),
+            "acme:acct_9",
+        ),
+        (
+            lambda: github_delivery("push", SECRETS["github"], rng=random.Random(2), repo="octo/widgets"),
+            "acme:octo/widgets",
+        ),
+    ],
+)
 def test_other_providers_are_queued_with_their_ordering_key(make, group):
     rig = Rig()
     delivery = make()
@@ -191,8 +225,15 @@ def test_unknown_topic_and_unknown_fields_are_accepted():
     assert rig.post(delivery)[0] == 202
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8",
-                                          "Application/JSON;charset=UTF-8", 'application/json; charset="utf-8"'])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+        'application/json; charset="utf-8"',
+    ],
+)
 def test_json_content_types_are_accepted(content_type):
     rig = Rig()
     delivery = order()
@@ -260,8 +301,10 @@ def test_provider_not_allowed_for_tenant_is_403():
     assert rig.sqs.sent == []
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
-                                          "application/json; charset=latin-1", "application/jsonp", None])
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1", "application/jsonp", None],
+)
 def test_wrong_content_type_is_415(content_type):
     rig = Rig()
     delivery = order()
@@ -305,8 +348,9 @@ def test_missing_signature_header_is_401():
 
 def test_old_stripe_timestamp_is_401():
     rig = Rig()
-    delivery = stripe_delivery("invoice.paid", SECRETS["stripe"], rng=random.Random(1),
-                               timestamp=int(time.time()) - 301)
+    delivery = stripe_delivery(
+        "invoice.paid", SECRETS["stripe"], rng=random.Random(1), timestamp=int(time.time()) - 301
+    )
     status, body = rig.post(delivery)
     assert status == 401 and "tolerance" in body["message"]
 
@@ -338,20 +382,27 @@ def test_invalid_base64_is_400():
     rig = Rig()
     delivery = order()
     event_body = "***not base64***"
-    event = {"pathParameters": {"provider": "shopify"}, "headers": dict(delivery.headers),
-             "requestContext": {"authorizer": {"tenant": "acme", "providers": "shopify"}},
-             "body": event_body, "isBase64Encoded": True}
+    event = {
+        "pathParameters": {"provider": "shopify"},
+        "headers": dict(delivery.headers),
+        "requestContext": {"authorizer": {"tenant": "acme", "providers": "shopify"}},
+        "body": event_body,
+        "isBase64Encoded": True,
+    }
     response = handle(rig.producer, event)
     assert response["statusCode"] == 400
 
 
-@pytest.mark.parametrize("make, header", [
-    (lambda: order(), "X-Shopify-Topic"),
-    (lambda: order(), "X-Shopify-Webhook-Id"),
-    (lambda: order(), "X-Shopify-Shop-Domain"),
-    (lambda: github_delivery("push", SECRETS["github"], rng=random.Random(1)), "X-GitHub-Event"),
-    (lambda: github_delivery("push", SECRETS["github"], rng=random.Random(1)), "X-GitHub-Delivery"),
-])
+@pytest.mark.parametrize(
+    "make, header",
+    [
+        (lambda: order(), "X-Shopify-Topic"),
+        (lambda: order(), "X-Shopify-Webhook-Id"),
+        (lambda: order(), "X-Shopify-Shop-Domain"),
+        (lambda: github_delivery("push", SECRETS["github"], rng=random.Random(1)), "X-GitHub-Event"),
+        (lambda: github_delivery("push", SECRETS["github"], rng=random.Random(1)), "X-GitHub-Delivery"),
+    ],
+)
 def test_missing_delivery_header_is_400(make, header):
     rig = Rig()
     status, body = rig.post(make(), drop_headers=(header,))
@@ -401,8 +452,9 @@ def test_secrets_come_from_parameter_store_decrypted_and_cached(monkeypatch):
         ssm = boto3.client("ssm", region_name="us-east-1")
         ssm.put_parameter(Name=PARAMETERS["shopify"], Value=SECRETS["shopify"], Type="SecureString")
         calls = []
-        ssm.meta.events.register("provide-client-params.ssm.GetParameter",
-                                 lambda params, **_: calls.append(dict(params)))
+        ssm.meta.events.register(
+            "provide-client-params.ssm.GetParameter", lambda params, **_: calls.append(dict(params))
+        )
         provider = SSMProvider(boto3_client=ssm)
         secrets = ProviderSecrets(lambda: provider, PARAMETERS, cache_seconds=300)
         assert secrets.secret("shopify") == SECRETS["shopify"]

@@ -39,8 +39,15 @@ class FakeFifoSqs:
         if dedup in self.dedup[url]:
             return None
         self.dedup[url].add(dedup)
-        message = {"MessageId": f"m{next(self._ids)}", "Body": body, "group": group, "attributes": attributes,
-                   "in_flight": False, "receipt": None, "receives": 0}
+        message = {
+            "MessageId": f"m{next(self._ids)}",
+            "Body": body,
+            "group": group,
+            "attributes": attributes,
+            "in_flight": False,
+            "receipt": None,
+            "receives": 0,
+        }
         self.queues[url].append(message)
         return message["MessageId"]
 
@@ -64,12 +71,18 @@ class FakeFifoSqs:
             message["receives"] += 1
             message["receipt"] = f"rh-{message['MessageId']}-{message['receives']}"
             message["in_flight"] = VisibilityTimeout > 0
-            out.append({
-                "MessageId": message["MessageId"], "ReceiptHandle": message["receipt"], "Body": message["Body"],
-                "Attributes": {"MessageGroupId": message["group"],
-                               "ApproximateReceiveCount": str(message["receives"])},
-                "MessageAttributes": to_sqs_attributes(message["attributes"]),
-            })
+            out.append(
+                {
+                    "MessageId": message["MessageId"],
+                    "ReceiptHandle": message["receipt"],
+                    "Body": message["Body"],
+                    "Attributes": {
+                        "MessageGroupId": message["group"],
+                        "ApproximateReceiveCount": str(message["receives"]),
+                    },
+                    "MessageAttributes": to_sqs_attributes(message["attributes"]),
+                }
+            )
         return {"Messages": out} if out else {}
 
     def delete_message(self, QueueUrl, ReceiptHandle):
@@ -97,19 +110,30 @@ class FakeFifoSqs:
 @pytest.fixture
 def dynamodb(moto_aws):
     client = boto3.client("dynamodb", region_name="us-east-1")
-    client.create_table(TableName="events", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                        BillingMode="PAY_PER_REQUEST")
+    client.create_table(
+        TableName="events",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     return client
 
 
 def dead_letter(sqs: FakeFifoSqs, n: int, *, group="acme:shop-a", kind="permanent", extra=None) -> str:
     eid = event_id("acme", "shopify", f"d-{n}")
-    attributes = {"event_id": eid, "tenant": "acme", "provider": "shopify", "topic": "orders/create",
-                  "delivery_id": f"d-{n}", "received_at": "1700000000000", **(extra or {})}
+    attributes = {
+        "event_id": eid,
+        "tenant": "acme",
+        "provider": "shopify",
+        "topic": "orders/create",
+        "delivery_id": f"d-{n}",
+        "received_at": "1700000000000",
+        **(extra or {}),
+    }
     if kind:
-        attributes.update(dead_letter_reason=f"schema mismatch #{n}", dead_letter_kind=kind,
-                          dead_lettered_at="1700000001000")
+        attributes.update(
+            dead_letter_reason=f"schema mismatch #{n}", dead_letter_kind=kind, dead_lettered_at="1700000001000"
+        )
     sqs.put(DLQ, json.dumps({"n": n, "pad": "x" * 300}), group, attributes)
     return eid
 
@@ -287,9 +311,12 @@ def test_end_to_end_fix_and_replay_through_the_worker(monkeypatch):
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         for table in ("events", "projections"):
-            ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                             BillingMode="PAY_PER_REQUEST")
+            ddb.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
         sqs = boto3.client("sqs", region_name="us-east-1")
         source = sqs.create_queue(QueueName="ingest.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
         dlq = sqs.create_queue(QueueName="ingest-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
@@ -297,24 +324,47 @@ def test_end_to_end_fix_and_replay_through_the_worker(monkeypatch):
         s3.create_bucket(Bucket="payloads")
         worker = Worker(
             WorkerSettings("events", "projections", dlq, "payloads", 3, 3600),
-            status=StatusStore(ddb, "events"), projections=ProjectionStore(ddb, "projections"),
-            payloads=PayloadStore(s3, "payloads"), dead_letters=DeadLetterQueue(sqs, dlq),
+            status=StatusStore(ddb, "events"),
+            projections=ProjectionStore(ddb, "projections"),
+            payloads=PayloadStore(s3, "payloads"),
+            dead_letters=DeadLetterQueue(sqs, dlq),
             persistence=DynamoDBPersistenceLayer(table_name="events", boto3_client=ddb),
         )
         eid = event_id("acme", "shopify", "broken-1")
-        attributes = {"event_id": eid, "tenant": "acme", "provider": "shopify", "topic": "orders/create",
-                      "delivery_id": "broken-1", "received_at": "1700000000000", "api_version": "2025-10"}
-        sqs.send_message(QueueUrl=source, MessageBody='{"note": "no order here"}', MessageGroupId="acme:shop",
-                         MessageDeduplicationId=eid, MessageAttributes=to_sqs_attributes(attributes))
+        attributes = {
+            "event_id": eid,
+            "tenant": "acme",
+            "provider": "shopify",
+            "topic": "orders/create",
+            "delivery_id": "broken-1",
+            "received_at": "1700000000000",
+            "api_version": "2025-10",
+        }
+        sqs.send_message(
+            QueueUrl=source,
+            MessageBody='{"note": "no order here"}',
+            MessageGroupId="acme:shop",
+            MessageDeduplicationId=eid,
+            MessageAttributes=to_sqs_attributes(attributes),
+        )
 
         def drain_source():
-            messages = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
-                                           AttributeNames=["All"]).get("Messages", [])
-            records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                        "attributes": m["Attributes"],
-                        "messageAttributes": {k: {"stringValue": v["StringValue"], "dataType": "String"}
-                                              for k, v in m.get("MessageAttributes", {}).items()}}
-                       for m in messages]
+            messages = sqs.receive_message(
+                QueueUrl=source, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"]
+            ).get("Messages", [])
+            records = [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m["Attributes"],
+                    "messageAttributes": {
+                        k: {"stringValue": v["StringValue"], "dataType": "String"}
+                        for k, v in m.get("MessageAttributes", {}).items()
+                    },
+                }
+                for m in messages
+            ]
             response = worker.handle({"Records": records}, LambdaContext())
             failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
             for m in messages:

@@ -35,8 +35,7 @@ def test_known_answer_vector():
     # HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog"), a published test value.
     digest = hmac.new(b"key", b"The quick brown fox jumps over the lazy dog", hashlib.sha256).hexdigest()
     assert digest == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
-    verify_github("key", b"The quick brown fox jumps over the lazy dog",
-                  {"x-hub-signature-256": "sha256=" + digest})
+    verify_github("key", b"The quick brown fox jumps over the lazy dog", {"x-hub-signature-256": "sha256=" + digest})
 
 
 # --- Shopify -----------------------------------------------------------------------------------
@@ -110,8 +109,7 @@ def test_stripe_wrong_secret_and_tampered_body():
     with pytest.raises(SignatureError, match="mismatch"):
         verify_stripe(SECRET, BODY, {"stripe-signature": f"t={now},v1={stripe_v1('x', BODY, now)}"}, now=now)
     with pytest.raises(SignatureError, match="mismatch"):
-        verify_stripe(SECRET, BODY + b"\n", {"stripe-signature": f"t={now},v1={stripe_v1(SECRET, BODY, now)}"},
-                      now=now)
+        verify_stripe(SECRET, BODY + b"\n", {"stripe-signature": f"t={now},v1={stripe_v1(SECRET, BODY, now)}"}, now=now)
 
 
 def test_stripe_signature_binds_the_timestamp():
@@ -121,8 +119,7 @@ def test_stripe_signature_binds_the_timestamp():
         verify_stripe(SECRET, BODY, {"stripe-signature": header}, now=now)
 
 
-@pytest.mark.parametrize("age, ok", [(0, True), (299, True), (300, True), (301, False), (3600, False),
-                                     (-301, False)])
+@pytest.mark.parametrize("age, ok", [(0, True), (299, True), (300, True), (301, False), (3600, False), (-301, False)])
 def test_stripe_tolerance_is_300_seconds(age, ok):
     now = 1_700_000_000
     timestamp = now - age

@@ -25,8 +25,9 @@ def test_redrive_needs_both_dlq_and_max_receive_count():
 
 
 def test_unknown_references_are_refused():
-    function = Function(logical_id="Fn", name="fn", handler="h.handler",
-                        grants=[Grant(actions=["sqs:SendMessage"], resource="Missing")])
+    function = Function(
+        logical_id="Fn", name="fn", handler="h.handler", grants=[Grant(actions=["sqs:SendMessage"], resource="Missing")]
+    )
     with pytest.raises(ValidationError, match="Missing"):
         StackDefinition(description="x", functions=[function])
 
@@ -61,9 +62,9 @@ def test_config_file_and_environment(isolated_home, monkeypatch):
 
 
 def test_invalid_config_is_one_clear_error(isolated_home):
-    Path("hookstack.toml").write_text('[hookstack]\nworker_batch_size = 50\n')
+    Path("hookstack.toml").write_text("[hookstack]\nworker_batch_size = 50\n")
     with pytest.raises(HookstackError, match="invalid configuration.*worker_batch_size"):
         load_config()
-    Path("hookstack.toml").write_text('[hookstack\n')
+    Path("hookstack.toml").write_text("[hookstack\n")
     with pytest.raises(HookstackError, match="not valid TOML"):
         load_config()

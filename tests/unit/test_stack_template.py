@@ -34,8 +34,10 @@ def test_queues_are_fifo_with_redrive_and_visibility_six_times_worker_timeout(te
     assert queue["FifoQueue"] == "true" and dlq["FifoQueue"] == "true"
     assert queue["QueueName"].endswith(".fifo") and dlq["QueueName"].endswith(".fifo")
     assert queue["VisibilityTimeout"] >= VISIBILITY_TIMEOUT_FACTOR * config.worker_timeout_seconds
-    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]},
-                                      "maxReceiveCount": config.max_receive_count}
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": config.max_receive_count,
+    }
     assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
 
 
@@ -96,14 +98,17 @@ def test_least_privilege_per_function(template):
 
 def test_functions_take_code_from_the_artifact_parameters(template):
     for function in resources_of(template, "AWS::Lambda::Function").values():
-        assert function["Properties"]["Code"] == {"S3Bucket": {"Ref": "ArtifactBucket"},
-                                                  "S3Key": {"Ref": "ArtifactKey"}}
+        assert function["Properties"]["Code"] == {
+            "S3Bucket": {"Ref": "ArtifactBucket"},
+            "S3Key": {"Ref": "ArtifactKey"},
+        }
     assert set(template["Parameters"]) >= {"ArtifactBucket", "ArtifactKey"}
 
 
 def test_settings_come_from_config_not_code():
-    config = HookstackConfig(stage="prod", max_receive_count=7, worker_timeout_seconds=20,
-                             authorizer_ttl_seconds=60, max_request_bytes=1024)
+    config = HookstackConfig(
+        stage="prod", max_receive_count=7, worker_timeout_seconds=20, authorizer_ttl_seconds=60, max_request_bytes=1024
+    )
     template = render_template(hookstack_stack(config))
     queue = template["Resources"]["IngestQueue"]["Properties"]
     assert queue["QueueName"] == "hookstack-prod-ingest.fifo"
@@ -133,7 +138,8 @@ def test_source_ip_allow_lists_key_the_authorizer_cache_on_the_caller_address():
     config = HookstackConfig(tenants=[{"name": "acme", "source_cidrs": ["203.0.113.0/24"]}])
     (authorizer,) = resources_of(render_template(hookstack_stack(config)), "AWS::ApiGateway::Authorizer").values()
     assert authorizer["Properties"]["IdentitySource"] == (
-        f"method.request.header.{config.identity_header}, context.identity.sourceIp")
+        f"method.request.header.{config.identity_header}, context.identity.sourceIp"
+    )
 
 
 def test_a_query_string_token_replaces_the_header_as_identity_source():
@@ -148,11 +154,11 @@ def test_a_query_string_token_replaces_the_header_as_identity_source():
 
 
 def test_a_query_string_token_keeps_the_source_ip_in_the_cache_key():
-    config = HookstackConfig(identity_query_parameter="key_1",
-                             tenants=[{"name": "acme", "source_cidrs": ["203.0.113.0/24"]}])
+    config = HookstackConfig(
+        identity_query_parameter="key_1", tenants=[{"name": "acme", "source_cidrs": ["203.0.113.0/24"]}]
+    )
     (authorizer,) = resources_of(render_template(hookstack_stack(config)), "AWS::ApiGateway::Authorizer").values()
-    assert authorizer["Properties"]["IdentitySource"] == (
-        "method.request.querystring.key_1, context.identity.sourceIp")
+    assert authorizer["Properties"]["IdentitySource"] == ("method.request.querystring.key_1, context.identity.sourceIp")
 
 
 def test_fault_injection_can_be_left_out_of_a_stage():

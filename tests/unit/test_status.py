@@ -17,15 +17,20 @@ EID = event_id("acme", "shopify", "delivery-1")
 @pytest.fixture
 def store(moto_aws):
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(TableName="events", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                          BillingMode="PAY_PER_REQUEST")
+    dynamodb.create_table(
+        TableName="events",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     return StatusStore(dynamodb, "events")
 
 
 def get(store, eid, tenant="acme"):
-    event = {"pathParameters": {"id": eid},
-             "requestContext": {"authorizer": {"tenant": tenant, "providers": "shopify"} if tenant else {}}}
+    event = {
+        "pathParameters": {"id": eid},
+        "requestContext": {"authorizer": {"tenant": tenant, "providers": "shopify"} if tenant else {}},
+    }
     response = handle(store, event)
     return response["statusCode"], json.loads(response["body"])
 

@@ -73,11 +73,14 @@ def test_a_query_placement_appends_the_encoded_token_and_adds_no_header():
     assert parse_qs(urlsplit(path).query) == {"token": [TOKEN]}
 
 
-@pytest.mark.parametrize("path, expected", [
-    ("/events/e1?verbose=1", "/events/e1?verbose=1&token=t1"),
-    ("/events/e1?", "/events/e1?token=t1"),
-    ("/events/e1?a=1&", "/events/e1?a=1&token=t1"),
-])
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("/events/e1?verbose=1", "/events/e1?verbose=1&token=t1"),
+        ("/events/e1?", "/events/e1?token=t1"),
+        ("/events/e1?a=1&", "/events/e1?a=1&token=t1"),
+    ],
+)
 def test_a_query_placement_keeps_an_existing_query_string(path, expected):
     assert TokenPlacement.in_query("token").path(path, "t1") == expected
 
@@ -161,8 +164,15 @@ def test_a_failed_request_does_not_name_the_token():
 
 
 def test_the_warm_up_sends_the_token_in_the_query_and_reports_no_url(recorder):
-    summary = warm_up(recorder, token="tok_secret_1", placement=TokenPlacement.in_query("token"),
-                      provider="shopify", secret="s", requests=3, seed=1)
+    summary = warm_up(
+        recorder,
+        token="tok_secret_1",
+        placement=TokenPlacement.in_query("token"),
+        provider="shopify",
+        secret="s",
+        requests=3,
+        seed=1,
+    )
     assert summary["status_counts"] == {"202": 3}
     assert {path for path, _ in Recorder.seen} == {"/dev/webhooks/shopify?token=tok_secret_1"}
     assert not any(has_token_header(headers) for _, headers in Recorder.seen)
@@ -196,8 +206,13 @@ def test_a_url_with_a_query_string_is_refused():
 
 
 def _run(placement: TokenPlacement) -> LocustRun:
-    return LocustRun(url="http://127.0.0.1:1/dev", params=LoadParams(), report_dir=Path("r"), token="tok_secret_1",
-                     token_placement=placement)
+    return LocustRun(
+        url="http://127.0.0.1:1/dev",
+        params=LoadParams(),
+        report_dir=Path("r"),
+        token="tok_secret_1",
+        token_placement=placement,
+    )
 
 
 def test_the_locust_child_is_told_the_placement_and_never_the_token():
@@ -210,7 +225,9 @@ def test_the_locust_child_is_told_the_placement_and_never_the_token():
 
 
 def test_locust_options_choose_the_placement():
-    assert token_placement_from(SimpleNamespace(token_header="X-Api-Key", token_query_parameter="")) == \
-        TokenPlacement.in_header("X-Api-Key")
-    assert token_placement_from(SimpleNamespace(token_header=DEFAULT_TOKEN_HEADER, token_query_parameter="t")) == \
-        TokenPlacement.in_query("t")
+    assert token_placement_from(
+        SimpleNamespace(token_header="X-Api-Key", token_query_parameter="")
+    ) == TokenPlacement.in_header("X-Api-Key")
+    assert token_placement_from(
+        SimpleNamespace(token_header=DEFAULT_TOKEN_HEADER, token_query_parameter="t")
+    ) == TokenPlacement.in_query("t")

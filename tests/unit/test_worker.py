@@ -28,8 +28,13 @@ SECRET = "shpss_test_secret"
 
 @pytest.fixture
 def aws(monkeypatch):
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS",
-                 "AWS_ENDPOINT_URL_S3"):
+    for name in (
+        "AWS_ENDPOINT_URL",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_SQS",
+        "AWS_ENDPOINT_URL_S3",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -38,9 +43,12 @@ def aws(monkeypatch):
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         for table in ("events", "projections"):
-            dynamodb.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                                  AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                                  BillingMode="PAY_PER_REQUEST")
+            dynamodb.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
         sqs = boto3.client("sqs", region_name=REGION)
         dlq_url = sqs.create_queue(QueueName="ingest-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
         s3 = boto3.client("s3", region_name=REGION)
@@ -61,8 +69,9 @@ class FailingProjections(ProjectionStore):
         self.calls.append(event_id)
         if self.always or event_id in self.fail_for:
             raise TimeoutError("projections table timed out")
-        return self._inner.apply(projection, tenant=tenant, provider=provider, topic=topic, event_id=event_id,
-                                 at_ms=at_ms)
+        return self._inner.apply(
+            projection, tenant=tenant, provider=provider, topic=topic, event_id=event_id, at_ms=at_ms
+        )
 
 
 class Context:
@@ -78,9 +87,14 @@ class Context:
 def make_worker(aws, *, max_receive_count: int = 3, fail_for: set[str] | None = None, always: bool = False):
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    settings = WorkerSettings(events_table="events", projections_table="projections", dlq_url=aws.dlq_url,
-                              payload_bucket="payloads", max_receive_count=max_receive_count,
-                              idempotency_ttl_seconds=6 * 3600)
+    settings = WorkerSettings(
+        events_table="events",
+        projections_table="projections",
+        dlq_url=aws.dlq_url,
+        payload_bucket="payloads",
+        max_receive_count=max_receive_count,
+        idempotency_ttl_seconds=6 * 3600,
+    )
     projections = FailingProjections(ProjectionStore(aws.dynamodb, "projections"), fail_for, always)
     worker = Worker(
         settings,
@@ -88,8 +102,9 @@ def make_worker(aws, *, max_receive_count: int = 3, fail_for: set[str] | None = 
         projections=projections,
         payloads=PayloadStore(aws.s3, "payloads"),
         dead_letters=DeadLetterQueue(aws.sqs, aws.dlq_url),
-        persistence=DynamoDBPersistenceLayer(table_name="events", key_attr="id", expiry_attr="expiration",
-                                             boto3_client=aws.dynamodb),
+        persistence=DynamoDBPersistenceLayer(
+            table_name="events", key_attr="id", expiry_attr="expiration", boto3_client=aws.dynamodb
+        ),
     )
     return worker, projections
 
@@ -97,25 +112,48 @@ def make_worker(aws, *, max_receive_count: int = 3, fail_for: set[str] | None = 
 _counter = iter(range(1, 10**9))
 
 
-def record(body: str | bytes, *, tenant="acme", provider="shopify", topic="orders/create", delivery_id=None,
-           group=None, receive_count=1, extra_attributes=None) -> dict:
+def record(
+    body: str | bytes,
+    *,
+    tenant="acme",
+    provider="shopify",
+    topic="orders/create",
+    delivery_id=None,
+    group=None,
+    receive_count=1,
+    extra_attributes=None,
+) -> dict:
     """A Lambda SQS event record the way the event source mapping delivers it."""
     number = next(_counter)
     delivery_id = delivery_id or f"delivery-{number}"
     eid = event_id(tenant, provider, delivery_id)
-    attributes = {"event_id": eid, "tenant": tenant, "provider": provider, "topic": topic,
-                  "delivery_id": delivery_id, "received_at": "1700000000000", **(extra_attributes or {})}
+    attributes = {
+        "event_id": eid,
+        "tenant": tenant,
+        "provider": provider,
+        "topic": topic,
+        "delivery_id": delivery_id,
+        "received_at": "1700000000000",
+        **(extra_attributes or {}),
+    }
     return {
         "messageId": f"m-{number}",
         "receiptHandle": f"rh-{number}",
         "body": body.decode() if isinstance(body, bytes) else body,
-        "attributes": {"ApproximateReceiveCount": str(receive_count), "SentTimestamp": "1700000000000",
-                       "MessageGroupId": group or f"{tenant}:demo-shop.myshopify.com",
-                       "MessageDeduplicationId": eid, "SequenceNumber": str(number)},
-        "messageAttributes": {k: {"stringValue": v["StringValue"], "dataType": "String"}
-                              for k, v in to_sqs_attributes(attributes).items()},
-        "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:ingest.fifo", "awsRegion": REGION,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": "1700000000000",
+            "MessageGroupId": group or f"{tenant}:demo-shop.myshopify.com",
+            "MessageDeduplicationId": eid,
+            "SequenceNumber": str(number),
+        },
+        "messageAttributes": {
+            k: {"stringValue": v["StringValue"], "dataType": "String"} for k, v in to_sqs_attributes(attributes).items()
+        },
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:ingest.fifo",
+        "awsRegion": REGION,
     }
 
 
@@ -136,8 +174,13 @@ def projection_items(aws) -> list[dict]:
 
 
 def dlq_messages(aws) -> list[dict]:
-    return aws.sqs.receive_message(QueueUrl=aws.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
-                                   MessageAttributeNames=["All"], AttributeNames=["All"]).get("Messages", [])
+    return aws.sqs.receive_message(
+        QueueUrl=aws.dlq_url,
+        MaxNumberOfMessages=10,
+        VisibilityTimeout=0,
+        MessageAttributeNames=["All"],
+        AttributeNames=["All"],
+    ).get("Messages", [])
 
 
 def eid_of(rec: dict) -> str:
@@ -280,11 +323,14 @@ def test_unknown_topic_is_processed_generically(aws):
     assert dlq_messages(aws) == []
 
 
-@pytest.mark.parametrize("make", [
-    lambda: stripe_delivery("payment_intent.succeeded", SECRET, rng=random.Random(3)),
-    lambda: stripe_delivery("invoice.paid", SECRET, rng=random.Random(3), account="acct_123"),
-    lambda: github_delivery("push", SECRET, rng=random.Random(3)),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: stripe_delivery("payment_intent.succeeded", SECRET, rng=random.Random(3)),
+        lambda: stripe_delivery("invoice.paid", SECRET, rng=random.Random(3), account="acct_123"),
+        lambda: github_delivery("push", SECRET, rng=random.Random(3)),
+    ],
+)
 def test_other_providers_are_processed(aws, make):
     worker, _ = make_worker(aws)
     delivery = make()
@@ -377,14 +423,24 @@ def test_handler_module_reads_its_settings_lazily(monkeypatch):
 def test_dead_letter_copy_stays_within_the_sqs_attribute_limit(aws):
     worker, _ = make_worker(aws)
     claim = PayloadStore(aws.s3, "payloads").put("acme", "evt_big", json.dumps({"no": "order"}).encode())
-    rec = record(claim.to_message_body(), extra_attributes={"claim_check": "1", "api_version": "2025-10",
-                                                            "replay_count": "2"})
+    rec = record(
+        claim.to_message_body(), extra_attributes={"claim_check": "1", "api_version": "2025-10", "replay_count": "2"}
+    )
     assert worker.handle({"Records": [rec]}, Context()) == {"batchItemFailures": []}
     [message] = dlq_messages(aws)
     names = set(message["MessageAttributes"])
     assert len(names) <= 10
-    assert {"event_id", "tenant", "provider", "topic", "claim_check", "replay_count", "dead_letter_reason",
-            "dead_letter_kind", "dead_lettered_at"} <= names
+    assert {
+        "event_id",
+        "tenant",
+        "provider",
+        "topic",
+        "claim_check",
+        "replay_count",
+        "dead_letter_reason",
+        "dead_letter_kind",
+        "dead_lettered_at",
+    } <= names
 
 
 def test_group_ids_are_valid_for_sqs():
