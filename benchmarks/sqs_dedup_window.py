@@ -35,8 +35,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from stack.ministack_patches import PINNED_MINISTACK_VERSION, installed_ministack_version
 from stack.emulator import MiniStackProcess
+from stack.ministack_patches import PINNED_MINISTACK_VERSION, installed_ministack_version
 
 GOAL_LATE_OVER_EARLY = 0.80
 DEDUP_WINDOW_S = 300.0

@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,7 +25,7 @@ console = Console(stderr=True)
 out = Console()
 
 TargetOpt = Annotated[str, typer.Option("--target", "-t", help="embedded | localstack | aws")]
-StageOpt = Annotated[Optional[str], typer.Option("--stage", help="stage name (default from config)")]
+StageOpt = Annotated[str | None, typer.Option("--stage", help="stage name (default from config)")]
 
 
 def _outputs(target: str, stage: str | None):
@@ -89,7 +89,7 @@ def run(
     groups: Annotated[int, typer.Option(min=1, max=8, help="message groups")] = 4,
     report_dir: Annotated[Path, typer.Option(help="where the JSON and HTML reports go")] = Path("chaos-reports"),
     fresh: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option(
             "--fresh/--deployed", help="embedded: a private drill-sized stack (default) or the deployed stage"
         ),
@@ -97,7 +97,7 @@ def run(
     seed: Annotated[int, typer.Option(help="traffic seed")] = 7,
     max_seconds: Annotated[float, typer.Option(help="time budget per drill")] = 240.0,
     sabotage: Annotated[
-        Optional[str], typer.Option(help="break the stage on purpose (skip-write | broken-replay): the drill must FAIL")
+        str | None, typer.Option(help="break the stage on purpose (skip-write | broken-replay): the drill must FAIL")
     ] = None,
 ) -> None:
     """Run a drill (or all): send, inject, wait, recover, reconcile, fix and replay, verdict."""
@@ -203,13 +203,13 @@ def inject(
     action: Annotated[str, typer.Option(help="latency | error | throttle | timeout | crash")],
     duration: Annotated[float, typer.Option("--for", help="seconds until the fault expires")] = 300.0,
     percentage: Annotated[float, typer.Option(min=0, max=100)] = 100.0,
-    group: Annotated[Optional[list[str]], typer.Option(help="message group pattern (repeatable)")] = None,
-    provider: Annotated[Optional[list[str]], typer.Option(help="provider pattern (repeatable)")] = None,
-    topic: Annotated[Optional[list[str]], typer.Option(help="topic pattern (repeatable)")] = None,
+    group: Annotated[list[str] | None, typer.Option(help="message group pattern (repeatable)")] = None,
+    provider: Annotated[list[str] | None, typer.Option(help="provider pattern (repeatable)")] = None,
+    topic: Annotated[list[str] | None, typer.Option(help="topic pattern (repeatable)")] = None,
     latency_ms: Annotated[int, typer.Option(min=0)] = 0,
     after_writes: Annotated[int, typer.Option(min=1, max=10)] = 1,
-    max_attempt: Annotated[Optional[int], typer.Option(min=1)] = None,
-    error_code: Annotated[Optional[str], typer.Option(help="throttle: the DynamoDB error code")] = None,
+    max_attempt: Annotated[int | None, typer.Option(min=1)] = None,
+    error_code: Annotated[str | None, typer.Option(help="throttle: the DynamoDB error code")] = None,
     status_code: Annotated[int, typer.Option(min=500, max=599, help="partner error: HTTP status")] = 503,
     target: TargetOpt = "embedded",
     stage: StageOpt = None,

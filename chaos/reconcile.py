@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from chaos.observe import Observation
-from handlers.errors import SKIPPED_BEHIND_FAILURE
 from chaos.traffic import Ledger, PlannedEvent
+from handlers.errors import SKIPPED_BEHIND_FAILURE
 
 Phase = Literal["before_fix", "after_replay"]
 MAX_LISTED = 25

@@ -111,8 +111,8 @@ def _rng(rng: random.Random | None) -> random.Random:
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
-    value = now or dt.datetime.now(dt.timezone.utc)
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    value = now or dt.datetime.now(dt.UTC)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -380,7 +380,7 @@ def shopify_delivery(
         "X-Shopify-API-Version": api_version,
         "X-Shopify-Webhook-Id": webhook_id,
         "X-Shopify-Event-Id": _uuid(rng),
-        "X-Shopify-Triggered-At": now.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+        "X-Shopify-Triggered-At": now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
         "User-Agent": "Shopify-Captain-Hook",
     }
     return Delivery("shopify", topic, raw, headers, webhook_id, shop)

@@ -90,7 +90,7 @@ def build(
         "mode": result["mode"],
         "target": target,
         "url": result.get("host"),
-        "started_at": dt.datetime.fromtimestamp(result["started_epoch"], dt.timezone.utc).isoformat(),
+        "started_at": dt.datetime.fromtimestamp(result["started_epoch"], dt.UTC).isoformat(),
         "duration_s": duration,
         "processes": result.get("processes", 1),
         "users": result.get("users"),

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import math
 import random
-import urllib.request
 import time
+import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -32,11 +32,11 @@ console = Console(stderr=True)
 out = Console()
 
 TargetOpt = Annotated[str, typer.Option("--target", "-t", help="embedded | localstack | aws")]
-StageOpt = Annotated[Optional[str], typer.Option("--stage", help="stage name (default from config)")]
+StageOpt = Annotated[str | None, typer.Option("--stage", help="stage name (default from config)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-EndpointOpt = Annotated[Optional[str], typer.Option("--endpoint-url", help="emulator endpoint (localstack)")]
-ProfileOpt = Annotated[Optional[str], typer.Option("--profile", help="AWS named profile (aws)")]
-RegionOpt = Annotated[Optional[str], typer.Option("--region", help="AWS region")]
+EndpointOpt = Annotated[str | None, typer.Option("--endpoint-url", help="emulator endpoint (localstack)")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS named profile (aws)")]
+RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS region")]
 
 
 def _progress(message: str) -> None:
@@ -49,7 +49,7 @@ def _print_json(value: object) -> None:
 
 @app.command()
 def synth(
-    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="file (default stdout)")] = None,
+    output: Annotated[Path | None, typer.Option("--out", "-o", help="file (default stdout)")] = None,
     bootstrap: Annotated[bool, typer.Option(help="the artifacts bootstrap stack instead")] = False,
     stage: StageOpt = None,
 ) -> None:
@@ -81,7 +81,7 @@ def up(
     gateway: Annotated[
         str, typer.Option(help="hookstack (own data plane) | ministack (the emulator's API path)")
     ] = "hookstack",
-    port: Annotated[Optional[int], typer.Option(help="emulator port (default: a free one)")] = None,
+    port: Annotated[int | None, typer.Option(help="emulator port (default: a free one)")] = None,
     stage: StageOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -216,7 +216,7 @@ def _client(target: str, stage: str | None):
 def send(
     provider: Annotated[str, typer.Option(help=", ".join(PROVIDERS))] = "shopify",
     topic: Annotated[str, typer.Option(help="topic / event type")] = "orders/create",
-    file: Annotated[Optional[Path], typer.Option("--file", help="JSON body to sign and send")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="JSON body to sign and send")] = None,
     target: TargetOpt = "embedded",
     stage: StageOpt = None,
     as_json: JsonOpt = False,
@@ -306,10 +306,10 @@ def dlq_show(event_id: str, target: TargetOpt = "embedded", stage: StageOpt = No
 
 @dlq_app.command("replay")
 def dlq_replay(
-    ids: Annotated[Optional[list[str]], typer.Option("--id", help="event id (repeatable)")] = None,
+    ids: Annotated[list[str] | None, typer.Option("--id", help="event id (repeatable)")] = None,
     replay_all: Annotated[bool, typer.Option("--all", help="every dead letter")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="say what would be replayed")] = False,
-    body: Annotated[Optional[Path], typer.Option("--body", help="fixed body for the one --id")] = None,
+    body: Annotated[Path | None, typer.Option("--body", help="fixed body for the one --id")] = None,
     target: TargetOpt = "embedded",
     stage: StageOpt = None,
     as_json: JsonOpt = False,
@@ -358,16 +358,14 @@ def demo(
         bool, typer.Option(help="leave the stack running afterwards (always, if it was already up)")
     ] = False,
     gateway: Annotated[str, typer.Option(help="hookstack | ministack")] = "hookstack",
-    report: Annotated[Optional[Path], typer.Option(help="write the summary JSON here")] = None,
+    report: Annotated[Path | None, typer.Option(help="write the summary JSON here")] = None,
 ) -> None:
     """The main job: up → a short signed Shopify burst → results → down."""
     from stack import burst
     from stack.embedded import down as embedded_down
     from stack.embedded import up as embedded_up
-    from stack.targets import provider_secret, tenant_token
-
     from stack.emulator import Emulator
-    from stack.targets import hookstack_home
+    from stack.targets import hookstack_home, provider_secret, tenant_token
 
     config = load_config()
     # A stack the user already had up is left running, as found.

@@ -46,7 +46,7 @@ import math
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -564,27 +564,27 @@ def render_estimate(estimate: CostEstimate, console: Console, title: str) -> Non
 
 def cost(
     report: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Argument(
             help="Load-test JSON summary to price. Omit it and give --rate and --duration to price a "
             "planned run instead.",
             dir_okay=False,
         ),
     ] = None,
-    rate: Annotated[Optional[float], typer.Option(help="Planned request rate (rps).")] = None,
-    duration: Annotated[Optional[float], typer.Option(help="Planned duration (seconds).")] = None,
+    rate: Annotated[float | None, typer.Option(help="Planned request rate (rps).")] = None,
+    duration: Annotated[float | None, typer.Option(help="Planned duration (seconds).")] = None,
     body_bytes: Annotated[
-        Optional[int], typer.Option(help="Mean webhook body size in bytes (default: the report's, else 8192).")
+        int | None, typer.Option(help="Mean webhook body size in bytes (default: the report's, else 8192).")
     ] = None,
     memory: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--memory", help="FUNCTION=MB, repeatable (default: the stack's own settings)."),
     ] = None,
     cache_hit_ratio: Annotated[
-        Optional[float], typer.Option(min=0.0, max=1.0, help="Assumed authorizer cache hit ratio (default 0.9).")
+        float | None, typer.Option(min=0.0, max=1.0, help="Assumed authorizer cache hit ratio (default 0.9).")
     ] = None,
     prices_file: Annotated[
-        Optional[Path], typer.Option("--prices", help="Prices file (default: the packaged us-east-1 list prices).")
+        Path | None, typer.Option("--prices", help="Prices file (default: the packaged us-east-1 list prices).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
 ) -> None:

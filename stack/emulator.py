@@ -186,7 +186,7 @@ class MiniStackProcess:
         assert self._dir is not None
         return self._dir / "ministack.log"
 
-    def start(self) -> "MiniStackProcess":
+    def start(self) -> MiniStackProcess:
         self._dir = Path(tempfile.mkdtemp(prefix=f"ministack-{self.port}-"))
         env = ministack_environment(self.port, "127.0.0.1", self._dir, patched=self.patched)
         with open(self.log_file, "wb") as log:
@@ -219,7 +219,7 @@ class MiniStackProcess:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 
-    def __enter__(self) -> "MiniStackProcess":
+    def __enter__(self) -> MiniStackProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

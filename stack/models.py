@@ -35,7 +35,7 @@ class Queue(BaseModel):
     max_receive_count: int | None = None
 
     @model_validator(mode="after")
-    def _fifo_name(self) -> "Queue":
+    def _fifo_name(self) -> Queue:
         if self.fifo != self.name.endswith(".fifo"):
             raise ValueError(f"queue {self.name}: FIFO queues (and only they) end in .fifo")
         if (self.dead_letter_queue is None) != (self.max_receive_count is None):
@@ -55,7 +55,7 @@ class Grant(BaseModel):
     parameter_path: str | None = None  # for SSM: grant on parameters under this path
 
     @model_validator(mode="after")
-    def _one_target(self) -> "Grant":
+    def _one_target(self) -> Grant:
         if (self.resource is None) == (self.parameter_path is None):
             raise ValueError("a grant names exactly one of resource / parameter_path")
         return self
@@ -145,7 +145,7 @@ class StackDefinition(BaseModel):
     outputs: dict[str, tuple[LogicalId, Literal["Ref", "Arn", "QueueUrl"]]] = {}
 
     @model_validator(mode="after")
-    def _references_resolve(self) -> "StackDefinition":
+    def _references_resolve(self) -> StackDefinition:
         known = {r.logical_id for group in (self.tables, self.buckets, self.queues, self.functions) for r in group}
         if len(known) != sum(map(len, (self.tables, self.buckets, self.queues, self.functions))):
             raise ValueError("logical ids must be unique")

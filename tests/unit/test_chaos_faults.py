@@ -382,9 +382,8 @@ class Crashed(BaseException):
 
 
 def test_worker_crash_mid_batch_then_redelivery_writes_nothing_twice(aws):
-    from tests.unit.test_worker import Context, eid_of, make_worker, order_body, projection_items, record, status_of
-
     from handlers.projections import ProjectionStore
+    from tests.unit.test_worker import Context, eid_of, make_worker, order_body, projection_items, record, status_of
 
     worker, _ = make_worker(aws)
     store = ProjectionStore(aws.dynamodb, "projections")

@@ -28,7 +28,7 @@ from loadtests.deliveries import (
 )
 
 SECRET = "whsec_client_side"
-NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def test_topic_tuples():

@@ -58,8 +58,9 @@ def test_any_non_loopback_url_counts_as_billed_and_loopback_never_does():
 
 
 def test_the_command_refuses_before_sending_anything(tmp_path):
-    from loadtests.cli import load
     import typer
+
+    from loadtests.cli import load
 
     app = typer.Typer()
     app.command()(load)
@@ -144,8 +145,8 @@ def test_gates_on_end_to_end_figures_are_refused_without_the_accounting():
 
 
 def test_summary_without_accounting_reports_no_fake_missing_counts():
-    from tests.unit.test_load_report import synthetic_result
     from loadtests import hops, summary
+    from tests.unit.test_load_report import synthetic_result
 
     reason = "baseline handler set: its worker keeps no status, so there is nothing to read back"
     built, _ = summary.build(

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from stack.config import HookstackConfig, load_config
 from stack.errors import HookstackError
-from stack.models import Grant, Queue, StackDefinition, Function, Route
+from stack.models import Function, Grant, Queue, Route, StackDefinition
 
 
 def test_fifo_queue_names_end_in_fifo():
