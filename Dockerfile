@@ -19,7 +19,7 @@ RUN useradd --create-home --uid 10001 hookstack \
 
 WORKDIR /app
 # Sources only (see .dockerignore); installed as a regular package. The tree stays in /app for
-# the paths the tools take (locust -f loadtests/locustfile.py).
+# the paths the tools take (locust -f loadtests/locust/locustfile.py).
 # `hookstack deploy` builds the Lambda artifact under the working directory: /app/.hookstack.
 COPY . .
 RUN pip install --no-compile . \

@@ -52,8 +52,8 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stack.emulator import MiniStackProcess  # noqa: E402
-from stack.gateway import GatewayProcess, launch  # noqa: E402
+from stack.embedded.emulator import MiniStackProcess  # noqa: E402
+from stack.embedded.gateway import GatewayProcess, launch  # noqa: E402
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/bench"

@@ -30,10 +30,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from loadtests import summary as run_summary
+from loadtests.report import summary as run_summary
 from loadtests.cli import check_url
 from loadtests.launcher import LocustRun, run_locust
-from loadtests.params import LoadParams
+from loadtests.model.params import LoadParams
 
 
 def start_noop_server() -> tuple[subprocess.Popen[str], str]:

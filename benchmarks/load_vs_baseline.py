@@ -56,8 +56,8 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from loadtests import latency  # noqa: E402
-from stack.process_group import stop_group  # noqa: E402
+from loadtests.report import latency  # noqa: E402
+from stack.embedded.processes import stop_group  # noqa: E402
 
 STAGES = {"hookstack": "dev", "baseline": "base"}
 # Diagnosis (--pause-worker): the dev stage with its worker's event source mapping disabled during
@@ -166,7 +166,7 @@ class Benchmark:
 
     def up(self) -> dict[str, Any]:
         from stack.config import load_config
-        from stack.embedded import up
+        from stack.embedded.lifecycle import up
 
         timings = {}
         for handlers, stage in self.stages().items():
@@ -183,7 +183,7 @@ class Benchmark:
 
     def wait_quiet(self) -> float:
         """Wait until every stage's queue is empty: no worker backlog may run during a round."""
-        from stack.targets import load_outputs
+        from stack.deploy.targets import load_outputs
 
         started = time.monotonic()
         clients = []
@@ -212,7 +212,7 @@ class Benchmark:
 
     def set_worker(self, stage: str, enabled: bool) -> None:
         """Enable or disable the stage's worker event source mapping."""
-        from stack.targets import load_outputs
+        from stack.deploy.targets import load_outputs
 
         outputs = load_outputs("embedded", stage)
         client = outputs.client("lambda")
@@ -621,7 +621,7 @@ def leftovers(home: Path) -> list[int]:
 
 def tear_down(console: Console, home: Path) -> None:
     from stack.config import load_config
-    from stack.embedded import down
+    from stack.embedded.lifecycle import down
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip this
     try:

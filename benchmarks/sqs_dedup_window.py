@@ -2,7 +2,7 @@
 
 Starts MiniStack twice, one after the other, each as a child process on a free
 127.0.0.1 port: first as upstream ships it (``python -m ministack``), then through
-hookstack's entry (``python -m stack.ministack_server``, dedup prune patched). Against
+hookstack's entry (``python -m stack.embedded.ministack.server``, dedup prune patched). Against
 each, several sender threads (one keep-alive boto3 client each) send unique
 deduplication ids to one FIFO queue as fast as they can for ``--minutes`` and the
 rate and latency of the first and the last window are compared.
@@ -35,8 +35,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from stack.emulator import MiniStackProcess
-from stack.ministack_patches import PINNED_MINISTACK_VERSION, installed_ministack_version
+from stack.embedded.emulator import MiniStackProcess
+from stack.embedded.ministack.patches import PINNED_MINISTACK_VERSION, installed_ministack_version
 
 GOAL_LATE_OVER_EARLY = 0.80
 DEDUP_WINDOW_S = 300.0

@@ -16,7 +16,7 @@ from chaos.traffic import TENANT, Answer, Ledger, PlannedEvent, Sender
 from handlers.faults import Fault
 from stack.config import PROVIDERS, load_config
 from stack.errors import HookstackError
-from stack.targets import StackOutputs, provider_secret, tenant_token
+from stack.deploy.targets import StackOutputs, provider_secret, tenant_token
 
 SABOTAGES = ("skip-write", "broken-replay")
 

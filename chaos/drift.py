@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chaos.traffic import PROCESSED, Expectation, GroupSpec, PlannedEvent, group_specs
-from loadtests.deliveries import (
+from stack.clients.deliveries import (
     Delivery,
     github_body,
     github_delivery,

@@ -29,8 +29,8 @@ from chaos.traffic import (
     plan_baseline,
     reinject,
 )
-from handlers.message_contract import message_group_id
-from loadtests.deliveries import github_delivery, shopify_delivery, stripe_delivery
+from handlers.contract.message import message_group_id
+from stack.clients.deliveries import github_delivery, shopify_delivery, stripe_delivery
 from stack.errors import HookstackError
 
 Fixes = dict[str, bytes]

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from handlers.dynamodb_update import deserialize_item
-from handlers.projections import APPLIED_LOG_KIND
-from stack.burst import read_statuses
-from stack.replay import list_dead_letters
-from stack.targets import StackOutputs
+from handlers.platform.dynamodb_update import deserialize_item
+from handlers.stores.projections import APPLIED_LOG_KIND
+from stack.ops.demo import read_statuses
+from stack.ops.dlq import list_dead_letters
+from stack.deploy.targets import StackOutputs
 
 FINAL = ("PROCESSED", "DEAD_LETTERED")
 

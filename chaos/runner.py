@@ -15,8 +15,8 @@ from chaos.drills import DRILLS, Drill, Fixes
 from chaos.reconcile import Reconciliation, reconcile
 from chaos.stage import StageTimings, read_timings
 from stack.errors import HookstackError
-from stack.replay import replay
-from stack.targets import StackOutputs
+from stack.ops.dlq import replay
+from stack.deploy.targets import StackOutputs
 
 MAX_REPLAY_ROUNDS = 3
 # Reconcile, fix and replay, reconcile: replayed messages are processed at once when the fix holds.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from stack.config import HookstackConfig, load_config
 from stack.errors import HookstackError
-from stack.targets import StackOutputs, use_home
+from stack.deploy.targets import StackOutputs, use_home
 
 DRILL_STAGE = "chaos"
 # 3 s: long enough for a cold start on a busy 2-core machine, short enough that visibility (6×)
@@ -82,7 +82,7 @@ def fresh_embedded_stack(
     config: HookstackConfig | None = None, *, progress: Callable[[str], None] = lambda _: None
 ) -> Iterator[StackOutputs]:
     """A private embedded stack (own HOOKSTACK_HOME, drill-sized config), torn down afterwards."""
-    from stack.embedded import down, up
+    from stack.embedded.lifecycle import down, up
 
     config = config or drill_config()
     with tempfile.TemporaryDirectory(prefix="hookstack-chaos-") as home, use_home(Path(home) / "home"):

@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from handlers.message_contract import event_id as contract_event_id
-from handlers.message_contract import message_group_id, to_sqs_attributes
-from loadtests.deliveries import Delivery, github_delivery, shopify_delivery, stripe_delivery
-from stack.token_placement import TokenPlacement
-from stack.webhook_client import ApiClient
+from handlers.contract.message import event_id as contract_event_id
+from handlers.contract.message import message_group_id, to_sqs_attributes
+from stack.clients.deliveries import Delivery, github_delivery, shopify_delivery, stripe_delivery
+from stack.clients.token_placement import TokenPlacement
+from stack.clients.webhook_client import ApiClient
 
 TENANT = "demo"
 Outcome = Literal["processed", "dead_lettered", "processed_or_dead_lettered"]

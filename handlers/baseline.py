@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 
-from handlers.status_store import EventMeta, StatusStore
+from handlers.stores.status_store import EventMeta, StatusStore
 
 
 @cache

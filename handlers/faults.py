@@ -40,7 +40,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from handlers.logging_setup import function_logger
+from handlers.platform.logging_setup import function_logger
 
 logger = function_logger("faults")
 

@@ -21,15 +21,17 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from loadtests import hops, html_report
-from loadtests import summary as run_summary
-from loadtests.e2e import BacklogSampler, DrainResult, scan_status_items, wait_for_drain
-from loadtests.gates import GateError, parse_gate, parse_gates
+from loadtests.report import hops
+
+from loadtests.report import html as html_report
+from loadtests.report import summary as run_summary
+from loadtests.report.e2e import BacklogSampler, DrainResult, scan_status_items, wait_for_drain
+from loadtests.model.gates import GateError, parse_gate, parse_gates
 from loadtests.launcher import LocustRun, LocustRunError, run_locust
-from loadtests.options import DEFAULT_MAX_BODY_BYTES
-from loadtests.params import LoadParams, parse_duration
+from loadtests.locust.options import DEFAULT_MAX_BODY_BYTES
+from loadtests.model.params import LoadParams, parse_duration
 from loadtests.warmup import warm_up
-from stack.token_placement import TokenPlacement
+from stack.clients.token_placement import TokenPlacement
 
 PROVIDERS = ("shopify", "stripe", "github")
 DEFAULT_REPORT_ROOT = Path("load-reports")
@@ -86,8 +88,8 @@ def check_url(url: str, allow_remote: bool) -> None:
 
 def check_cost(api_url: str, target: str | None, params: LoadParams, confirmed: bool) -> None:
     """Refuse a run that bills a real account (target aws, or any non-loopback URL) above the
-    threshold of ``stack.cost`` at the scenario's peak rate, unless --i-understand-cost."""
-    from stack.cost import require_cost_confirmation  # local: only the CLI needs prices
+    threshold of ``stack.ops.cost`` at the scenario's peak rate, unless --i-understand-cost."""
+    from stack.ops.cost import require_cost_confirmation  # local: only the CLI needs prices
 
     billed = target == "aws" or not is_loopback_url(api_url)
     require_cost_confirmation("aws" if billed else (target or "url"), params.peak_rate(), params.duration, confirmed)
@@ -145,7 +147,7 @@ def check_gates_measurable(gates: list[Any], e2e: bool, reason: str | None) -> N
 def _stack(target: str | None, stage: str | None, url: str | None) -> Any:
     if target is None and url is not None:
         return None  # a bare URL: no outputs, no end-to-end figures
-    from stack.targets import load_outputs  # local: only needed with a deployed stack
+    from stack.deploy.targets import load_outputs  # local: only needed with a deployed stack
 
     return load_outputs(target or "embedded", stage)
 
@@ -170,7 +172,7 @@ def _credentials(
     outputs: Any, providers: list[str], token: str | None, secrets: dict[str, str | None]
 ) -> tuple[str, dict[str, str]]:
     if outputs is not None:
-        from stack.targets import provider_secret, tenant_token
+        from stack.deploy.targets import provider_secret, tenant_token
 
         token = token or tenant_token(outputs)
         secrets = {p: secrets.get(p) or provider_secret(outputs, p) for p in providers}

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtests.params import MAX_LEAD_S, LoadParams
-from stack.process_group import INTERRUPT, stop_group
-from stack.token_placement import TokenPlacement
+from loadtests.model.params import MAX_LEAD_S, LoadParams
+from stack.embedded.processes import INTERRUPT, stop_group
+from stack.clients.token_placement import TokenPlacement
 
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+LOCUSTFILE = Path(__file__).parent / "locust" / "locustfile.py"
 USER_CLASSES = {"shopify": "ShopifyStore", "stripe": "StripeAccount", "github": "GitHubRepository"}
 STARTUP_ALLOWANCE_S = 30.0
 POLL_S = 0.5
@@ -172,7 +172,7 @@ def run_locust(
             stderr=subprocess.STDOUT,
             env=run.environment(),
             start_new_session=True,
-            cwd=str(LOCUSTFILE.parent.parent),
+            cwd=str(LOCUSTFILE.parents[2]),
         )
         position = 0
         try:

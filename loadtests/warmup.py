@@ -15,8 +15,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from loadtests.deliveries import GITHUB_EVENTS, SHOPIFY_TOPICS, STRIPE_TYPES, make_delivery
-from stack.token_placement import TokenPlacement
+from stack.clients.deliveries import GITHUB_EVENTS, SHOPIFY_TOPICS, STRIPE_TYPES, make_delivery
+from stack.clients.token_placement import TokenPlacement
 
 REQUEST_TIMEOUT_S = 30.0
 FIRST_TOPIC = {"shopify": SHOPIFY_TOPICS[0], "stripe": STRIPE_TYPES[0], "github": GITHUB_EVENTS[0]}

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from stack.errors import HookstackError
-from stack.token_placement import TokenPlacement
+from stack.clients.token_placement import TokenPlacement
 
 PROVIDERS = ("shopify", "stripe", "github")
 

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from stack.config import load_config
-from stack.embedded import down, up
-from stack.targets import StackOutputs, provider_secret, tenant_token, use_home
-from stack.webhook_client import ApiClient
+from stack.embedded.lifecycle import down, up
+from stack.deploy.targets import StackOutputs, provider_secret, tenant_token, use_home
+from stack.clients.webhook_client import ApiClient
 
 
 @pytest.fixture(scope="session")

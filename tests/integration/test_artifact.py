@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.package import PROVIDED_BY_RUNTIME, build_artifact, host_platform, lambda_platform
+from stack.deploy.package import PROVIDED_BY_RUNTIME, build_artifact, host_platform, lambda_platform
 
 HANDLER_MODULES = ("handlers.authorizer", "handlers.producer", "handlers.worker", "handlers.status")
 # What the Lambda Python runtime ships: boto3 and its dependency closure.

@@ -22,9 +22,9 @@ from chaos.drills import DRILLS
 from chaos.report import write_reports
 from chaos.runner import run_drill
 from chaos.stage import fresh_embedded_stack, read_timings
-from loadtests.deliveries import shopify_delivery
-from stack.targets import provider_secret, tenant_token
-from stack.webhook_client import ApiClient
+from stack.clients.deliveries import shopify_delivery
+from stack.deploy.targets import provider_secret, tenant_token
+from stack.clients.webhook_client import ApiClient
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from loadtests.deliveries import shopify_delivery
-from stack.burst import read_statuses
-from stack.replay import replay
-from stack.targets import tenant_token
-from stack.webhook_client import ApiClient
+from stack.clients.deliveries import shopify_delivery
+from stack.ops.demo import read_statuses
+from stack.ops.dlq import replay
+from stack.deploy.targets import tenant_token
+from stack.clients.webhook_client import ApiClient
 from tests.integration.conftest import wait_for_status
 
 pytestmark = pytest.mark.integration

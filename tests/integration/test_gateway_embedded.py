@@ -1,5 +1,5 @@
 """The embedded gateway against a real MiniStack: a toy REST API built with boto3, served by
-``stack.gateway.launch``.
+``stack.embedded.gateway.launch``.
 
 One MiniStack child process and two gateways (stage ``test``, and stage ``tight`` with
 stage throttling and a ``maxRequestBytes`` variable) for the whole module. Toy handlers
@@ -27,9 +27,9 @@ from typing import Any
 import boto3
 import pytest
 
-from stack.emulator import MiniStackProcess
-from stack.gateway import GatewayProcess, GatewayStartError, launch, stop_gateway
-from tests.unit.test_gateway_proxy_event import DOCUMENTED_EVENT, assert_same_shape
+from stack.embedded.emulator import MiniStackProcess
+from stack.embedded.gateway import GatewayProcess, GatewayStartError, launch, stop_gateway
+from tests.unit.stack.test_gateway_proxy_event import DOCUMENTED_EVENT, assert_same_shape
 
 pytestmark = pytest.mark.integration
 

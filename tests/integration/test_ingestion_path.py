@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from loadtests.deliveries import shopify_delivery
-from stack.token_placement import TokenPlacement
-from stack.webhook_client import ApiClient
+from stack.clients.deliveries import shopify_delivery
+from stack.clients.token_placement import TokenPlacement
+from stack.clients.webhook_client import ApiClient
 from tests.integration.conftest import wait_for_status
 
 pytestmark = pytest.mark.integration

@@ -103,7 +103,7 @@ def test_a_live_stall_is_hidden_by_a_closed_loop_and_restored_by_the_correction(
     assert summary["requests"] < 270  # the single user sent nothing while the target stalled
     assert summary["service_max_ms"] > 500  # the stalled request itself
     raw = json.loads((tmp_path / "locust-result.json").read_text())
-    from loadtests import latency
+    from loadtests.report import latency
 
     service = latency.summarize(latency.decode(raw["histograms"]["service"]))
     assert service["p99_ms"] < 200  # uncorrected: the stall is one sample in ~250
@@ -174,7 +174,7 @@ def test_flash_sale_on_the_embedded_stack_loses_nothing(embedded_stack, tmp_path
 
 def test_a_baseline_stage_runs_without_end_to_end_accounting(embedded_stack, tmp_path):
     from stack.config import load_config
-    from stack.embedded import up
+    from stack.embedded.lifecycle import up
 
     # A second stage on the same emulator (stopped with it by the session fixture's `down`).
     up(load_config(stage="base", handler_set="baseline"))

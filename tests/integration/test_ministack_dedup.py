@@ -8,8 +8,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from stack.emulator import MiniStackProcess
-from stack.ministack_patches import DEDUP_PRUNE_PATCH
+from stack.embedded.emulator import MiniStackProcess
+from stack.embedded.ministack.patches import DEDUP_PRUNE_PATCH
 
 pytestmark = pytest.mark.integration
 

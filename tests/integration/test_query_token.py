@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 import pytest
 from typer.testing import CliRunner
 
-from loadtests.deliveries import shopify_delivery
+from stack.clients.deliveries import shopify_delivery
 from stack.config import load_config
-from stack.embedded import up
-from stack.targets import StackOutputs, provider_secret, tenant_token
-from stack.token_placement import TokenPlacement
-from stack.webhook_client import ApiClient, Response
+from stack.embedded.lifecycle import up
+from stack.deploy.targets import StackOutputs, provider_secret, tenant_token
+from stack.clients.token_placement import TokenPlacement
+from stack.clients.webhook_client import ApiClient, Response
 from tests.integration.conftest import wait_for_status
 
 pytestmark = pytest.mark.integration

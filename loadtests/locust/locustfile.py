@@ -1,0 +1,88 @@
+"""Webhook traffic for a hookstack target, as providers send it.
+
+``hookstack load`` runs this file headless and reports exact latencies; it also works with
+Locust's own web UI for interactive use::
+
+    HOOKSTACK_TOKEN=… HOOKSTACK_SHOPIFY_SECRET=… \\
+        locust -f loadtests/locust/locustfile.py --host http://127.0.0.1:PORT/_aws/execute-api/ID/dev \\
+        --scenario flash-sale --rate 50 --duration 2m ShopifyStore
+
+The load shape comes from ``--scenario`` (see ``loadtests/locust/shapes.py``); requests start on an
+open-model schedule (``--mode open``) unless ``--mode closed``. See docs/load-testing.md.
+"""
+
+from __future__ import annotations
+
+from locust import task
+
+from loadtests.locust.harness import HARNESS, WebhookUser
+from loadtests.model.traffic import UNKNOWN_SHOPIFY_TOPICS
+
+HARNESS.install()
+
+
+class ShopifyStore(WebhookUser):
+    """Shops on a busy day: order traffic dominates, the catalogue and customers change now and
+    then, a few apps uninstall, and a topic nobody subscribed to slips through. Bodies range from a
+    few hundred bytes to just under the queue's limit; one in ten carries fields no DTO knows."""
+
+    provider = "shopify"
+    weight = 10
+
+    @task(30)
+    def order_created(self) -> None:
+        self.deliver(self.traffic.shopify("orders/create"))
+
+    @task(20)
+    def order_paid(self) -> None:
+        self.deliver(self.traffic.shopify("orders/paid"))
+
+    @task(15)
+    def order_updated(self) -> None:
+        self.deliver(self.traffic.shopify("orders/updated"))
+
+    @task(8)
+    def product_updated(self) -> None:
+        self.deliver(self.traffic.shopify("products/update"))
+
+    @task(3)
+    def product_created(self) -> None:
+        self.deliver(self.traffic.shopify("products/create"))
+
+    @task(6)
+    def customer_created(self) -> None:
+        self.deliver(self.traffic.shopify("customers/create"))
+
+    @task(1)
+    def app_uninstalled(self) -> None:
+        self.deliver(self.traffic.shopify("app/uninstalled"))
+
+    @task(2)
+    def topic_the_worker_does_not_know(self) -> None:
+        self.deliver(self.traffic.shopify(self.rng.choice(UNKNOWN_SHOPIFY_TOPICS)))
+
+
+class StripeAccount(WebhookUser):
+    """Connected Stripe accounts: payments succeed, subscription invoices get paid."""
+
+    provider = "stripe"
+    weight = 2
+
+    @task(3)
+    def payment_succeeded(self) -> None:
+        self.deliver(self.traffic.stripe("payment_intent.succeeded"))
+
+    @task(1)
+    def invoice_paid(self) -> None:
+        self.deliver(self.traffic.stripe("invoice.paid"))
+
+
+class GitHubRepository(WebhookUser):
+    """A few repositories receiving pushes."""
+
+    provider = "github"
+    weight = 1
+
+    @task
+    def push(self) -> None:
+        self.deliver(self.traffic.github("push"))

@@ -1,0 +1,148 @@
+"""What the simulated providers send: topic mixes, body sizes, shops, retries.
+
+Pure functions of a ``random.Random``, so a seeded run sends the same kinds of deliveries and
+the mix can be tested without Locust.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass
+
+from stack.clients.deliveries import (
+    Delivery,
+    github_delivery,
+    shopify_delivery,
+    stripe_delivery,
+)
+
+# Real Shopify topics the worker has no DTO for: the stack must accept-and-dead-letter or refuse
+# them cleanly (4xx, see measurements.ACCEPTABLE_REFUSALS), never fail with a 5xx.
+UNKNOWN_SHOPIFY_TOPICS: tuple[str, ...] = (
+    "inventory_levels/update",
+    "fulfillments/create",
+    "checkouts/update",
+    "refunds/create",
+    "carts/update",
+)
+
+SHOPS = tuple(
+    f"{name}.myshopify.com"
+    for name in (
+        "demo-shop",
+        "north-outfitters",
+        "maple-goods",
+        "harbor-coffee",
+        "atlas-books",
+        "lumen-lighting",
+        "pine-and-co",
+        "urban-thread",
+        "cobalt-gear",
+        "meadow-market",
+    )
+)
+STRIPE_ACCOUNTS = tuple(f"acct_1Load{index:02d}Demo{index * 7 % 10}" for index in range(8))
+REPOSITORIES = ("octo-org/octo-repo", "octo-org/storefront", "octo-org/payments", "octo-org/infra")
+
+# Share of deliveries carrying fields no DTO knows (providers add fields between API versions).
+EXTRA_FIELDS_SHARE = 0.1
+# A retained delivery this big is not kept for retries: a retry storm should not pin megabytes.
+RETRY_MEMORY_MAX_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class SizeBand:
+    share: float
+    low: int | None  # None: the body's natural size
+    high: int | None
+
+
+class BodySizes:
+    """Mostly natural-sized bodies, then a long tail up to just under the queue's limit.
+
+    The largest band sits at 85-97 % of ``max_body_bytes`` (the queue's MaximumMessageSize by
+    default), i.e. right at the claim-check boundary a real big order or product can reach.
+    """
+
+    def __init__(self, max_body_bytes: int):
+        if max_body_bytes < 16 * 1024:
+            raise ValueError(f"max_body_bytes must be at least 16 KiB, got {max_body_bytes}")
+        self.max_body_bytes = max_body_bytes
+        self.bands = (
+            SizeBand(0.80, None, None),
+            SizeBand(0.12, 4 * 1024, min(64 * 1024, max_body_bytes // 4)),
+            SizeBand(0.06, min(64 * 1024, max_body_bytes // 4), int(max_body_bytes * 0.85)),
+            SizeBand(0.02, int(max_body_bytes * 0.85), int(max_body_bytes * 0.97)),
+        )
+
+    def pick(self, rng: random.Random) -> int | None:
+        roll = rng.random()
+        for band in self.bands:
+            if roll < band.share:
+                if band.low is None or band.high is None:
+                    return None
+                # log-uniform: as many 8 KiB bodies as 32 KiB ones, as in real catalogues
+                return int(band.low * (band.high / band.low) ** rng.random())
+            roll -= band.share
+        return None
+
+
+class ProviderTraffic:
+    """Builds one provider account's deliveries (signed with ``secret``) with the mix above."""
+
+    def __init__(self, secret: str, rng: random.Random, sizes: BodySizes):
+        self.secret = secret
+        self.rng = rng
+        self.sizes = sizes
+
+    def _extra(self) -> bool:
+        return self.rng.random() < EXTRA_FIELDS_SHARE
+
+    def shopify(self, topic: str) -> Delivery:
+        size = self.sizes.pick(self.rng)
+        try:
+            return shopify_delivery(
+                topic,
+                self.secret,
+                shop=self.rng.choice(SHOPS),
+                rng=self.rng,
+                extra_fields=self._extra(),
+                size_bytes=size,
+            )
+        except ValueError:  # the padded size was below this body's natural size
+            return shopify_delivery(topic, self.secret, shop=self.rng.choice(SHOPS), rng=self.rng)
+
+    def stripe(self, event_type: str) -> Delivery:
+        return stripe_delivery(
+            event_type, self.secret, account=self.rng.choice(STRIPE_ACCOUNTS), rng=self.rng, extra_fields=self._extra()
+        )
+
+    def github(self, event: str) -> Delivery:
+        return github_delivery(
+            event, self.secret, repo=self.rng.choice(REPOSITORIES), rng=self.rng, extra_fields=self._extra()
+        )
+
+
+class RetryMemory:
+    """Recently sent deliveries a provider may send again, unchanged (same webhook id and body)."""
+
+    def __init__(self, capacity: int = 2000):
+        self._recent: deque[Delivery] = deque(maxlen=capacity)
+
+    def remember(self, delivery: Delivery) -> None:
+        if len(delivery.body) <= RETRY_MEMORY_MAX_BYTES:
+            self._recent.append(delivery)
+
+    def __len__(self) -> int:
+        return len(self._recent)
+
+    def maybe_retry(self, fresh: Delivery, share: float, rng: random.Random) -> tuple[Delivery, bool]:
+        """With probability ``share`` an earlier delivery of the same provider replaces ``fresh``."""
+        if share <= 0 or not self._recent or rng.random() >= share:
+            return fresh, False
+        for _ in range(8):  # a few tries to find the same provider in a mixed memory
+            candidate = self._recent[rng.randrange(len(self._recent))]
+            if candidate.provider == fresh.provider:
+                return candidate, True
+        return fresh, False

@@ -1,0 +1,171 @@
+"""Typed pieces of the webhook-ingestion architecture.
+
+Each model describes one kind of resource in provider-neutral terms; ``stack.definition.render`` turns a
+``StackDefinition`` into one CloudFormation template. Logical ids are CamelCase names used both as
+CloudFormation logical ids and as references between pieces.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+LogicalId = str
+
+
+class Table(BaseModel):
+    logical_id: LogicalId
+    hash_key: str = "id"
+    ttl_attribute: str | None = None
+
+
+class Bucket(BaseModel):
+    logical_id: LogicalId
+    expire_after_days: int | None = None
+
+
+class Queue(BaseModel):
+    logical_id: LogicalId
+    name: str
+    fifo: bool = True
+    visibility_timeout_seconds: int = 30
+    retention_seconds: int = 4 * 24 * 3600
+    dead_letter_queue: LogicalId | None = None
+    max_receive_count: int | None = None
+
+    @model_validator(mode="after")
+    def _fifo_name(self) -> Queue:
+        if self.fifo != self.name.endswith(".fifo"):
+            raise ValueError(f"queue {self.name}: FIFO queues (and only they) end in .fifo")
+        if (self.dead_letter_queue is None) != (self.max_receive_count is None):
+            raise ValueError(f"queue {self.name}: a redrive needs both a DLQ and maxReceiveCount")
+        return self
+
+
+Action = str
+
+
+class Grant(BaseModel):
+    """Least privilege: these actions on one resource of the stack (or a parameter path)."""
+
+    actions: list[Action]
+    resource: LogicalId | None = None  # a table, queue or bucket of this stack
+    object_prefix: str | None = None  # for buckets: grant on objects under this prefix
+    parameter_path: str | None = None  # for SSM: grant on parameters under this path
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Grant:
+        if (self.resource is None) == (self.parameter_path is None):
+            raise ValueError("a grant names exactly one of resource / parameter_path")
+        return self
+
+
+class Function(BaseModel):
+    logical_id: LogicalId
+    name: str
+    handler: str
+    memory_mb: int = Field(256, ge=128, le=10240)
+    timeout_seconds: int = Field(10, ge=1, le=900)
+    environment: dict[str, str] = {}
+    # Values resolved from other resources at deploy time: env var → (logical id, attribute).
+    environment_refs: dict[str, tuple[LogicalId, Literal["Ref", "Arn", "QueueUrl"]]] = {}
+    reserved_concurrency: int | None = Field(None, ge=0)
+    grants: list[Grant] = []
+
+
+class EventSourceMapping(BaseModel):
+    logical_id: LogicalId
+    queue: LogicalId
+    function: LogicalId
+    batch_size: int = Field(10, ge=1, le=10)
+    report_batch_item_failures: bool = True
+    maximum_concurrency: int = Field(2, ge=2, le=1000)
+
+
+class Authorizer(BaseModel):
+    logical_id: LogicalId
+    name: str
+    function: LogicalId
+    identity_header: str
+    # Read the token from this query-string parameter instead of the header (providers that
+    # deliver to a bare URL). Not both: API Gateway refuses a request missing any identity source.
+    identity_query_parameter: str | None = None
+    # Further identity sources (e.g. ``context.identity.sourceIp``): the cache key is all of them,
+    # so an Allow cached for one caller is never reused for another that differs in any of them.
+    extra_identity_sources: list[str] = []
+    result_ttl_seconds: int = Field(300, ge=0, le=3600)
+
+    @property
+    def token_source(self) -> str:
+        if self.identity_query_parameter:
+            return f"method.request.querystring.{self.identity_query_parameter}"
+        return f"method.request.header.{self.identity_header}"
+
+    @property
+    def identity_source(self) -> str:
+        return ", ".join([self.token_source, *self.extra_identity_sources])
+
+
+class Route(BaseModel):
+    method: Literal["GET", "POST", "PUT", "DELETE", "PATCH"]
+    path: str = Field(pattern=r"^(/[A-Za-z0-9_.-]+|/\{[a-z_]+\})+$")
+    function: LogicalId
+    authorizer: LogicalId | None = None
+
+    @property
+    def path_parameters(self) -> list[str]:
+        return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+
+
+class Stage(BaseModel):
+    name: str
+    throttle_rate_limit: float = Field(gt=0)
+    throttle_burst_limit: int = Field(ge=0)
+    max_request_bytes: int = Field(gt=0, le=10 * 1024 * 1024)
+
+
+class RestApi(BaseModel):
+    logical_id: LogicalId
+    name: str
+    routes: list[Route]
+    authorizers: list[Authorizer] = []
+    stage: Stage
+    binary_media_types: list[str] = []
+
+
+class StackDefinition(BaseModel):
+    description: str
+    tables: list[Table] = []
+    buckets: list[Bucket] = []
+    queues: list[Queue] = []
+    functions: list[Function] = []
+    event_source_mappings: list[EventSourceMapping] = []
+    apis: list[RestApi] = []
+    outputs: dict[str, tuple[LogicalId, Literal["Ref", "Arn", "QueueUrl"]]] = {}
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> StackDefinition:
+        known = {r.logical_id for group in (self.tables, self.buckets, self.queues, self.functions) for r in group}
+        if len(known) != sum(map(len, (self.tables, self.buckets, self.queues, self.functions))):
+            raise ValueError("logical ids must be unique")
+        refs: list[str] = []
+        refs += [q.dead_letter_queue for q in self.queues if q.dead_letter_queue]
+        refs += [g.resource for f in self.functions for g in f.grants if g.resource]
+        refs += [ref for f in self.functions for ref, _ in f.environment_refs.values()]
+        refs += [m.queue for m in self.event_source_mappings]
+        refs += [m.function for m in self.event_source_mappings]
+        for api in self.apis:
+            refs += [r.function for r in api.routes] + [a.function for a in api.authorizers]
+            names = {a.logical_id for a in api.authorizers}
+            missing = {r.authorizer for r in api.routes if r.authorizer} - names
+            if missing:
+                raise ValueError(f"routes name unknown authorizers: {sorted(missing)}")
+        refs += [ref for ref, _ in self.outputs.values() if ref not in {a.logical_id for a in self.apis}]
+        unknown = set(refs) - known
+        if unknown:
+            raise ValueError(f"unknown logical ids referenced: {sorted(unknown)}")
+        return self
+
+    def function(self, logical_id: LogicalId) -> Function:
+        return next(f for f in self.functions if f.logical_id == logical_id)

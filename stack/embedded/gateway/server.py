@@ -1,0 +1,145 @@
+"""The gateway process: read the deployed API, open the pools, listen, shut down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from stack.embedded.gateway.discovery import discover
+from stack.embedded.gateway.environment import LaunchSettings, prepare_runtime_libs
+from stack.embedded.gateway.gateway import Gateway
+from stack.embedded.gateway.http_server import HttpServerProtocol
+from stack.embedded.gateway.pool import FunctionPool
+
+log = logging.getLogger("stack.embedded.gateway")
+
+PARENT_CHECK_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayOptions:
+    endpoint_url: str
+    rest_api_id: str
+    stage: str
+    log_dir: Path
+    ready_file: Path
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    region: str = "us-east-1"
+    host_site_packages: bool = False  # True: functions also see this interpreter's installed packages
+    exit_with_parent: bool = False
+
+
+def _write_ready_file(path: Path, payload: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}")
+    staging.write_text(json.dumps(payload))
+    staging.replace(path)
+
+
+def open_function_log(log_dir: Path, function_name: str) -> int:
+    """``<log_dir>/<function>.log`` in append mode: every environment writes whole lines to it."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return os.open(log_dir / f"{function_name}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+
+async def serve(options: GatewayOptions) -> None:
+    loop = asyncio.get_running_loop()
+    options.state_dir.mkdir(parents=True, exist_ok=True)
+    api = await loop.run_in_executor(
+        None, discover, options.endpoint_url, options.rest_api_id, options.stage, options.region, options.state_dir
+    )
+    runtime_libs = None if options.host_site_packages else prepare_runtime_libs(options.state_dir)
+    settings = LaunchSettings(
+        endpoint_url=options.endpoint_url,
+        region=options.region,
+        state_dir=options.state_dir,
+        runtime_libs=runtime_libs,
+    )
+    log_fds: dict[str, int] = {}
+    pools: dict[str, FunctionPool] = {}
+    for label, function in api.functions.items():
+        if function.name not in log_fds:
+            log_fds[function.name] = open_function_log(options.log_dir, function.name)
+        pools[label] = FunctionPool(function, settings, log_fds[function.name])
+    gateway = Gateway(api, pools)
+
+    def connection() -> HttpServerProtocol:
+        return HttpServerProtocol(gateway.handle, gateway.max_request_bytes, gateway.too_large, gateway.internal_error)
+
+    server = await loop.create_server(
+        connection,
+        options.host,
+        options.port,
+        reuse_address=True,
+        backlog=1024,
+    )
+    port = server.sockets[0].getsockname()[1]
+    url = f"http://{options.host}:{port}/{options.stage}"
+    for resource in api.resources:
+        for verb, method in resource.methods.items():
+            auth = f" (authorizer {api.authorizers[method.authorizer_id].name})" if method.authorizer_id else ""
+            log.info("route %s %s -> %s%s", verb, resource.path, method.function_name, auth)
+    host_runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for label, pool in pools.items():
+        log.info(
+            "function %s: pool of %d, timeout %.0f s, code %s",
+            label,
+            pool.size,
+            pool.function.timeout_s,
+            pool.function.code_dir,
+        )
+        if pool.function.runtime != host_runtime:
+            log.warning(
+                "function %s declares %s but runs on this interpreter (%s): compiled packages in its zip "
+                "must be built for %s",
+                label,
+                pool.function.runtime,
+                host_runtime,
+                host_runtime,
+            )
+    log.info("serving REST API %s stage %s at %s", api.id, options.stage, url)
+
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    watcher = loop.create_task(_watch_parent(stop)) if options.exit_with_parent else None
+    _write_ready_file(options.ready_file, {"url": url, "port": port, "pid": os.getpid()})
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        if watcher is not None:
+            watcher.cancel()
+        server.close()
+        await asyncio.gather(*(pool.close() for pool in pools.values()), return_exceptions=True)
+        for fd in log_fds.values():
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            options.ready_file.unlink()
+
+
+async def _watch_parent(stop: asyncio.Event) -> None:
+    parent = os.getppid()
+    while not stop.is_set():
+        await asyncio.sleep(PARENT_CHECK_INTERVAL_S)
+        if os.getppid() != parent:
+            log.warning("parent process %d went away", parent)
+            stop.set()
+
+
+def run(options: GatewayOptions) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        asyncio.run(serve(options))
+    else:
+        uvloop.run(serve(options))

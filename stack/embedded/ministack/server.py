@@ -1,0 +1,53 @@
+"""Run the pinned MiniStack with hookstack's patches applied.
+
+``python -m stack.embedded.ministack.server`` is ``python -m ministack`` plus
+``stack.embedded.ministack.patches``: the patches are applied in this process, then MiniStack's
+own ``main()`` runs, so every MiniStack setting (GATEWAY_PORT, BIND_HOST, LOG_LEVEL,
+PERSIST_STATE, LAMBDA_EXECUTOR, …) and ``--stop`` work as documented upstream.
+``-d/--detach`` is refused: MiniStack detaches by starting a fresh
+``python -m hypercorn ministack.app:app`` process, which would not carry the patches.
+
+A patch that refuses (MiniStack release or source not the one it was checked against)
+is reported on stderr and MiniStack runs without it, unless
+``HOOKSTACK_REQUIRE_MINISTACK_PATCHES=1`` asks for a hard failure (benchmarks and
+tests set it so they never measure the unpatched emulator by mistake).
+
+``stack.embedded.emulator`` starts either form as a child process on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from stack.embedded.emulator import REQUIRE_PATCHES_ENV
+from stack.embedded.ministack.patches import apply_patches
+
+EXIT_PATCH_REFUSED = 3
+EXIT_DETACH_REFUSED = 2
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if any(a in ("-d", "--detach") for a in args):
+        print(
+            "hookstack: --detach is not supported by stack.embedded.ministack.server: the detached "
+            "MiniStack process would run without hookstack's patches. Run it in the "
+            "foreground (hookstack starts it as its own child process).",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_DETACH_REFUSED)
+    outcomes = apply_patches()
+    for outcome in outcomes:
+        print(f"hookstack: {outcome.describe()}", file=sys.stderr, flush=True)
+    if os.environ.get(REQUIRE_PATCHES_ENV) == "1" and not all(o.applied for o in outcomes):
+        print(f"hookstack: {REQUIRE_PATCHES_ENV}=1 and a patch was refused; not starting.", file=sys.stderr)
+        raise SystemExit(EXIT_PATCH_REFUSED)
+    from ministack.app import main as ministack_main
+
+    sys.argv = [sys.argv[0], *args]
+    ministack_main()
+
+
+if __name__ == "__main__":
+    main()

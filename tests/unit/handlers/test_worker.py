@@ -1,0 +1,471 @@
+"""Worker: DTO validation, idempotent business writes, FIFO partial batches, DLQ routing.
+
+AWS is moto in-process (no network); the idempotency layer is Powertools' real
+DynamoDBPersistenceLayer on the moto events table.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from handlers.stores.claim_check import PayloadStore
+from handlers.stores.dead_letters import DeadLetterQueue
+from handlers.contract.message import ClaimCheck, event_id, to_sqs_attributes
+from handlers.stores.projections import ProjectionStore
+from handlers.contract.settings import WorkerSettings
+from handlers.stores.status_store import StatusStore
+from handlers.worker import Worker
+from stack.clients.deliveries import github_delivery, shopify_delivery, stripe_delivery
+
+REGION = "us-east-1"
+SECRET = "shpss_test_secret"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name in (
+        "AWS_ENDPOINT_URL",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_SQS",
+        "AWS_ENDPOINT_URL_S3",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "hookstack-dev-worker")
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        for table in ("events", "projections"):
+            dynamodb.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        sqs = boto3.client("sqs", region_name=REGION)
+        dlq_url = sqs.create_queue(QueueName="ingest-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="payloads")
+        yield type("Aws", (), {"dynamodb": dynamodb, "sqs": sqs, "s3": s3, "dlq_url": dlq_url})
+
+
+class FailingProjections(ProjectionStore):
+    """A downstream that fails (throttled, timed out) for chosen event ids or always."""
+
+    def __init__(self, inner: ProjectionStore, fail_for: set[str] | None = None, always: bool = False):
+        self._inner = inner
+        self.fail_for = fail_for or set()
+        self.always = always
+        self.calls: list[str] = []
+
+    def apply(self, projection, *, tenant, provider, topic, event_id, at_ms):
+        self.calls.append(event_id)
+        if self.always or event_id in self.fail_for:
+            raise TimeoutError("projections table timed out")
+        return self._inner.apply(
+            projection, tenant=tenant, provider=provider, topic=topic, event_id=event_id, at_ms=at_ms
+        )
+
+
+class Context:
+    function_name = "hookstack-dev-worker"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:hookstack-dev-worker"
+    aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def make_worker(aws, *, max_receive_count: int = 3, fail_for: set[str] | None = None, always: bool = False):
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    settings = WorkerSettings(
+        events_table="events",
+        projections_table="projections",
+        dlq_url=aws.dlq_url,
+        payload_bucket="payloads",
+        max_receive_count=max_receive_count,
+        idempotency_ttl_seconds=6 * 3600,
+    )
+    projections = FailingProjections(ProjectionStore(aws.dynamodb, "projections"), fail_for, always)
+    worker = Worker(
+        settings,
+        status=StatusStore(aws.dynamodb, "events"),
+        projections=projections,
+        payloads=PayloadStore(aws.s3, "payloads"),
+        dead_letters=DeadLetterQueue(aws.sqs, aws.dlq_url),
+        persistence=DynamoDBPersistenceLayer(
+            table_name="events", key_attr="id", expiry_attr="expiration", boto3_client=aws.dynamodb
+        ),
+    )
+    return worker, projections
+
+
+_counter = iter(range(1, 10**9))
+
+
+def record(
+    body: str | bytes,
+    *,
+    tenant="acme",
+    provider="shopify",
+    topic="orders/create",
+    delivery_id=None,
+    group=None,
+    receive_count=1,
+    extra_attributes=None,
+) -> dict:
+    """A Lambda SQS event record the way the event source mapping delivers it."""
+    number = next(_counter)
+    delivery_id = delivery_id or f"delivery-{number}"
+    eid = event_id(tenant, provider, delivery_id)
+    attributes = {
+        "event_id": eid,
+        "tenant": tenant,
+        "provider": provider,
+        "topic": topic,
+        "delivery_id": delivery_id,
+        "received_at": "1700000000000",
+        **(extra_attributes or {}),
+    }
+    return {
+        "messageId": f"m-{number}",
+        "receiptHandle": f"rh-{number}",
+        "body": body.decode() if isinstance(body, bytes) else body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": "1700000000000",
+            "MessageGroupId": group or f"{tenant}:demo-shop.myshopify.com",
+            "MessageDeduplicationId": eid,
+            "SequenceNumber": str(number),
+        },
+        "messageAttributes": {
+            k: {"stringValue": v["StringValue"], "dataType": "String"} for k, v in to_sqs_attributes(attributes).items()
+        },
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:ingest.fifo",
+        "awsRegion": REGION,
+    }
+
+
+def order_body(seed: int = 1) -> bytes:
+    return shopify_delivery("orders/create", SECRET, rng=random.Random(seed)).body
+
+
+def status_of(aws, eid: str) -> dict:
+    item = StatusStore(aws.dynamodb, "events").get(eid)
+    assert item is not None, f"no status item for {eid}"
+    return item
+
+
+def projection_items(aws) -> list[dict]:
+    from handlers.platform.dynamodb_update import deserialize_item
+
+    return [deserialize_item(i) for i in aws.dynamodb.scan(TableName="projections")["Items"]]
+
+
+def dlq_messages(aws) -> list[dict]:
+    return aws.sqs.receive_message(
+        QueueUrl=aws.dlq_url,
+        MaxNumberOfMessages=10,
+        VisibilityTimeout=0,
+        MessageAttributeNames=["All"],
+        AttributeNames=["All"],
+    ).get("Messages", [])
+
+
+def eid_of(rec: dict) -> str:
+    return rec["messageAttributes"]["event_id"]["stringValue"]
+
+
+def test_valid_order_is_processed_and_written_once(aws):
+    worker, projections = make_worker(aws)
+    rec = record(order_body())
+    response = worker.handle({"Records": [rec]}, Context())
+    assert response == {"batchItemFailures": []}
+    status = status_of(aws, eid_of(rec))
+    assert status["status"] == "PROCESSED"
+    assert status["processing_at"] <= status["processed_at"]
+    assert status["tenant"] == "acme" and status["topic"] == "orders/create"
+    [item] = projection_items(aws)
+    order_id = json.loads(order_body())["id"]
+    assert item["id"] == f"acme#order#{order_id}"
+    assert item["writes"] == 1 and item["applied_events"] == {eid_of(rec)}
+    assert item["data"]["total_price"] == json.loads(order_body())["total_price"]
+
+
+def test_second_application_of_same_event_does_not_write(aws):
+    worker, projections = make_worker(aws)
+    rec = record(order_body(), delivery_id="same-delivery")
+    again = record(order_body(), delivery_id="same-delivery")  # provider retry hours later: new message
+    worker.handle({"Records": [rec]}, Context())
+    worker.handle({"Records": [again]}, Context())
+    assert projections.calls == [eid_of(rec)]  # Powertools answered the second from the store
+    [item] = projection_items(aws)
+    assert item["writes"] == 1
+    assert status_of(aws, eid_of(rec))["status"] == "PROCESSED"
+
+
+def test_projection_write_is_conditional_on_the_event_id(aws):
+    store = ProjectionStore(aws.dynamodb, "projections")
+    from handlers.stores.projections import Projection
+
+    projection = Projection("order", "42", {"name": "#1"})
+    kwargs = dict(tenant="acme", provider="shopify", topic="orders/create", event_id="evt_" + "a" * 32, at_ms=1)
+    assert store.apply(projection, **kwargs) is True
+    assert store.apply(projection, **kwargs) is False  # crash between write and idempotency save
+    assert store.apply(projection, **{**kwargs, "event_id": "evt_" + "b" * 32}) is True
+    [item] = projection_items(aws)
+    assert item["writes"] == 2 and len(item["applied_events"]) == 2
+
+
+def test_schema_mismatch_goes_to_dlq_at_once_and_counts_as_success(aws):
+    worker, projections = make_worker(aws)
+    rec = record(json.dumps({"note": "an order without id or line items"}))
+    response = worker.handle({"Records": [rec]}, Context())
+    assert response == {"batchItemFailures": []}  # deleted from the source
+    status = status_of(aws, eid_of(rec))
+    assert status["status"] == "DEAD_LETTERED" and status["dead_letter_kind"] == "permanent"
+    assert "schema mismatch" in status["reason"] and "line_items" in status["reason"]
+    [message] = dlq_messages(aws)
+    attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attributes["event_id"] == eid_of(rec)
+    assert attributes["dead_letter_kind"] == "permanent"
+    assert "schema mismatch" in attributes["dead_letter_reason"]
+    assert int(attributes["dead_lettered_at"]) > 0
+    assert attributes["topic"] == "orders/create" and attributes["tenant"] == "acme"
+    assert message["Attributes"]["MessageGroupId"] == rec["attributes"]["MessageGroupId"]
+    assert message["Body"] == rec["body"]
+    assert projections.calls == []
+
+
+def test_wrong_type_is_permanent(aws):
+    worker, _ = make_worker(aws)
+    body = json.loads(order_body())
+    body["line_items"][0]["quantity"] = "many"
+    rec = record(json.dumps(body))
+    assert worker.handle({"Records": [rec]}, Context()) == {"batchItemFailures": []}
+    assert status_of(aws, eid_of(rec))["status"] == "DEAD_LETTERED"
+
+
+def test_transient_failure_raises_for_sqs_retry_and_status_stays_processing(aws):
+    worker, projections = make_worker(aws, always=True)
+    rec = record(order_body(), receive_count=1)
+    response = worker.handle({"Records": [rec]}, Context())
+    assert response == {"batchItemFailures": [{"itemIdentifier": rec["messageId"]}]}
+    assert status_of(aws, eid_of(rec))["status"] == "PROCESSING"
+    assert dlq_messages(aws) == []  # SQS, not the worker, redrives transient failures
+
+
+def test_transient_failure_on_last_attempt_records_dead_lettered_then_retries(aws):
+    worker, _ = make_worker(aws, max_receive_count=3, always=True)
+    rec = record(order_body(), receive_count=3)
+    response = worker.handle({"Records": [rec]}, Context())
+    assert response == {"batchItemFailures": [{"itemIdentifier": rec["messageId"]}]}
+    status = status_of(aws, eid_of(rec))
+    assert status["status"] == "DEAD_LETTERED" and status["dead_letter_kind"] == "transient"
+    assert "retries exhausted" in status["reason"] and "timed out" in status["reason"]
+    assert dlq_messages(aws) == []  # SQS moves it after this receive
+
+
+def test_transient_failure_then_success_applies_once(aws):
+    worker, projections = make_worker(aws)
+    rec = record(order_body())
+    projections.fail_for = {eid_of(rec)}
+    assert worker.handle({"Records": [rec]}, Context())["batchItemFailures"]
+    projections.fail_for = set()
+    retry = dict(rec, attributes={**rec["attributes"], "ApproximateReceiveCount": "2"})
+    assert worker.handle({"Records": [retry]}, Context()) == {"batchItemFailures": []}
+    assert status_of(aws, eid_of(rec))["status"] == "PROCESSED"
+    assert status_of(aws, eid_of(rec))["attempts"] == 2
+    [item] = projection_items(aws)
+    assert item["writes"] == 1
+
+
+def test_fifo_group_stops_at_first_failure_other_groups_continue(aws):
+    worker, projections = make_worker(aws)
+    a1, a2, a3 = (record(order_body(i), group="acme:shop-a") for i in (1, 2, 3))
+    b1, b2 = (record(order_body(i), group="acme:shop-b") for i in (4, 5))
+    projections.fail_for = {eid_of(a2)}
+    batch = [a1, b1, a2, b2, a3]
+    response = worker.handle({"Records": batch}, Context())
+    failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
+    assert failed == [a2["messageId"], a3["messageId"]]  # a3 never attempted: order kept
+    assert projections.calls == [eid_of(a1), eid_of(b1), eid_of(a2), eid_of(b2)]
+    assert status_of(aws, eid_of(b2))["status"] == "PROCESSED"
+    assert StatusStore(aws.dynamodb, "events").get(eid_of(a3)) is None
+
+
+def test_whole_batch_failing_is_reported_not_raised(aws):
+    worker, _ = make_worker(aws, always=True)
+    recs = [record(order_body(i), group=f"acme:shop-{i}") for i in range(3)]
+    response = worker.handle({"Records": recs}, Context())
+    assert len(response["batchItemFailures"]) == 3
+
+
+def test_unknown_topic_is_processed_generically(aws):
+    worker, _ = make_worker(aws)
+    rec = record(json.dumps({"id": 7, "cart_token": "abc"}), topic="carts/create")
+    assert worker.handle({"Records": [rec]}, Context()) == {"batchItemFailures": []}
+    assert status_of(aws, eid_of(rec))["status"] == "PROCESSED"
+    [item] = projection_items(aws)
+    assert item["kind"] == "event" and item["id"] == f"acme#event#{eid_of(rec)}"
+    assert json.loads(item["data"]["payload"]) == {"id": 7, "cart_token": "abc"}
+    assert dlq_messages(aws) == []
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: stripe_delivery("payment_intent.succeeded", SECRET, rng=random.Random(3)),
+        lambda: stripe_delivery("invoice.paid", SECRET, rng=random.Random(3), account="acct_123"),
+        lambda: github_delivery("push", SECRET, rng=random.Random(3)),
+    ],
+)
+def test_other_providers_are_processed(aws, make):
+    worker, _ = make_worker(aws)
+    delivery = make()
+    rec = record(delivery.body, provider=delivery.provider, topic=delivery.topic)
+    assert worker.handle({"Records": [rec]}, Context()) == {"batchItemFailures": []}
+    assert status_of(aws, eid_of(rec))["status"] == "PROCESSED"
+
+
+def test_claim_check_round_trip(aws):
+    worker, _ = make_worker(aws)
+    body = shopify_delivery("orders/create", SECRET, rng=random.Random(9), size_bytes=300_000).body
+    eid = event_id("acme", "shopify", "big-delivery")
+    claim = PayloadStore(aws.s3, "payloads").put("acme", eid, body)
+    assert claim.key.startswith("payloads/acme/") and claim.bytes == len(body)
+    rec = record(claim.to_message_body(), delivery_id="big-delivery", extra_attributes={"claim_check": "1"})
+    assert worker.handle({"Records": [rec]}, Context()) == {"batchItemFailures": []}
+    assert status_of(aws, eid)["status"] == "PROCESSED"
+    [item] = projection_items(aws)
+    assert item["id"] == f"acme#order#{json.loads(body)['id']}"
+
+
+def test_corrupt_claim_check_is_permanent(aws):
+    worker, _ = make_worker(aws)
+    body = order_body()
+    claim = PayloadStore(aws.s3, "payloads").put("acme", "evt_x", body)
+    aws.s3.put_object(Bucket="payloads", Key=claim.key, Body=body.replace(b'"USD"', b'"EUR"'))
+    rec = record(claim.to_message_body(), extra_attributes={"claim_check": "1"})
+    assert worker.handle({"Records": [rec]}, Context()) == {"batchItemFailures": []}
+    status = status_of(aws, eid_of(rec))
+    assert status["status"] == "DEAD_LETTERED" and "sha256" in status["reason"]
+
+
+def test_missing_claim_check_object_is_permanent(aws):
+    worker, _ = make_worker(aws)
+    claim = ClaimCheck(bucket="payloads", key="payloads/acme/gone.json", bytes=10, sha256="0" * 64)
+    rec = record(claim.to_message_body(), extra_attributes={"claim_check": "1"})
+    assert worker.handle({"Records": [rec]}, Context()) == {"batchItemFailures": []}
+    assert "gone" in status_of(aws, eid_of(rec))["reason"]
+
+
+def test_message_without_contract_attributes_is_dead_lettered(aws):
+    worker, _ = make_worker(aws)
+    rec = record(order_body())
+    rec["messageAttributes"] = {}
+    assert worker.handle({"Records": [rec]}, Context()) == {"batchItemFailures": []}
+    [message] = dlq_messages(aws)
+    assert "lacks attributes" in message["MessageAttributes"]["dead_letter_reason"]["StringValue"]
+
+
+def test_status_never_regresses_and_replay_starts_a_new_generation(aws):
+    worker, _ = make_worker(aws)
+    bad = json.dumps({"note": "no order"})
+    rec = record(bad, delivery_id="fix-me")
+    worker.handle({"Records": [rec]}, Context())
+    eid = eid_of(rec)
+    assert status_of(aws, eid)["status"] == "DEAD_LETTERED"
+    # A late first delivery of generation 0 changes nothing.
+    again = record(bad, delivery_id="fix-me")
+    worker.handle({"Records": [again]}, Context())
+    store = StatusStore(aws.dynamodb, "events")
+    from handlers.contract.queue_message import QueueMessage
+
+    meta = QueueMessage.from_record(rec).meta()
+    store.record_received(meta, 1)
+    assert status_of(aws, eid)["status"] == "DEAD_LETTERED"
+    # Replay #1 with a fixed body: REPLAYED, then processed in generation 1.
+    assert store.mark_replayed(meta, 1, 2) is True
+    assert status_of(aws, eid)["status"] == "REPLAYED"
+    fixed = record(order_body(), delivery_id="fix-me", extra_attributes={"replay_count": "1"})
+    assert worker.handle({"Records": [fixed]}, Context()) == {"batchItemFailures": []}
+    status = status_of(aws, eid)
+    assert status["status"] == "PROCESSED" and status["replay_count"] == 1
+    assert "reason" not in status
+    assert store.mark_processing(meta, 0, 3) is False  # generation 0 cannot come back
+
+
+def test_handler_module_reads_its_settings_lazily(monkeypatch):
+    import handlers.worker as module
+
+    for name in ("EVENTS_TABLE", "PROJECTIONS_TABLE", "DLQ_URL"):
+        monkeypatch.delenv(name, raising=False)
+    module._worker.cache_clear()
+    from handlers.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="EVENTS_TABLE"):
+        module.handler({"Records": []}, None)
+    module._worker.cache_clear()
+
+
+def test_dead_letter_copy_stays_within_the_sqs_attribute_limit(aws):
+    worker, _ = make_worker(aws)
+    claim = PayloadStore(aws.s3, "payloads").put("acme", "evt_big", json.dumps({"no": "order"}).encode())
+    rec = record(
+        claim.to_message_body(), extra_attributes={"claim_check": "1", "api_version": "2025-10", "replay_count": "2"}
+    )
+    assert worker.handle({"Records": [rec]}, Context()) == {"batchItemFailures": []}
+    [message] = dlq_messages(aws)
+    names = set(message["MessageAttributes"])
+    assert len(names) <= 10
+    assert {
+        "event_id",
+        "tenant",
+        "provider",
+        "topic",
+        "claim_check",
+        "replay_count",
+        "dead_letter_reason",
+        "dead_letter_kind",
+        "dead_lettered_at",
+    } <= names
+
+
+def test_group_ids_are_valid_for_sqs():
+    from handlers.contract.message import message_group_id
+
+    assert message_group_id("acme", "shop.myshopify.com") == "acme:shop.myshopify.com"
+    for key in ("x" * 300, "späces and ünicode", ""):
+        group = message_group_id("acme", key)
+        assert 0 < len(group) <= 128 and all(33 <= ord(c) <= 126 for c in group)
+    assert message_group_id("acme", "x" * 300) != message_group_id("globex", "x" * 300)
+    assert len(message_group_id("t" * 200, "k")) <= 128
+
+
+def test_records_skipped_behind_a_failure_on_their_last_receive_are_marked_dead_lettered(aws):
+    worker, projections = make_worker(aws, max_receive_count=3)
+    a1, a2 = (record(order_body(i), group="acme:shop-a", receive_count=3) for i in (1, 2))
+    early = record(order_body(3), group="acme:shop-c", receive_count=3)
+    early_skipped = record(order_body(4), group="acme:shop-c", receive_count=1)
+    projections.fail_for = {eid_of(a1), eid_of(early)}
+    response = worker.handle({"Records": [a1, a2, early, early_skipped]}, Context())
+    assert len(response["batchItemFailures"]) == 4
+    skipped = status_of(aws, eid_of(a2))
+    assert skipped["status"] == "DEAD_LETTERED" and skipped["dead_letter_kind"] == "transient"
+    assert "not attempted" in skipped["reason"]
+    attempted = status_of(aws, eid_of(a1))
+    assert "timed out" in attempted["reason"]  # its own reason is kept, not overwritten
+    # Not yet on its last receive: SQS will deliver it again, so no status is invented.
+    assert StatusStore(aws.dynamodb, "events").get(eid_of(early_skipped)) is None
