@@ -30,10 +30,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from loadtests.report import summary as run_summary
 from loadtests.cli import check_url
 from loadtests.launcher import LocustRun, run_locust
 from loadtests.model.params import LoadParams
+from loadtests.report import summary as run_summary
 
 
 def start_noop_server() -> tuple[subprocess.Popen[str], str]:

@@ -14,9 +14,9 @@ from chaos.context import DrillContext, DrillSettings
 from chaos.drills import DRILLS, Drill, Fixes
 from chaos.reconcile import Reconciliation, reconcile
 from chaos.stage import StageTimings, read_timings
+from stack.deploy.targets import StackOutputs
 from stack.errors import HookstackError
 from stack.ops.dlq import replay
-from stack.deploy.targets import StackOutputs
 
 MAX_REPLAY_ROUNDS = 3
 # Reconcile, fix and replay, reconcile: replayed messages are processed at once when the fix holds.

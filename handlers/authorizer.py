@@ -16,10 +16,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from handlers.contract.settings import AuthorizerSettings
 from handlers.platform.api_gateway import lowercase_headers, query_parameter
 from handlers.platform.logging_setup import elapsed_ms, function_logger
 from handlers.platform.parameter_store import ssm_provider
-from handlers.contract.settings import AuthorizerSettings
 from handlers.stores.tenant_directory import TenantDirectory
 
 logger = function_logger("authorizer")

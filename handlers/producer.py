@@ -23,11 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.platform.api_gateway import authorizer_context, json_response, lowercase_headers, path_parameter, raw_body
-from handlers.platform.aws_clients import client
-from handlers.stores.claim_check import PayloadStore
-from handlers.faults import FaultContext, FaultInjector
-from handlers.platform.logging_setup import elapsed_ms, function_logger
 from handlers.contract.message import (
     ATTR_API_VERSION,
     ATTR_CLAIM_CHECK,
@@ -41,10 +36,15 @@ from handlers.contract.message import (
     message_group_id,
     to_sqs_attributes,
 )
-from handlers.platform.parameter_store import ssm_provider
-from handlers.stores.provider_secrets import ProviderSecrets
 from handlers.contract.settings import ProducerSettings
+from handlers.faults import FaultContext, FaultInjector
+from handlers.platform.api_gateway import authorizer_context, json_response, lowercase_headers, path_parameter, raw_body
+from handlers.platform.aws_clients import client
+from handlers.platform.logging_setup import elapsed_ms, function_logger
+from handlers.platform.parameter_store import ssm_provider
 from handlers.providers.signatures import VERIFIERS, SignatureError
+from handlers.stores.claim_check import PayloadStore
+from handlers.stores.provider_secrets import ProviderSecrets
 from handlers.stores.status_store import EventMeta, StatusStore
 
 logger = function_logger("producer")

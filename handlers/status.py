@@ -9,11 +9,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from handlers.contract.message import EVENT_ID_PATTERN
+from handlers.contract.settings import StatusSettings
 from handlers.platform.api_gateway import authorizer_context, json_response, path_parameter
 from handlers.platform.aws_clients import client
 from handlers.platform.logging_setup import elapsed_ms, function_logger
-from handlers.contract.message import EVENT_ID_PATTERN
-from handlers.contract.settings import StatusSettings
 from handlers.stores.status_store import TIMESTAMP_ATTRIBUTES, StatusStore
 
 logger = function_logger("status")

@@ -24,17 +24,17 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idemp
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from pydantic import ValidationError
 
-from handlers.platform.aws_clients import client
-from handlers.stores.claim_check import PayloadStore
-from handlers.stores.dead_letters import DeadLetterQueue
-from handlers.errors import SKIPPED_BEHIND_FAILURE, PermanentError
-from handlers.faults import FaultContext, FaultInjector
-from handlers.platform.logging_setup import elapsed_ms, function_logger
 from handlers.contract.message import ClaimCheck
-from handlers.providers.models import model_for
-from handlers.stores.projections import Projection, ProjectionStore
 from handlers.contract.queue_message import QueueMessage
 from handlers.contract.settings import WorkerSettings
+from handlers.errors import SKIPPED_BEHIND_FAILURE, PermanentError
+from handlers.faults import FaultContext, FaultInjector
+from handlers.platform.aws_clients import client
+from handlers.platform.logging_setup import elapsed_ms, function_logger
+from handlers.providers.models import model_for
+from handlers.stores.claim_check import PayloadStore
+from handlers.stores.dead_letters import DeadLetterQueue
+from handlers.stores.projections import Projection, ProjectionStore
 from handlers.stores.status_store import StatusStore
 
 logger = function_logger("worker")

@@ -21,15 +21,14 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from loadtests.launcher import LocustRun, LocustRunError, run_locust
+from loadtests.locust.options import DEFAULT_MAX_BODY_BYTES
+from loadtests.model.gates import GateError, parse_gate, parse_gates
+from loadtests.model.params import LoadParams, parse_duration
 from loadtests.report import hops
-
 from loadtests.report import html as html_report
 from loadtests.report import summary as run_summary
 from loadtests.report.e2e import BacklogSampler, DrainResult, scan_status_items, wait_for_drain
-from loadtests.model.gates import GateError, parse_gate, parse_gates
-from loadtests.launcher import LocustRun, LocustRunError, run_locust
-from loadtests.locust.options import DEFAULT_MAX_BODY_BYTES
-from loadtests.model.params import LoadParams, parse_duration
 from loadtests.warmup import warm_up
 from stack.clients.token_placement import TokenPlacement
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.model.params import MAX_LEAD_S, LoadParams
-from stack.embedded.processes import INTERRUPT, stop_group
 from stack.clients.token_placement import TokenPlacement
+from stack.embedded.processes import INTERRUPT, stop_group
 
 LOCUSTFILE = Path(__file__).parent / "locust" / "locustfile.py"
 USER_CLASSES = {"shopify": "ShopifyStore", "stripe": "StripeAccount", "github": "GitHubRepository"}

@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from stack.errors import HookstackError
 from stack.clients.token_placement import TokenPlacement
+from stack.errors import HookstackError
 
 PROVIDERS = ("shopify", "stripe", "github")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.errors import MalformedMessageError
 from handlers.contract.message import (
     ATTR_CLAIM_CHECK,
     ATTR_DELIVERY_ID,
@@ -17,6 +16,7 @@ from handlers.contract.message import (
     ATTR_TOPIC,
     from_sqs_attributes,
 )
+from handlers.errors import MalformedMessageError
 from handlers.stores.status_store import EventMeta
 
 REQUIRED_ATTRIBUTES = (ATTR_EVENT_ID, ATTR_TENANT, ATTR_PROVIDER, ATTR_TOPIC)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from handlers.errors import ClaimCheckError
 from handlers.contract.message import ClaimCheck
+from handlers.errors import ClaimCheckError
 
 KEY_PREFIX = "payloads/"
 

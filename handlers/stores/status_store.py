@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.platform.dynamodb_update import UpdateBuilder, deserialize_item, is_conditional_check_failure, serialize
 from handlers.contract.settings import STATUS_RETENTION_SECONDS
+from handlers.platform.dynamodb_update import UpdateBuilder, deserialize_item, is_conditional_check_failure, serialize
 
 
 class Status(str, enum.Enum):

@@ -27,15 +27,15 @@ from locust import FastHttpUser, events
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.report import latency
 from loadtests.locust import options as load_options
-from loadtests.report.aggregate import RunAggregate
-from stack.clients.deliveries import GITHUB_EVENTS, SHOPIFY_TOPICS, STRIPE_TYPES, Delivery
-from loadtests.report.measurements import ACCEPTABLE_REFUSALS, Attempt, ProcessMeasurements, is_ack
+from loadtests.locust.shapes import ArrivalShape, create_shape
 from loadtests.model.params import LoadParams
 from loadtests.model.schedule import ArrivalSchedule, closed_interval, offered_timeline, planned_arrivals
-from loadtests.locust.shapes import ArrivalShape, create_shape
 from loadtests.model.traffic import BodySizes, ProviderTraffic, RetryMemory
+from loadtests.report import latency
+from loadtests.report.aggregate import RunAggregate
+from loadtests.report.measurements import ACCEPTABLE_REFUSALS, Attempt, ProcessMeasurements, is_ack
+from stack.clients.deliveries import GITHUB_EVENTS, SHOPIFY_TOPICS, STRIPE_TYPES, Delivery
 from stack.clients.token_placement import TokenPlacement
 
 logger = logging.getLogger("hookstack.load")

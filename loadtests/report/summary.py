@@ -9,9 +9,9 @@ import datetime as dt
 import math
 from typing import Any
 
+from loadtests.model.gates import Gate, GateResult, evaluate
 from loadtests.report import latency
 from loadtests.report.e2e import BacklogSample, DrainResult
-from loadtests.model.gates import Gate, GateResult, evaluate
 
 # The generator is the bottleneck when one of its processes spends this much of a core …
 CPU_SATURATED_PERCENT = 90.0

@@ -126,8 +126,8 @@ def deploy(
 ) -> None:
     """Create or update the stack on a target (embedded: same as `up`)."""
     from stack.deploy.cloudformation import deploy as run_deploy
-    from stack.embedded.lifecycle import outputs_from_stack
     from stack.deploy.targets import build_dir, save_outputs
+    from stack.embedded.lifecycle import outputs_from_stack
 
     config = load_config(stage=stage, region=region)
     if target == "embedded":
@@ -204,8 +204,8 @@ def secrets_init(
 
 
 def _client(target: str, stage: str | None):
-    from stack.deploy.targets import load_outputs, tenant_token
     from stack.clients.webhook_client import ApiClient
+    from stack.deploy.targets import load_outputs, tenant_token
 
     found = load_outputs(target, stage)
     config = load_config(stage=found.stage)
@@ -272,8 +272,8 @@ def dlq_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Dead letters with their reasons (left in the DLQ)."""
-    from stack.ops.dlq import list_dead_letters
     from stack.deploy.targets import load_outputs
+    from stack.ops.dlq import list_dead_letters
 
     found = load_outputs(target, stage)
     letters = list_dead_letters(found.client("sqs"), found.dlq_url, limit)
@@ -297,8 +297,8 @@ def dlq_list(
 @dlq_app.command("show")
 def dlq_show(event_id: str, target: TargetOpt = "embedded", stage: StageOpt = None) -> None:
     """One dead letter: reason, attributes and full body."""
-    from stack.ops.dlq import show
     from stack.deploy.targets import load_outputs
+    from stack.ops.dlq import show
 
     found = load_outputs(target, stage)
     _print_json(show(found.client("sqs"), found.dlq_url, event_id).as_dict(include_body=True))
@@ -315,8 +315,8 @@ def dlq_replay(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-inject dead letters into the source queue (fresh dedup id; deleted from the DLQ only after)."""
-    from stack.ops.dlq import replay
     from stack.deploy.targets import load_outputs
+    from stack.ops.dlq import replay
 
     found = load_outputs(target, stage)
     result = replay(
@@ -361,11 +361,11 @@ def demo(
     report: Annotated[Path | None, typer.Option(help="write the summary JSON here")] = None,
 ) -> None:
     """The main job: up → a short signed Shopify burst → results → down."""
-    from stack.ops import demo as burst
+    from stack.deploy.targets import hookstack_home, provider_secret, tenant_token
+    from stack.embedded.emulator import Emulator
     from stack.embedded.lifecycle import down as embedded_down
     from stack.embedded.lifecycle import up as embedded_up
-    from stack.embedded.emulator import Emulator
-    from stack.deploy.targets import hookstack_home, provider_secret, tenant_token
+    from stack.ops import demo as burst
 
     config = load_config()
     # A stack the user already had up is left running, as found.
@@ -475,4 +475,3 @@ def main() -> None:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")
         sys.exit(130)
-

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from stack.errors import HookstackError
 from stack.clients.token_placement import TokenPlacement
+from stack.errors import HookstackError
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError, WaiterError
 
-from stack.definition.app import bootstrap_stack, hookstack_stack
 from stack.config import HookstackConfig
-from stack.errors import HookstackError
-from stack.deploy.package import artifact_key, build_artifact
+from stack.definition.app import bootstrap_stack, hookstack_stack
 from stack.definition.render import render_template
+from stack.deploy.package import artifact_key, build_artifact
 from stack.deploy.secrets import ensure_secrets
 from stack.deploy.targets import Target
+from stack.errors import HookstackError
 
 Progress = Callable[[str], None]
 MAX_TEMPLATE_BODY = 51_200  # CloudFormation's TemplateBody limit; larger goes through S3

@@ -22,8 +22,8 @@ from botocore.config import Config
 from pydantic import BaseModel
 
 from stack.config import HookstackConfig, load_config
-from stack.errors import HookstackError
 from stack.deploy.package import Platform, host_platform, lambda_platform
+from stack.errors import HookstackError
 
 TargetName = Literal["embedded", "localstack", "aws"]
 TARGETS: tuple[str, ...] = ("embedded", "localstack", "aws")

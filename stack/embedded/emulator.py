@@ -20,8 +20,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from stack.errors import HookstackError
 from stack.embedded.processes import pid_alive, stop_group
+from stack.errors import HookstackError
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from stack.config import HookstackConfig
 from stack.deploy.cloudformation import FUNCTION_KEYS, Deployment, Progress, deploy
-from stack.embedded.emulator import Emulator
-from stack.errors import HookstackError
-from stack.embedded.processes import stop_group
 from stack.deploy.targets import StackOutputs, Target, build_dir, hookstack_home, save_outputs
+from stack.embedded.emulator import Emulator
+from stack.embedded.processes import stop_group
+from stack.errors import HookstackError
 
 GATEWAYS = ("hookstack", "ministack")
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from stack.config import load_config
-from stack.embedded.lifecycle import down, up
-from stack.deploy.targets import StackOutputs, provider_secret, tenant_token, use_home
 from stack.clients.webhook_client import ApiClient
+from stack.config import load_config
+from stack.deploy.targets import StackOutputs, provider_secret, tenant_token, use_home
+from stack.embedded.lifecycle import down, up
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,13 @@ from stack.embedded.gateway.authorizer import (
     read_authorizer_output,
     token_is_valid,
 )
-from stack.embedded.gateway.definition import MAX_INTEGRATION_TIMEOUT_MS, ApiSpec, AuthorizerSpec, MethodSpec, ResourceSpec
+from stack.embedded.gateway.definition import (
+    MAX_INTEGRATION_TIMEOUT_MS,
+    ApiSpec,
+    AuthorizerSpec,
+    MethodSpec,
+    ResourceSpec,
+)
 from stack.embedded.gateway.gateway_responses import GatewayResponse
 from stack.embedded.gateway.http_server import HttpRequest, HttpResponse
 from stack.embedded.gateway.policy import Decision, PolicyError, evaluate, method_arn

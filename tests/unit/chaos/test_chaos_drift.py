@@ -13,8 +13,8 @@ from chaos.drift import CASES, CASES_BY_PROVIDER, drifted, plan_drift
 from chaos.reconcile import reason_matches
 from chaos.traffic import GroupSpec, group_specs
 from handlers.platform.api_gateway import lowercase_headers
-from handlers.providers.models import model_for
 from handlers.producer import describe_delivery
+from handlers.providers.models import model_for
 from handlers.providers.signatures import VERIFIERS
 from handlers.worker import failure_reason
 

@@ -337,7 +337,15 @@ def test_producer_answers_503_never_202_when_enqueue_fails(monkeypatch):
 
 
 def test_worker_throttled_write_is_retried_then_applied_once(aws):
-    from tests.unit.handlers.test_worker import Context, eid_of, make_worker, order_body, projection_items, record, status_of
+    from tests.unit.handlers.test_worker import (
+        Context,
+        eid_of,
+        make_worker,
+        order_body,
+        projection_items,
+        record,
+        status_of,
+    )
 
     worker, projections = make_worker(aws)
     hooks, _, _ = injector(fault(action="throttle", max_attempt=1))
@@ -383,7 +391,15 @@ class Crashed(BaseException):
 
 def test_worker_crash_mid_batch_then_redelivery_writes_nothing_twice(aws):
     from handlers.stores.projections import ProjectionStore
-    from tests.unit.handlers.test_worker import Context, eid_of, make_worker, order_body, projection_items, record, status_of
+    from tests.unit.handlers.test_worker import (
+        Context,
+        eid_of,
+        make_worker,
+        order_body,
+        projection_items,
+        record,
+        status_of,
+    )
 
     worker, _ = make_worker(aws)
     store = ProjectionStore(aws.dynamodb, "projections")

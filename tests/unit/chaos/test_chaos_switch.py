@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from chaos.cli import app
 from chaos.switch import FaultSwitch, expiry
 from handlers.faults import Fault, FaultConfig, ParameterFaults
-from stack.errors import HookstackError
 from stack.deploy.targets import StackOutputs, save_outputs
+from stack.errors import HookstackError
 
 PARAMETER = "/hookstack/dev/chaos/faults"
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from stack.definition.app import hookstack_stack
 from stack.config import HookstackConfig
+from stack.definition.app import hookstack_stack
 from stack.definition.render import render_template
 
 FUNCTIONS = {

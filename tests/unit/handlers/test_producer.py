@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from handlers.stores.claim_check import PayloadStore
-from handlers.producer import Producer, handle, status_url
-from handlers.stores.provider_secrets import ProviderSecrets
 from handlers.contract.settings import ProducerSettings
+from handlers.producer import Producer, handle, status_url
+from handlers.stores.claim_check import PayloadStore
+from handlers.stores.provider_secrets import ProviderSecrets
 from stack.clients.deliveries import github_delivery, shopify_delivery, stripe_delivery
 
 SECRETS = {"shopify": "shpss_one", "stripe": "whsec_two", "github": "gh_three"}

@@ -13,11 +13,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from handlers.contract.message import ClaimCheck, event_id, to_sqs_attributes
+from handlers.contract.settings import WorkerSettings
 from handlers.stores.claim_check import PayloadStore
 from handlers.stores.dead_letters import DeadLetterQueue
-from handlers.contract.message import ClaimCheck, event_id, to_sqs_attributes
 from handlers.stores.projections import ProjectionStore
-from handlers.contract.settings import WorkerSettings
 from handlers.stores.status_store import StatusStore
 from handlers.worker import Worker
 from stack.clients.deliveries import github_delivery, shopify_delivery, stripe_delivery

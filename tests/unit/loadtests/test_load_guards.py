@@ -16,8 +16,8 @@ from loadtests.cli import (
 )
 from loadtests.model.gates import parse_gates
 from loadtests.model.params import LoadParams
-from stack.ops.cost import CONFIRM_FLAG, DEFAULT_THRESHOLD_RPS
 from stack.errors import HookstackError
+from stack.ops.cost import CONFIRM_FLAG, DEFAULT_THRESHOLD_RPS
 
 AWS_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/dev"
 LOCAL_URL = "http://127.0.0.1:4566/dev"
@@ -145,8 +145,7 @@ def test_gates_on_end_to_end_figures_are_refused_without_the_accounting():
 
 
 def test_summary_without_accounting_reports_no_fake_missing_counts():
-    from loadtests.report import hops
-    from loadtests.report import summary
+    from loadtests.report import hops, summary
     from tests.unit.loadtests.test_load_report import synthetic_result
 
     reason = "baseline handler set: its worker keeps no status, so there is nothing to read back"

@@ -7,12 +7,11 @@ import re
 
 import pytest
 
+from loadtests.model.gates import parse_gates
 from loadtests.report import html as html_report
-
 from loadtests.report import summary
 from loadtests.report.aggregate import RunAggregate
 from loadtests.report.e2e import BacklogSample, DrainResult
-from loadtests.model.gates import parse_gates
 from loadtests.report.measurements import Attempt, ProcessMeasurements
 
 ORIGIN = 1_800_000_000.0

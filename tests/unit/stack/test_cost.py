@@ -14,6 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from stack.errors import HookstackError
 from stack.ops.cost import (
     CONFIRM_FLAG,
     CostConfig,
@@ -24,7 +25,6 @@ from stack.ops.cost import (
     load_prices,
     require_cost_confirmation,
 )
-from stack.errors import HookstackError
 
 # us-east-1 list prices, per unit, as a person reads them off the pricing pages.
 APIGW = 3.50 / 1_000_000

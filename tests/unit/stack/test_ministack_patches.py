@@ -23,7 +23,6 @@ from ministack.core import persistence
 from ministack.services import sqs
 
 from stack.embedded.ministack import patches as ministack_patches
-
 from stack.embedded.ministack import server as ministack_server
 from stack.embedded.ministack.patches import (
     DEDUP_PRUNE_PATCH,

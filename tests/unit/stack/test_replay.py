@@ -298,10 +298,10 @@ def test_end_to_end_fix_and_replay_through_the_worker(monkeypatch):
     body, the worker processes the replay: PROCESSED in generation 1."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+    from handlers.contract.settings import WorkerSettings
     from handlers.stores.claim_check import PayloadStore
     from handlers.stores.dead_letters import DeadLetterQueue
     from handlers.stores.projections import ProjectionStore
-    from handlers.contract.settings import WorkerSettings
     from handlers.worker import Worker
 
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):

@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from stack.config import HookstackConfig, load_config
-from stack.errors import HookstackError
 from stack.definition.models import Function, Grant, Queue, Route, StackDefinition
+from stack.errors import HookstackError
 
 
 def test_fifo_queue_names_end_in_fifo():

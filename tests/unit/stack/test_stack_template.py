@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stack.definition.app import VISIBILITY_TIMEOUT_FACTOR, bootstrap_stack, hookstack_stack
 from stack.config import HookstackConfig
+from stack.definition.app import VISIBILITY_TIMEOUT_FACTOR, bootstrap_stack, hookstack_stack
 from stack.definition.render import render_template
 
 

@@ -18,10 +18,10 @@ from loadtests.launcher import LocustRun
 from loadtests.locust.options import token_placement_from
 from loadtests.model.params import LoadParams
 from loadtests.warmup import warm_up
-from stack.config import HookstackConfig, load_config
-from stack.errors import HookstackError
 from stack.clients.token_placement import DEFAULT_TOKEN_HEADER, TokenPlacement
 from stack.clients.webhook_client import ApiClient
+from stack.config import HookstackConfig, load_config
+from stack.errors import HookstackError
 
 TOKEN = "tok a&b=c+d/é"  # every character that means something in a query string
 
