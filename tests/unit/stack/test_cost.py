@@ -14,11 +14,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from stack.cli.cost import cost
 from stack.errors import HookstackError
 from stack.ops.cost import (
     CONFIRM_FLAG,
     CostConfig,
-    cost,
     estimate_cost,
     estimate_for_plan,
     format_usd,
