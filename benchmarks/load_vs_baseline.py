@@ -183,7 +183,7 @@ class Benchmark:
 
     def wait_quiet(self) -> float:
         """Wait until every stage's queue is empty: no worker backlog may run during a round."""
-        from stack.deploy.targets import load_outputs
+        from stack.deploy.outputs import load_outputs
 
         started = time.monotonic()
         clients = []
@@ -212,7 +212,7 @@ class Benchmark:
 
     def set_worker(self, stage: str, enabled: bool) -> None:
         """Enable or disable the stage's worker event source mapping."""
-        from stack.deploy.targets import load_outputs
+        from stack.deploy.outputs import load_outputs
 
         outputs = load_outputs("embedded", stage)
         client = outputs.client("lambda")

@@ -29,7 +29,7 @@ StageOpt = Annotated[str | None, typer.Option("--stage", help="stage name (defau
 
 
 def _outputs(target: str, stage: str | None):
-    from stack.deploy.targets import load_outputs
+    from stack.deploy.outputs import load_outputs
 
     return load_outputs(target, stage)
 

@@ -15,7 +15,7 @@ from chaos.switch import FaultSwitch
 from chaos.traffic import TENANT, Answer, Ledger, PlannedEvent, Sender
 from handlers.faults import Fault
 from stack.config import PROVIDERS, load_config
-from stack.deploy.targets import StackOutputs, provider_secret, tenant_token
+from stack.deploy.outputs import StackOutputs, provider_secret, tenant_token
 from stack.errors import HookstackError
 
 SABOTAGES = ("skip-write", "broken-replay")

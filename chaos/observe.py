@@ -14,7 +14,7 @@ from typing import Any
 
 from handlers.platform.dynamodb_update import deserialize_item
 from handlers.stores.projections import APPLIED_LOG_KIND
-from stack.deploy.targets import StackOutputs
+from stack.deploy.outputs import StackOutputs
 from stack.ops.demo import read_statuses
 from stack.ops.dlq import list_dead_letters
 

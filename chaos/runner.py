@@ -14,7 +14,7 @@ from chaos.context import DrillContext, DrillSettings
 from chaos.drills import DRILLS, Drill, Fixes
 from chaos.reconcile import Reconciliation, reconcile
 from chaos.stage import StageTimings, read_timings
-from stack.deploy.targets import StackOutputs
+from stack.deploy.outputs import StackOutputs
 from stack.errors import HookstackError
 from stack.ops.dlq import replay
 

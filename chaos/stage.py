@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from stack.config import HookstackConfig, load_config
-from stack.deploy.targets import StackOutputs, use_home
+from stack.deploy.outputs import StackOutputs
 from stack.errors import HookstackError
+from stack.home import use_home
 
 DRILL_STAGE = "chaos"
 # 3 s: long enough for a cold start on a busy 2-core machine, short enough that visibility (6×)

@@ -146,7 +146,7 @@ def check_gates_measurable(gates: list[Any], e2e: bool, reason: str | None) -> N
 def _stack(target: str | None, stage: str | None, url: str | None) -> Any:
     if target is None and url is not None:
         return None  # a bare URL: no outputs, no end-to-end figures
-    from stack.deploy.targets import load_outputs  # local: only needed with a deployed stack
+    from stack.deploy.outputs import load_outputs  # local: only needed with a deployed stack
 
     return load_outputs(target or "embedded", stage)
 
@@ -171,7 +171,7 @@ def _credentials(
     outputs: Any, providers: list[str], token: str | None, secrets: dict[str, str | None]
 ) -> tuple[str, dict[str, str]]:
     if outputs is not None:
-        from stack.deploy.targets import provider_secret, tenant_token
+        from stack.deploy.outputs import provider_secret, tenant_token
 
         token = token or tenant_token(outputs)
         secrets = {p: secrets.get(p) or provider_secret(outputs, p) for p in providers}

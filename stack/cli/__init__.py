@@ -11,7 +11,6 @@ from rich.text import Text
 from stack.cli.app import app, console
 from stack.errors import HookstackError
 
-
 # Each module registers its commands on import; this order is the order of `hookstack --help`.
 COMMAND_MODULES = ("stack.cli.lifecycle", "stack.cli.delivery", "stack.cli.demo")
 

@@ -14,7 +14,7 @@ from stack.errors import HookstackError
 
 def _client(target: str, stage: str | None):
     from stack.clients.webhook_client import ApiClient
-    from stack.deploy.targets import load_outputs, tenant_token
+    from stack.deploy.outputs import load_outputs, tenant_token
 
     found = load_outputs(target, stage)
     config = load_config(stage=found.stage)
@@ -32,7 +32,7 @@ def send(
 ) -> None:
     """Sign a realistic sample delivery (or --file) and send it; print status, id and latency."""
     from stack.clients import deliveries
-    from stack.deploy.targets import provider_secret
+    from stack.deploy.outputs import provider_secret
 
     found, client = _client(target, stage)
     body = file.read_bytes() if file else None

@@ -30,10 +30,11 @@ def demo(
     report: Annotated[Path | None, typer.Option(help="write the summary JSON here")] = None,
 ) -> None:
     """The main job: up → a short signed Shopify burst → results → down."""
-    from stack.deploy.targets import hookstack_home, provider_secret, tenant_token
+    from stack.deploy.outputs import provider_secret, tenant_token
     from stack.embedded.emulator import Emulator
     from stack.embedded.lifecycle import down as embedded_down
     from stack.embedded.lifecycle import up as embedded_up
+    from stack.home import hookstack_home
     from stack.ops import demo as burst
 
     config = load_config()

@@ -19,7 +19,7 @@ def dlq_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Dead letters with their reasons (left in the DLQ)."""
-    from stack.deploy.targets import load_outputs
+    from stack.deploy.outputs import load_outputs
     from stack.ops.dlq import list_dead_letters
 
     found = load_outputs(target, stage)
@@ -44,7 +44,7 @@ def dlq_list(
 @dlq_app.command("show")
 def dlq_show(event_id: str, target: TargetOpt = "embedded", stage: StageOpt = None) -> None:
     """One dead letter: reason, attributes and full body."""
-    from stack.deploy.targets import load_outputs
+    from stack.deploy.outputs import load_outputs
     from stack.ops.dlq import show
 
     found = load_outputs(target, stage)
@@ -62,7 +62,7 @@ def dlq_replay(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-inject dead letters into the source queue (fresh dedup id; deleted from the DLQ only after)."""
-    from stack.deploy.targets import load_outputs
+    from stack.deploy.outputs import load_outputs
     from stack.ops.dlq import replay
 
     found = load_outputs(target, stage)

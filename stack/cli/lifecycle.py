@@ -106,8 +106,9 @@ def deploy(
 ) -> None:
     """Create or update the stack on a target (embedded: same as `up`)."""
     from stack.deploy.cloudformation import deploy as run_deploy
-    from stack.deploy.targets import build_dir, save_outputs
+    from stack.deploy.outputs import save_outputs
     from stack.embedded.lifecycle import outputs_from_stack
+    from stack.home import build_dir
 
     config = load_config(stage=stage, region=region)
     if target == "embedded":
@@ -143,7 +144,7 @@ def destroy(
 ) -> None:
     """Empty the buckets and delete the stacks (embedded: use `hookstack down`)."""
     from stack.deploy.cloudformation import destroy as run_destroy
-    from stack.deploy.targets import forget_outputs
+    from stack.deploy.outputs import forget_outputs
 
     config = load_config(stage=stage, region=region)
     where = _target(target, config, endpoint_url, profile, region)
@@ -157,7 +158,7 @@ def destroy(
 @app.command()
 def outputs(target: TargetOpt = "embedded", stage: StageOpt = None, as_json: JsonOpt = False) -> None:
     """Show the deployed stack's outputs."""
-    from stack.deploy.targets import load_outputs
+    from stack.deploy.outputs import load_outputs
 
     found = load_outputs(target, stage)
     if as_json:

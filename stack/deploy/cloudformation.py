@@ -151,7 +151,7 @@ def deploy(target: Target, config: HookstackConfig, build_dir: Path, progress: P
     s3 = target.client("s3")
     key = upload_artifact(s3, bucket, artifact)
     progress("secrets")
-    created = ensure_secrets(target.client("ssm"), config, create=target.name != "aws")
+    created = ensure_secrets(target.client("ssm"), config, create=target.creates_missing_secrets)
     progress(f"application stack {config.stack_name}")
     template = render_template(hookstack_stack(config), runtime=config.runtime, architecture=config.architecture)
     template_url = None

@@ -1,58 +1,26 @@
 """Where a stack runs: the embedded emulator (default), LocalStack, or a real AWS account.
 
 A target gives boto3 clients, the artifact platform its Lambdas need, and the invoke URL form
-that actually answers there. Deployed outputs are kept in ``<home>/outputs-<target>-<stage>.json``
-so every other command (send, status, load, chaos, dlq) finds the stack.
+that actually answers there: one class per target, so what differs between them is stated once.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar
 
 import boto3
 from botocore.config import Config
-from pydantic import BaseModel
 
-from stack.config import HookstackConfig, load_config
+from stack.config import HookstackConfig
 from stack.deploy.package import Platform, host_platform, lambda_platform
 from stack.errors import HookstackError
 
-TargetName = Literal["embedded", "localstack", "aws"]
-TARGETS: tuple[str, ...] = ("embedded", "localstack", "aws")
 DEFAULT_LOCALSTACK_URL = "http://localhost:4566"
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
-
-
-def hookstack_home() -> Path:
-    return Path(os.environ.get("HOOKSTACK_HOME", ".hookstack")).resolve()
-
-
-def build_dir() -> Path:
-    """Where Lambda artifacts are built and cached. Content-addressed, so several homes (test
-    sessions, drill stacks) may share one through ``HOOKSTACK_BUILD_DIR``."""
-    return Path(os.environ.get("HOOKSTACK_BUILD_DIR") or hookstack_home() / "build").resolve()
-
-
-@contextmanager
-def use_home(path: Path) -> Iterator[Path]:
-    """Run with ``path`` as the hookstack home (a private stack for tests and drills), then restore."""
-    previous = os.environ.get("HOOKSTACK_HOME")
-    os.environ["HOOKSTACK_HOME"] = str(path)
-    try:
-        yield path
-    finally:
-        if previous is None:
-            os.environ.pop("HOOKSTACK_HOME", None)
-        else:
-            os.environ["HOOKSTACK_HOME"] = previous
 
 
 def _client_config() -> Config:
@@ -63,7 +31,12 @@ def _client_config() -> Config:
 
 @dataclass
 class Target:
-    name: str
+    """What every target shares: a region, an optional endpoint, boto3 clients."""
+
+    name: ClassVar[str]
+    # Missing tenant tokens and provider secrets are created at deploy (emulators: throwaway values);
+    # on AWS they are created only by `hookstack secrets init`, never behind the operator's back.
+    creates_missing_secrets: ClassVar[bool] = True
     region: str
     endpoint_url: str | None = None
     profile: str | None = None
@@ -71,40 +44,46 @@ class Target:
 
     def session(self) -> boto3.Session:
         if self._session is None:
-            if self.name == "aws":
-                self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
-            else:
-                self._session = boto3.Session(region_name=self.region, **EMULATOR_CREDENTIALS)
+            self._session = boto3.Session(region_name=self.region, **EMULATOR_CREDENTIALS)
         return self._session
 
     def client(self, service: str):
         return self.session().client(service, endpoint_url=self.endpoint_url, config=_client_config())
 
     def artifact_platform(self, config: HookstackConfig) -> Platform:
-        # The embedded emulator runs functions on the host interpreter; the others on the runtime.
-        if self.name == "embedded":
-            return host_platform()
         return lambda_platform(config.runtime, config.architecture)
 
     def invoke_url(self, api_id: str, stage: str, aws_url: str) -> str:
         """The API base URL in the form this target serves (no trailing slash)."""
-        if self.name == "aws":
-            return aws_url
         return f"{self.endpoint_url}/_aws/execute-api/{api_id}/{stage}"
 
     def check_reachable(self) -> None:
         """Fail in one clear line when the target cannot be used at all."""
-        if self.name == "aws":
-            try:
-                credentials = self.session().get_credentials()
-            except Exception as exc:  # botocore raises several profile errors
-                raise HookstackError(f"aws: {exc}") from None
-            if credentials is None:
-                raise HookstackError(
-                    "aws: no credentials found (set a profile with --profile, "
-                    "or AWS_PROFILE / the default credential chain)"
-                )
-            return
+
+    def check_running(self) -> None:
+        """Fail in one clear line when a stack saved for this target can no longer be reached here."""
+
+
+@dataclass
+class EmbeddedTarget(Target):
+    name: ClassVar[str] = "embedded"
+
+    def artifact_platform(self, config: HookstackConfig) -> Platform:
+        return host_platform()  # the embedded emulator runs functions on the host interpreter
+
+    def check_running(self) -> None:
+        from stack.embedded.emulator import Emulator  # local import: only the embedded target needs it
+        from stack.home import hookstack_home
+
+        if Emulator(hookstack_home()).state() is None:
+            raise HookstackError("the embedded emulator is not running: run `hookstack up`")
+
+
+@dataclass
+class LocalStackTarget(Target):
+    name: ClassVar[str] = "localstack"
+
+    def check_reachable(self) -> None:
         url = f"{self.endpoint_url}/_localstack/health"
         try:
             with urllib.request.urlopen(url, timeout=3):
@@ -117,6 +96,41 @@ class Target:
             ) from None
 
 
+@dataclass
+class AwsTarget(Target):
+    name: ClassVar[str] = "aws"
+    creates_missing_secrets: ClassVar[bool] = False
+
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
+        return self._session
+
+    def invoke_url(self, api_id: str, stage: str, aws_url: str) -> str:
+        return aws_url
+
+    def check_reachable(self) -> None:
+        try:
+            credentials = self.session().get_credentials()
+        except Exception as exc:  # botocore raises several profile errors
+            raise HookstackError(f"aws: {exc}") from None
+        if credentials is None:
+            raise HookstackError(
+                "aws: no credentials found (set a profile with --profile, or AWS_PROFILE / the default credential chain)"
+            )
+
+
+TARGET_CLASSES: dict[str, type[Target]] = {cls.name: cls for cls in (EmbeddedTarget, LocalStackTarget, AwsTarget)}
+TARGETS: tuple[str, ...] = tuple(TARGET_CLASSES)
+
+
+def target_named(name: str, *, region: str, endpoint_url: str | None = None, profile: str | None = None) -> Target:
+    """The target of that name, as saved in a stack's outputs (no defaults applied)."""
+    if name not in TARGET_CLASSES:
+        raise HookstackError(f"unknown target {name!r}: choose one of {', '.join(TARGETS)}")
+    return TARGET_CLASSES[name](region=region, endpoint_url=endpoint_url, profile=profile)
+
+
 def make_target(
     name: str,
     *,
@@ -125,86 +139,12 @@ def make_target(
     profile: str | None = None,
     region: str | None = None,
 ) -> Target:
-    """Build a target. The embedded endpoint comes from the running emulator (see ``stack.up``)."""
-    if name not in TARGETS:
+    """Build a target. The embedded endpoint comes from the running emulator (see ``hookstack up``)."""
+    if name not in TARGET_CLASSES:
         raise HookstackError(f"unknown target {name!r}: choose one of {', '.join(TARGETS)}")
     region = region or (config.region if config else "us-east-1")
-    if name == "localstack":
+    if name == LocalStackTarget.name:
         endpoint_url = endpoint_url or os.environ.get("LOCALSTACK_ENDPOINT", DEFAULT_LOCALSTACK_URL)
-    if name == "aws" and endpoint_url:
+    if name == AwsTarget.name and endpoint_url:
         raise HookstackError("--endpoint-url is for emulators; the aws target uses AWS's own endpoints")
-    return Target(name=name, region=region, endpoint_url=endpoint_url, profile=profile)
-
-
-class StackOutputs(BaseModel):
-    """What a deployed stack exposes to the CLI, load tests and drills."""
-
-    target: str
-    stage: str
-    region: str
-    stack_name: str
-    api_id: str
-    api_url: str
-    gateway: str  # "hookstack" (embedded data plane), "ministack", "localstack" or "aws"
-    endpoint_url: str | None = None
-    profile: str | None = None
-    queue_url: str
-    dlq_url: str
-    events_table: str
-    projections_table: str
-    payload_bucket: str
-    artifacts_bucket: str
-    function_names: dict[str, str]
-    log_dir: Path | None = None
-
-    def as_target(self) -> Target:
-        return Target(name=self.target, region=self.region, endpoint_url=self.endpoint_url, profile=self.profile)
-
-    def client(self, service: str):
-        return self.as_target().client(service)
-
-
-def outputs_path(target: str, stage: str) -> Path:
-    return hookstack_home() / f"outputs-{target}-{stage}.json"
-
-
-def save_outputs(outputs: StackOutputs) -> Path:
-    path = outputs_path(outputs.target, outputs.stage)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(outputs.model_dump_json(indent=2))
-    return path
-
-
-def forget_outputs(target: str, stage: str) -> None:
-    outputs_path(target, stage).unlink(missing_ok=True)
-
-
-def load_outputs(target: str = "embedded", stage: str | None = None) -> StackOutputs:
-    stage = stage or load_config().stage
-    path = outputs_path(target, stage)
-    if not path.exists():
-        hint = "hookstack up" if target == "embedded" else f"hookstack deploy --target {target}"
-        raise HookstackError(f"no {target} stack for stage {stage!r} is deployed here: run `{hint}`")
-    outputs = StackOutputs(**json.loads(path.read_text()))
-    if target == "embedded":
-        from stack.embedded.emulator import Emulator  # local import: only the embedded target needs it
-
-        if Emulator(hookstack_home()).state() is None:
-            raise HookstackError("the embedded emulator is not running: run `hookstack up`")
-    return outputs
-
-
-def _secret(outputs: StackOutputs, name: str) -> str:
-    ssm = outputs.client("ssm")
-    try:
-        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-    except ssm.exceptions.ParameterNotFound:
-        raise HookstackError(f"parameter {name} does not exist on {outputs.target}") from None
-
-
-def tenant_token(outputs: StackOutputs, tenant: str = "demo") -> str:
-    return _secret(outputs, load_config(stage=outputs.stage).tenant_token_parameter(tenant))
-
-
-def provider_secret(outputs: StackOutputs, provider: str) -> str:
-    return _secret(outputs, load_config(stage=outputs.stage).provider_secret_parameter(provider))
+    return target_named(name, region=region, endpoint_url=endpoint_url, profile=profile)

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from stack.config import HookstackConfig
 from stack.deploy.cloudformation import FUNCTION_KEYS, Deployment, Progress, deploy
-from stack.deploy.targets import StackOutputs, Target, build_dir, hookstack_home, save_outputs
+from stack.deploy.outputs import StackOutputs, save_outputs
+from stack.deploy.targets import EmbeddedTarget, Target
 from stack.embedded.emulator import Emulator
 from stack.embedded.processes import stop_group
 from stack.errors import HookstackError
+from stack.home import build_dir, hookstack_home
 
 GATEWAYS = ("hookstack", "ministack")
 
@@ -104,7 +106,7 @@ def up(
     emulator = Emulator(home)
     progress("starting the embedded emulator")
     state = emulator.start(port=port)
-    target = Target(name="embedded", region=config.region, endpoint_url=state.endpoint_url)
+    target = EmbeddedTarget(region=config.region, endpoint_url=state.endpoint_url)
     try:
         deployment = deploy(target, config, build_dir(), progress)
         outs = deployment.app.outputs

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from stack.clients.deliveries import SHOPIFY_TOPICS, Delivery, shopify_delivery
 from stack.clients.token_placement import TokenPlacement
 from stack.clients.webhook_client import ApiClient
-from stack.deploy.targets import StackOutputs
+from stack.deploy.outputs import StackOutputs
 
 FINAL_STATUSES = ("PROCESSED", "DEAD_LETTERED")
 # A body with none of the fields an order needs: accepted (202), then dead-lettered by the worker.

@@ -10,8 +10,9 @@ import pytest
 
 from stack.clients.webhook_client import ApiClient
 from stack.config import load_config
-from stack.deploy.targets import StackOutputs, provider_secret, tenant_token, use_home
+from stack.deploy.outputs import StackOutputs, provider_secret, tenant_token
 from stack.embedded.lifecycle import down, up
+from stack.home import use_home
 
 
 @pytest.fixture(scope="session")

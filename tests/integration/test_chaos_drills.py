@@ -24,7 +24,7 @@ from chaos.runner import run_drill
 from chaos.stage import fresh_embedded_stack, read_timings
 from stack.clients.deliveries import shopify_delivery
 from stack.clients.webhook_client import ApiClient
-from stack.deploy.targets import provider_secret, tenant_token
+from stack.deploy.outputs import provider_secret, tenant_token
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 
 from stack.clients.deliveries import shopify_delivery
 from stack.clients.webhook_client import ApiClient
-from stack.deploy.targets import tenant_token
+from stack.deploy.outputs import tenant_token
 from stack.ops.demo import read_statuses
 from stack.ops.dlq import replay
 from tests.integration.conftest import wait_for_status

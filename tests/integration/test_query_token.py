@@ -20,7 +20,7 @@ from stack.clients.deliveries import shopify_delivery
 from stack.clients.token_placement import TokenPlacement
 from stack.clients.webhook_client import ApiClient, Response
 from stack.config import load_config
-from stack.deploy.targets import StackOutputs, provider_secret, tenant_token
+from stack.deploy.outputs import StackOutputs, provider_secret, tenant_token
 from stack.embedded.lifecycle import up
 from tests.integration.conftest import wait_for_status
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from chaos.cli import app
 from chaos.switch import FaultSwitch, expiry
 from handlers.faults import Fault, FaultConfig, ParameterFaults
-from stack.deploy.targets import StackOutputs, save_outputs
+from stack.deploy.outputs import StackOutputs, save_outputs
 from stack.errors import HookstackError
 
 PARAMETER = "/hookstack/dev/chaos/faults"

@@ -179,10 +179,10 @@ def test_master_reads_the_deployed_stack_with_existing_functions(services):
     code = re.search(r"python -c '(.*?)'\)\"", script, re.S)
     assert code, script
     compile(code.group(1), "locust-master", "exec")
-    import stack.deploy.targets
+    import stack.deploy.outputs
 
     for name in ("load_outputs", "tenant_token", "provider_secret"):
-        assert callable(getattr(stack.deploy.targets, name)), name
+        assert callable(getattr(stack.deploy.outputs, name)), name
 
 
 def test_state_volume_is_where_hookstack_looks(services):
