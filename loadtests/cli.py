@@ -31,6 +31,7 @@ from loadtests.report import summary as run_summary
 from loadtests.report.e2e import BacklogSampler, DrainResult, scan_status_items, wait_for_drain
 from loadtests.warmup import warm_up
 from stack.clients.token_placement import TokenPlacement
+from stack.errors import HookstackError
 
 PROVIDERS = ("shopify", "stripe", "github")
 DEFAULT_REPORT_ROOT = Path("load-reports")
@@ -48,15 +49,6 @@ class Mode(str, enum.Enum):
     closed = "closed"
 
 
-def _error(message: str) -> Exception:
-    """The main CLI's one-line error type, so `hookstack load` fails like every other command."""
-    try:
-        from stack.errors import HookstackError
-    except ImportError:  # used on its own (tests, a machine without the stack package)
-        return typer.BadParameter(message)
-    return HookstackError(message)
-
-
 def is_loopback_url(url: str) -> bool:
     """True when ``url``'s host is this machine: 127.0.0.0/8, ::1, localhost, *.localhost."""
     host = (urlparse(url).hostname or "").lower()
@@ -71,15 +63,15 @@ def is_loopback_url(url: str) -> bool:
 def check_url(url: str, allow_remote: bool) -> None:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise _error(f"not an http(s) URL: {url!r}")
+        raise HookstackError(f"not an http(s) URL: {url!r}")
     if parsed.query:
         # The URL is written to the report: a token must not ride along in it.
-        raise _error(
+        raise HookstackError(
             "the API URL takes no query string: pass the token with --token (and "
             "--token-query-parameter when the stage reads it from the query string)"
         )
     if not is_loopback_url(url) and not allow_remote:
-        raise _error(
+        raise HookstackError(
             f"{parsed.hostname} is not this machine: load only goes to loopback unless you pass "
             "--allow-remote for a stage you own"
         )
@@ -119,11 +111,11 @@ def e2e_plan(has_stack: bool, requested: bool | None, baseline: bool | None) -> 
     """(whether to read acknowledged events back from the events table, why not)."""
     if not has_stack:
         if requested:
-            raise _error("--e2e reads the stack's events table: pass --target (and --stage)")
+            raise HookstackError("--e2e reads the stack's events table: pass --target (and --stage)")
         return False, "no stack outputs (--url without --target)"
     if baseline:
         if requested:
-            raise _error(
+            raise HookstackError(
                 "--e2e: this stage runs the baseline handler set, whose worker keeps no status "
                 "to read back (use --no-e2e)"
             )
@@ -138,7 +130,7 @@ def check_gates_measurable(gates: list[Any], e2e: bool, reason: str | None) -> N
         return
     unmeasurable = [g.text for g in gates if g.metric.key in E2E_GATE_METRICS]
     if unmeasurable:
-        raise _error(
+        raise HookstackError(
             f"gate(s) {', '.join(unmeasurable)} need end-to-end accounting, which this run does not do: {reason}"
         )
 
@@ -160,7 +152,7 @@ def token_placement(outputs: Any, query_parameter: str | None) -> TokenPlacement
 
     placement = load_config(stage=outputs.stage).token_placement
     if query_parameter and placement != TokenPlacement.in_query(query_parameter):
-        raise _error(
+        raise HookstackError(
             f"--token-query-parameter {query_parameter}: stage {outputs.stage!r} reads the token from "
             f"its {placement.describe()} (set identity_query_parameter in hookstack.toml)"
         )
@@ -177,7 +169,7 @@ def _credentials(
         secrets = {p: secrets.get(p) or provider_secret(outputs, p) for p in providers}
     missing = ([] if token else ["--token"]) + [f"--{p}-secret" for p in providers if not secrets.get(p)]
     if missing:
-        raise _error(f"without --target, pass {', '.join(missing)} (or HOOKSTACK_TOKEN / HOOKSTACK_<PROVIDER>_SECRET)")
+        raise HookstackError(f"without --target, pass {', '.join(missing)} (or HOOKSTACK_TOKEN / HOOKSTACK_<PROVIDER>_SECRET)")
     return token or "", {p: secrets[p] or "" for p in providers}
 
 
@@ -420,7 +412,7 @@ def load(
     providers = provider or ["shopify"]
     unknown = sorted(set(providers) - set(PROVIDERS))
     if unknown:
-        raise _error(f"unknown provider(s) {', '.join(unknown)}: choose from {', '.join(PROVIDERS)}")
+        raise HookstackError(f"unknown provider(s) {', '.join(unknown)}: choose from {', '.join(PROVIDERS)}")
     try:
         gates = parse_gates(gate or [])
         params = LoadParams(
@@ -436,9 +428,9 @@ def load(
         )
         drain_limit = parse_duration(drain_timeout)
     except (GateError, ValueError) as exc:
-        raise _error(str(exc)) from None
+        raise HookstackError(str(exc)) from None
     if processes < 0:
-        raise _error("--processes must be 0 (one process) or more")
+        raise HookstackError("--processes must be 0 (one process) or more")
 
     outputs = _stack(target, stage, url)
     api_url = url or outputs.api_url
@@ -498,7 +490,7 @@ def load(
             try:
                 result = run_locust(run, on_progress=view.on_progress)
             except LocustRunError as exc:
-                raise _error(str(exc)) from None
+                raise HookstackError(str(exc)) from None
             if reads_back:
                 dynamodb = outputs.client("dynamodb")
                 drain = wait_for_drain(
@@ -544,9 +536,7 @@ def main() -> None:
     app.command()(load)
     try:
         app()
-    except Exception as exc:
-        if type(exc).__name__ != "HookstackError":
-            raise
+    except HookstackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
 

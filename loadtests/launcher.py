@@ -23,6 +23,7 @@ from typing import Any
 from loadtests.model.params import MAX_LEAD_S, LoadParams
 from stack.clients.token_placement import TokenPlacement
 from stack.embedded.processes import INTERRUPT, stop_group
+from stack.errors import HookstackError
 
 LOCUSTFILE = Path(__file__).parent / "locust" / "locustfile.py"
 USER_CLASSES = {"shopify": "ShopifyStore", "stripe": "StripeAccount", "github": "GitHubRepository"}
@@ -30,7 +31,7 @@ STARTUP_ALLOWANCE_S = 30.0
 POLL_S = 0.5
 
 
-class LocustRunError(RuntimeError):
+class LocustRunError(HookstackError):
     """The Locust child failed, or outlived its time budget."""
 
 

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stack.errors import HookstackError
+
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     ">=": operator.ge,
@@ -70,7 +72,7 @@ _UNITS: dict[str, dict[str | None, float]] = {
 }
 
 
-class GateError(ValueError):
+class GateError(HookstackError, ValueError):
     """A gate that cannot be parsed."""
 
 

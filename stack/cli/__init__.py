@@ -8,8 +8,8 @@ import sys
 
 from rich.text import Text
 
+from stack.cli import edge
 from stack.cli.app import app, console
-from stack.errors import HookstackError
 
 # Each module registers its commands on import; this order is the order of `hookstack --help`.
 COMMAND_MODULES = ("stack.cli.lifecycle", "stack.cli.delivery", "stack.cli.demo")
@@ -36,9 +36,12 @@ _register_commands()
 def main() -> None:
     try:
         app()
-    except HookstackError as exc:
-        console.print(Text.assemble(("error: ", "red"), str(exc)), soft_wrap=True)
-        sys.exit(1)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")
         sys.exit(130)
+    except Exception as exc:  # the edge: every error ends here as one line (see stack.cli.edge)
+        line = edge.error_line(exc)
+        if line is None and edge.debugging():
+            raise
+        console.print(Text.assemble(("error: ", "red"), line or edge.bug_line(exc)), soft_wrap=True, highlight=False)
+        sys.exit(1)

@@ -61,7 +61,7 @@ def up(
     gateway: Annotated[
         str, typer.Option(help="hookstack (own data plane) | ministack (the emulator's API path)")
     ] = "hookstack",
-    port: Annotated[int | None, typer.Option(help="emulator port (default: a free one)")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="emulator port (default: a free one)")] = None,
     stage: StageOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

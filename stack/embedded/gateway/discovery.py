@@ -41,12 +41,13 @@ from stack.embedded.gateway.definition import (
     StageSpec,
 )
 from stack.embedded.gateway.throttling import limits_from_method_settings
+from stack.errors import HookstackError
 
 DEFAULT_AUTHORIZER_TTL_S = 300
 _LAMBDA_INTEGRATION_MARKER = ":lambda:path/2015-03-31/functions/"
 
 
-class DefinitionError(RuntimeError):
+class DefinitionError(HookstackError):
     """The deployed API cannot be served (missing, or uses something this gateway does not support)."""
 
 

@@ -37,7 +37,7 @@ from stack.embedded.gateway.definition import (
 from stack.embedded.gateway.gateway_responses import GatewayResponse
 from stack.embedded.gateway.http_server import HttpRequest, HttpResponse
 from stack.embedded.gateway.policy import Decision, PolicyError, evaluate, method_arn
-from stack.embedded.gateway.pool import FunctionPool, InvocationFailed, InvocationResult
+from stack.embedded.gateway.pool import FailureKind, FunctionPool, InvocationFailed, InvocationResult
 from stack.embedded.gateway.proxy_event import (
     MalformedProxyResponse,
     RequestView,
@@ -330,7 +330,7 @@ class Gateway:
         except InvocationFailed as exc:
             log.warning("request %s: %s invocation failed: %s (%s)", request_id, method.function_name, exc, exc.kind)
             # Lambda refusing the invoke is API Gateway's 500; a failed invocation its 502.
-            refused = exc.kind in ("throttled", "payload")
+            refused = exc.kind in (FailureKind.THROTTLED, FailureKind.PAYLOAD)
             failure = responses.INTERNAL_SERVER_ERROR if refused else responses.INTEGRATION_FAILURE
             return self._gateway_response(failure, request_id, extended_id)
         if result is None:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import os
 import time
 from collections import deque
@@ -28,10 +29,20 @@ def default_pool_size() -> int:
     return (os.cpu_count() or 1) + 2
 
 
-class InvocationFailed(Exception):
-    """The invocation produced no function answer. ``kind``: crash, timeout, init, throttled."""
+class FailureKind(enum.StrEnum):
+    """Why an invocation produced no function answer."""
 
-    def __init__(self, kind: str, message: str, error_type: str | None = None) -> None:
+    CRASH = "crash"  # the environment died, or the gateway is shutting down
+    TIMEOUT = "timeout"
+    INIT = "init"  # the function's init failed
+    THROTTLED = "throttled"  # no environment may be added (Lambda refuses the invoke)
+    PAYLOAD = "payload"  # the request exceeds Lambda's invoke payload limit (Lambda refuses the invoke)
+
+
+class InvocationFailed(Exception):
+    """The invocation produced no function answer (internal to the data plane: becomes an API response)."""
+
+    def __init__(self, kind: FailureKind, message: str, error_type: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.error_type = error_type
@@ -131,12 +142,12 @@ class FunctionPool:
         loop = asyncio.get_running_loop()
         invocation = Invocation(request_id, event_json, loop.create_future())
         if self._closed:
-            invocation._finish(error=InvocationFailed("crash", "the gateway is shutting down"))
+            invocation._finish(error=InvocationFailed(FailureKind.CRASH, "the gateway is shutting down"))
             return invocation
         if len(event_json) > runtime.MAX_REQUEST_PAYLOAD_BYTES:
             invocation._finish(
                 error=InvocationFailed(
-                    "payload",
+                    FailureKind.PAYLOAD,
                     f"Request must be smaller than {runtime.MAX_REQUEST_PAYLOAD_BYTES} bytes for the Invoke operation",
                     "RequestEntityTooLargeException",
                 )
@@ -144,7 +155,9 @@ class FunctionPool:
             return invocation
         if self.size <= 0:
             self.stats.throttles += 1
-            invocation._finish(error=InvocationFailed("throttled", "Rate Exceeded.", "TooManyRequestsException"))
+            invocation._finish(
+                error=InvocationFailed(FailureKind.THROTTLED, "Rate Exceeded.", "TooManyRequestsException")
+            )
             return invocation
         if self._idle:
             self._dispatch(self._idle.pop(), invocation)
@@ -189,7 +202,7 @@ class FunctionPool:
     async def close(self) -> None:
         self._closed = True
         while self._queue:
-            self._queue.popleft()._finish(error=InvocationFailed("crash", "the gateway is shutting down"))
+            self._queue.popleft()._finish(error=InvocationFailed(FailureKind.CRASH, "the gateway is shutting down"))
         for task in list(self._tasks):
             task.cancel()
         environments = list(self._environments)
@@ -197,7 +210,7 @@ class FunctionPool:
             environment.exited = True  # shutdown, not a crash
             environment.kill()
             if environment.current is not None:
-                environment.current._finish(error=InvocationFailed("crash", "the gateway is shutting down"))
+                environment.current._finish(error=InvocationFailed(FailureKind.CRASH, "the gateway is shutting down"))
         await asyncio.gather(*(e.wait_exit() for e in environments), return_exceptions=True)
         self._environments.clear()
         self._idle.clear()
@@ -239,9 +252,9 @@ class FunctionPool:
     def _fail_oldest(self, exc: BaseException) -> None:
         """An init failure is the answer to the invocation that has waited longest."""
         if isinstance(exc, InitFailed):
-            failure = InvocationFailed("init", str(exc), exc.error.get("errorType"))
+            failure = InvocationFailed(FailureKind.INIT, str(exc), exc.error.get("errorType"))
         else:
-            failure = InvocationFailed("init", f"the runtime could not start: {exc}", "Runtime.ExitError")
+            failure = InvocationFailed(FailureKind.INIT, f"the runtime could not start: {exc}", "Runtime.ExitError")
         while self._queue:
             invocation = self._queue.popleft()
             if invocation.abandoned:
@@ -325,7 +338,7 @@ class FunctionPool:
                 status="timeout",
             ),
         )
-        invocation._finish(error=InvocationFailed("timeout", f"Task timed out after {timeout_s:.2f} seconds"))
+        invocation._finish(error=InvocationFailed(FailureKind.TIMEOUT, f"Task timed out after {timeout_s:.2f} seconds"))
         self._reap(environment)
         self._replace_if_waiting()
 
@@ -354,7 +367,7 @@ class FunctionPool:
                     status="error\tError Type: Runtime.ExitError",
                 ),
             )
-            invocation._finish(error=InvocationFailed("crash", reason, "Runtime.ExitError"))
+            invocation._finish(error=InvocationFailed(FailureKind.CRASH, reason, "Runtime.ExitError"))
         self._replace_if_waiting()
 
     def _forget(self, environment: ExecutionEnvironment) -> None:

@@ -16,13 +16,14 @@ from types import TracebackType
 from typing import Any
 
 import stack
+from stack.errors import HookstackError
 
 READY_FILE_NAME = "gateway.ready.json"
 GATEWAY_LOG_NAME = "gateway.log"
 _POLL_S = 0.05
 
 
-class GatewayStartError(RuntimeError):
+class GatewayStartError(HookstackError):
     """The gateway did not come up; the message carries the end of its log."""
 
 

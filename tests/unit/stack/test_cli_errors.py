@@ -64,3 +64,14 @@ def test_emulator_port_busy(isolated_home):
 @pytest.mark.parametrize("args", [["send", "--provider", "shopify"], ["status", "evt_x"]])
 def test_commands_needing_a_stack_say_so(isolated_home, args):
     assert_one_line_error(hookstack(*args), "hookstack up")
+
+
+def test_a_file_that_cannot_be_written_is_one_line(isolated_home, tmp_path):
+    missing = tmp_path / "no-such-dir" / "template.json"
+    assert_one_line_error(hookstack("synth", "--out", str(missing)), str(missing), "No such file or directory")
+
+
+def test_a_port_out_of_range_is_refused_before_anything_starts(isolated_home):
+    result = hookstack("up", "--port", "99999")
+    assert result.returncode == 2 and "65535" in result.stderr and "Traceback" not in result.stderr
+    assert not (isolated_home / "embedded").exists()
