@@ -35,10 +35,8 @@ def _handler(config: HookstackConfig, function: str) -> str:
 
 def _common_env(config: HookstackConfig, function: str) -> dict[str, str]:
     return {
-        "HOOKSTACK_STAGE": config.stage,
         "POWERTOOLS_SERVICE_NAME": f"{config.project}-{function}",
         "POWERTOOLS_LOG_LEVEL": config.log_level,
-        "POWERTOOLS_METRICS_NAMESPACE": config.project,
     }
 
 
@@ -118,7 +116,6 @@ def _functions(config: HookstackConfig) -> list[Function]:
             environment_refs={
                 "EVENTS_TABLE": ("EventsTable", "Ref"),
                 "PROJECTIONS_TABLE": ("ProjectionsTable", "Ref"),
-                "QUEUE_URL": ("IngestQueue", "QueueUrl"),
                 "DLQ_URL": ("IngestDeadLetterQueue", "QueueUrl"),
                 "PAYLOAD_BUCKET": ("PayloadBucket", "Ref"),
             },
