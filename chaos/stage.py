@@ -25,7 +25,7 @@ from stack.home import use_home
 DRILL_STAGE = "chaos"
 # 3 s: long enough for a cold start on a busy 2-core machine, short enough that visibility (6×)
 # is 18 s. maxReceiveCount stays at the default 3: the drills test the real retry budget.
-DRILL_OVERRIDES: dict[str, object] = {"worker_timeout_seconds": 3, "faults_cache_seconds": 2}
+DRILL_OVERRIDES: dict[str, int] = {"worker_timeout_seconds": 3, "faults_cache_seconds": 2}
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def read_timings(outputs: StackOutputs) -> StageTimings:
 
 
 def drill_config(stage: str = DRILL_STAGE, **overrides: object) -> HookstackConfig:
-    return load_config(stage=stage, **{**DRILL_OVERRIDES, **overrides})
+    return load_config(None, stage=stage, **{**DRILL_OVERRIDES, **overrides})
 
 
 @contextlib.contextmanager

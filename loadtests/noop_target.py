@@ -31,7 +31,8 @@ class NoopTarget(asyncio.Protocol):
     requests = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        assert isinstance(transport, asyncio.Transport)  # a TCP server's transports are
+        self.transport = transport
         self.buffer = bytearray()
 
     def data_received(self, data: bytes) -> None:

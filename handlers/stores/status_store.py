@@ -27,6 +27,9 @@ class Status(str, enum.Enum):
     REPLAYED = "REPLAYED"
 
 
+# An event's end: nothing follows either in its generation (only a replay starts a new one).
+TERMINAL_STATUSES: tuple[Status, ...] = (Status.PROCESSED, Status.DEAD_LETTERED)
+
 _RANK = {Status.REPLAYED: 5, Status.RECEIVED: 10, Status.PROCESSING: 20, Status.PROCESSED: 30, Status.DEAD_LETTERED: 30}
 GENERATION_SPAN = 100
 MAX_REASON_LENGTH = 1000
@@ -55,7 +58,7 @@ class EventMeta:
     received_at: int | None = None
 
     def descriptive(self) -> dict[str, Any]:
-        values = {
+        values: dict[str, Any] = {
             "tenant": self.tenant,
             "provider": self.provider,
             "topic": self.topic,

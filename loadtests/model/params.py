@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
+from typing import Any
 
 SCENARIOS: tuple[str, ...] = ("steady", "flash-sale", "black-friday", "retry-storm")
 # Each scenario's peak multiplier when --peak is not given; steady has none (it ignores --peak).
@@ -84,7 +85,7 @@ class LoadParams:
         if self.tail < 0:
             raise ValueError(f"tail must be >= 0, got {self.tail}")
 
-    def with_(self, **changes: object) -> LoadParams:
+    def with_(self, **changes: Any) -> LoadParams:
         return replace(self, **changes)
 
     def peak_multiplier(self) -> float:

@@ -11,6 +11,7 @@ processes together offer exactly the single-process schedule.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -84,6 +85,10 @@ class ArrivalSchedule:
             self._slot_rate = self._rate_in_slot(self._slot_index)
 
 
+def _shifted(rate_at: Callable[[float], float], start: float, t: float) -> float:
+    return rate_at(start + t)
+
+
 def planned_arrivals(rate_at: Callable[[float], float], duration: float, *, slot: float = SLOT_S) -> float:
     """``Λ(duration)``: how many requests the schedule offers in total (all processes)."""
     total, index = 0.0, 0
@@ -100,7 +105,7 @@ def offered_timeline(rate_at: Callable[[float], float], duration: float, step: f
     for index in range(math.ceil(duration / step)):
         start = index * step
         length = min(step, duration - start)
-        count = planned_arrivals(lambda t, s=start: rate_at(s + t), length)
+        count = planned_arrivals(functools.partial(_shifted, rate_at, start), length)
         points.append([start, count / length])
     return points
 

@@ -147,7 +147,7 @@ class StackDefinition(BaseModel):
     @model_validator(mode="after")
     def _references_resolve(self) -> StackDefinition:
         known = {r.logical_id for group in (self.tables, self.buckets, self.queues, self.functions) for r in group}
-        if len(known) != sum(map(len, (self.tables, self.buckets, self.queues, self.functions))):
+        if len(known) != len(self.tables) + len(self.buckets) + len(self.queues) + len(self.functions):
             raise ValueError("logical ids must be unique")
         refs: list[str] = []
         refs += [q.dead_letter_queue for q in self.queues if q.dead_letter_queue]

@@ -154,7 +154,7 @@ class LineWriter(io.TextIOBase):
     def fileno(self) -> int:
         return self._fd
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         head, newline, tail = text.rpartition("\n")
@@ -316,11 +316,11 @@ def serve(argv: list[str]) -> int:
     try:
         handler = load_handler(os.environ["_HANDLER"])
     except _InitError as failure:
-        init_ms = (time.time_ns() - spawned_ns) / 1e6
-        error = failure.error
-        stdout.write(error_lines(error["errorType"], error["errorMessage"], error.get("stackTrace") or []))
-        stdout.write(init_report_line(init_ms, error["errorType"]))
-        sock.sendall(encode_frame({"type": "init_error", "init_ms": init_ms, **error}))
+        failed_init_ms = (time.time_ns() - spawned_ns) / 1e6
+        init_error = failure.error
+        stdout.write(error_lines(init_error["errorType"], init_error["errorMessage"], init_error.get("stackTrace") or []))
+        stdout.write(init_report_line(failed_init_ms, init_error["errorType"]))
+        sock.sendall(encode_frame({"type": "init_error", "init_ms": failed_init_ms, **init_error}))
         return 1
     init_ms: float | None = (time.time_ns() - spawned_ns) / 1e6
     sock.sendall(encode_frame({"type": "ready", "init_ms": init_ms}))

@@ -114,7 +114,7 @@ class ExpiryIndexedDedupCache(dict):
             self[key] = default
         return dict.__getitem__(self, key)
 
-    def __ior__(self, other: Any) -> ExpiryIndexedDedupCache:
+    def __ior__(self, other: Any) -> ExpiryIndexedDedupCache:  # type: ignore[misc]  # dict types |= against dict only; ours takes any mapping, as update() does
         self.update(other)
         return self
 
@@ -194,7 +194,9 @@ def dedup_patch_refusal(sqs_module: ModuleType, installed_version: str | None) -
 def apply_dedup_prune_patch(sqs_module: ModuleType | None = None, installed_version: str | None = None) -> PatchOutcome:
     """Install ``incremental_prune_dedup`` as MiniStack's SQS ``_prune_dedup``, if it is safe."""
     if sqs_module is None:
-        from ministack.services import sqs as sqs_module
+        from ministack.services import sqs
+
+        sqs_module = sqs
     if getattr(sqs_module, "_prune_dedup", None) is incremental_prune_dedup:
         return PatchOutcome(DEDUP_PRUNE_PATCH, True, "already in place")
     version = installed_version if installed_version is not None else installed_ministack_version()
@@ -203,7 +205,7 @@ def apply_dedup_prune_patch(sqs_module: ModuleType | None = None, installed_vers
         return PatchOutcome(DEDUP_PRUNE_PATCH, False, refusal)
     # _act_send_message looks the name up in its module globals on every call, as do
     # its other callers (SendMessageBatch, Step Functions, IoT rules): rebinding suffices.
-    sqs_module._prune_dedup = incremental_prune_dedup
+    setattr(sqs_module, "_prune_dedup", incremental_prune_dedup)  # noqa: B010  (a module attribute: mypy sees no such name)
     return PatchOutcome(DEDUP_PRUNE_PATCH, True, "FIFO dedup cache pruned incrementally through an expiry heap")
 
 
