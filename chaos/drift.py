@@ -9,6 +9,10 @@ drill sends. Each case declares its correct outcome:
 - ``new_topic``: a topic hookstack has no model for → accepted and PROCESSED generically.
 - ``new_api_version``: a newer API version (header or envelope) → accepted and PROCESSED.
 
+Shopify, Stripe and GitHub have cases written for them below. Any other provider gets the generic
+ones, from its client module alone: unknown fields and a new topic always, and the renamed /
+removed / retyped field cases on the fields it declares (``ClientProvider.drift_fields``).
+
 The fix for a dead-lettered case is the corrected payload: the same delivery in the form the
 models expect, replayed from the DLQ with it.
 """
@@ -20,17 +24,14 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from chaos.traffic import PROCESSED, Expectation, GroupSpec, PlannedEvent, group_specs
-from stack.clients.deliveries import (
-    Delivery,
-    github_body,
-    github_delivery,
-    shopify_body,
-    shopify_delivery,
-    stripe_body,
-    stripe_delivery,
-)
+from stack.clients import providers as client_providers
+from stack.clients.providers import Delivery
+from stack.clients.providers.github import github_body, github_delivery
+from stack.clients.providers.shopify import shopify_body, shopify_delivery
+from stack.clients.providers.stripe import stripe_body, stripe_delivery
 
 CASES = ("unknown_fields", "renamed_field", "removed_field", "type_change", "new_topic", "new_api_version")
 
@@ -166,22 +167,73 @@ def _github(case: str, spec: GroupSpec, secret: str, rng: random.Random) -> Drif
     raise ValueError(f"drift case {case!r} does not apply to GitHub (its webhooks carry no API version)")
 
 
+# --- any other provider: the generic cases ---------------------------------------------------------
+
+GENERIC_SCHEMA_CASES = ("renamed_field", "removed_field", "type_change")
+NEW_TOPIC = "hookstack.drift_new_topic"
+
+
+def _locate(document: dict, path: str) -> tuple[dict, str]:
+    *parents, leaf = path.split(".")
+    for key in parents:
+        document = document[key]
+    return document, leaf
+
+
+def _generic(case: str, spec: GroupSpec, secret: str, rng: random.Random) -> Drifted:
+    sender = client_providers.get(spec.provider)
+    topic = sender.default_topic
+    base = sender.body(topic, rng=rng, group_key=spec.key)
+    delivery_id = f"drift-{case}-{rng.getrandbits(64):016x}"
+
+    def send(document: dict, expectation: Expectation, *, topic: str = topic, fixed: bool = False) -> Drifted:
+        delivery = sender.delivery(topic, secret, rng=rng, group_key=spec.key, delivery_id=delivery_id, body=document)
+        return Drifted(delivery, expectation, _raw(base) if fixed else None)
+
+    document = copy.deepcopy(base)
+    if case == "unknown_fields":
+        nested = next((value for value in document.values() if isinstance(value, dict)), document)
+        _unknown(document, nested)
+        return send(document, PROCESSED)
+    if case == "new_topic":
+        return send(sender.body(NEW_TOPIC, rng=rng, group_key=spec.key), PROCESSED, topic=NEW_TOPIC)
+    fields = sender.drift_fields
+    if case in GENERIC_SCHEMA_CASES and fields:
+        path = fields[-1] if case == "removed_field" else fields[0]
+        parent, leaf = _locate(document, path)
+        value: Any = parent.pop(leaf)
+        if case == "renamed_field":
+            parent[f"{leaf}_renamed"] = value
+        elif case == "type_change":
+            parent[leaf] = "drifted" if isinstance(value, dict | list) else {"value": value}
+        return send(document, schema_reason(leaf), fixed=True)
+    raise ValueError(f"drift case {case!r} does not apply to {spec.provider}")
+
+
+def _generic_cases(sender: client_providers.ClientProvider) -> tuple[str, ...]:
+    schema = GENERIC_SCHEMA_CASES if sender.drift_fields else ()
+    return ("unknown_fields", *schema, "new_topic")
+
+
 GENERATORS: dict[str, Callable[[str, GroupSpec, str, random.Random], Drifted]] = {
     "shopify": _shopify,
     "stripe": _stripe,
     "github": _github,
 }
-CASES_BY_PROVIDER: dict[str, tuple[str, ...]] = {
+SPECIFIC_CASES: dict[str, tuple[str, ...]] = {
     "shopify": CASES,
     "stripe": CASES,
     "github": tuple(c for c in CASES if c != "new_api_version"),
+}
+CASES_BY_PROVIDER: dict[str, tuple[str, ...]] = {
+    name: SPECIFIC_CASES.get(name) or _generic_cases(sender) for name, sender in client_providers.REGISTRY.items()
 }
 
 
 def drifted(case: str, spec: GroupSpec, secrets: dict[str, str], rng: random.Random) -> Drifted:
     if case not in CASES_BY_PROVIDER[spec.provider]:
         raise ValueError(f"drift case {case!r} is not one of {', '.join(CASES_BY_PROVIDER[spec.provider])}")
-    result = GENERATORS[spec.provider](case, spec, secrets[spec.provider], rng)
+    result = GENERATORS.get(spec.provider, _generic)(case, spec, secrets[spec.provider], rng)
     expectation = Expectation(result.expectation.outcome, result.expectation.reasons, f"drift:{case}")
     return Drifted(result.delivery, expectation, result.fixed_body)
 

@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 from handlers.contract.message import event_id as contract_event_id
 from handlers.contract.message import message_group_id, to_sqs_attributes
-from stack.clients.deliveries import Delivery, github_delivery, shopify_delivery, stripe_delivery
+from stack.clients import providers as client_providers
+from stack.clients.providers import Delivery
 from stack.clients.token_placement import TokenPlacement
 from stack.clients.webhook_client import ApiClient
 
@@ -130,44 +131,43 @@ class Ledger:
 @dataclass(frozen=True)
 class GroupSpec:
     provider: str
-    key: str  # shop domain / Stripe account / repository
+    key: str  # the provider's ordering key: shop domain / Stripe account / repository / …
+
+
+def drill_cycle(providers: tuple[str, ...] = client_providers.PROVIDERS) -> tuple[str, ...]:
+    """The providers of successive groups: every other group is the first provider's (the one with
+    the most drift cases), the others take turns in between. With four groups: shopify, stripe,
+    shopify, github; every provider has a group from ``2 × (providers - 1)`` groups on."""
+    primary, *others = providers
+    return tuple(provider for other in others for provider in (primary, other)) or (primary,)
 
 
 def group_specs(run_id: str, groups: int) -> list[GroupSpec]:
-    """Several message groups over the three providers (two Shopify shops per Stripe/GitHub one)."""
-    cycle = ("shopify", "stripe", "shopify", "github")
+    """Several message groups over the providers, each keyed as its provider names ordering keys."""
+    cycle = drill_cycle()
     specs = []
     for index in range(groups):
         provider = cycle[index % len(cycle)]
-        if provider == "shopify":
-            key = f"chaos-{run_id}-{index}.myshopify.com"
-        elif provider == "stripe":
-            key = f"acct_chaos{run_id}{index}"
-        else:
-            key = f"chaos-org/{run_id}-repo-{index}"
-        specs.append(GroupSpec(provider, key))
+        specs.append(GroupSpec(provider, client_providers.get(provider).group_key(f"chaos-{run_id}-{index}")))
     return specs
 
 
-SHOPIFY_DRILL_TOPICS = ("orders/create", "orders/updated", "orders/paid", "products/update", "customers/create")
+# Topics a drill's valid traffic uses, where not all of a provider's: no products/create and no
+# app/uninstalled for Shopify (the shops stay installed).
+DRILL_TOPICS: dict[str, tuple[str, ...]] = {
+    "shopify": ("orders/create", "orders/updated", "orders/paid", "products/update", "customers/create"),
+}
 
 
 def baseline_delivery(
     spec: GroupSpec, secrets: dict[str, str], rng: random.Random, topic: str | None = None, body: dict | None = None
 ) -> Delivery:
     """A valid signed delivery for the group (unique delivery id from ``rng``)."""
-    if spec.provider == "shopify":
-        topic = topic or rng.choice(SHOPIFY_DRILL_TOPICS)
-        return shopify_delivery(topic, secrets["shopify"], shop=spec.key, rng=rng, body=body)
-    if spec.provider == "stripe":
-        return stripe_delivery(
-            topic or rng.choice(("payment_intent.succeeded", "invoice.paid")),
-            secrets["stripe"],
-            account=spec.key,
-            rng=rng,
-            body=body,
-        )
-    return github_delivery(topic or "push", secrets["github"], repo=spec.key, rng=rng, body=body)
+    sender = client_providers.get(spec.provider)
+    if not topic:
+        topics = DRILL_TOPICS.get(spec.provider, sender.topics)
+        topic = topics[0] if len(topics) == 1 else rng.choice(topics)
+    return sender.delivery(topic, secrets[spec.provider], group_key=spec.key, rng=rng, body=body)
 
 
 def plan_baseline(
@@ -229,11 +229,11 @@ class Sender:
                 delivery = event.delivery
                 try:
                     response = client.post_webhook(delivery.provider, delivery.body, delivery.headers)
-                except Exception as error:  # a failed request is an answer too (status 0)
+                except Exception as error:  # noqa: BLE001 - a failed request is an answer too (status 0)
                     answer = self._ledger.record(event.key, 0, 0.0, str(error)[:200])
                 else:
-                    error = None if response.status == 202 else response.body[:200].decode(errors="replace")
-                    answer = self._ledger.record(event.key, response.status, response.latency_ms, error)
+                    refusal = None if response.status == 202 else response.body[:200].decode(errors="replace")
+                    answer = self._ledger.record(event.key, response.status, response.latency_ms, refusal)
                     if response.status == 202 and response.json().get("id") != event.event_id:
                         raise AssertionError(
                             f"{event.key}: the stack answered id {response.json().get('id')}, "

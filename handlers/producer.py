@@ -20,7 +20,6 @@ import functools
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from handlers.contract.message import (
@@ -42,15 +41,13 @@ from handlers.platform.api_gateway import authorizer_context, json_response, low
 from handlers.platform.aws_clients import client
 from handlers.platform.logging_setup import elapsed_ms, function_logger
 from handlers.platform.parameter_store import ssm_provider
-from handlers.providers.signatures import VERIFIERS, SignatureError
+from handlers.providers.base import Delivery, DeliveryError, SecretError, SignatureError
+from handlers.providers.registry import REGISTRY
 from handlers.stores.claim_check import PayloadStore
 from handlers.stores.provider_secrets import ProviderSecrets
 from handlers.stores.status_store import EventMeta, StatusStore
 
 logger = function_logger("producer")
-
-MAX_DELIVERY_ID_LENGTH = 256
-MAX_TOPIC_LENGTH = 256
 
 
 class Rejection(Exception):
@@ -58,17 +55,6 @@ class Rejection(Exception):
         super().__init__(message)
         self.status_code = status_code
         self.message = message
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What the producer learned about one delivery, from headers and (for Stripe) the envelope."""
-
-    provider: str
-    topic: str
-    delivery_id: str
-    ordering_key: str | None
-    api_version: str | None = None
 
 
 def _is_json_content_type(value: str | None) -> bool:
@@ -84,54 +70,15 @@ def _is_json_content_type(value: str | None) -> bool:
     return True
 
 
-def _required_header(headers: Mapping[str, str], name: str, display: str, limit: int) -> str:
-    value = (headers.get(name) or "").strip()
-    if not value:
-        raise Rejection(400, f"missing {display} header")
-    if len(value) > limit:
-        raise Rejection(400, f"{display} header is too long")
-    return value
-
-
-def _envelope_field(document: Mapping[str, Any], name: str, limit: int) -> str:
-    value = document.get(name)
-    if not isinstance(value, str) or not value:
-        raise Rejection(400, f"body has no string field {name!r}")
-    if len(value) > limit:
-        raise Rejection(400, f"body field {name!r} is too long")
-    return value
-
-
 def describe_delivery(provider: str, headers: Mapping[str, str], document: Mapping[str, Any]) -> Delivery:
-    """Topic, delivery id and ordering key of a verified delivery (400 when one is missing)."""
-    if provider == "shopify":
-        return Delivery(
-            provider,
-            topic=_required_header(headers, "x-shopify-topic", "X-Shopify-Topic", MAX_TOPIC_LENGTH),
-            delivery_id=_required_header(
-                headers, "x-shopify-webhook-id", "X-Shopify-Webhook-Id", MAX_DELIVERY_ID_LENGTH
-            ),
-            ordering_key=_required_header(headers, "x-shopify-shop-domain", "X-Shopify-Shop-Domain", 512),
-            api_version=(headers.get("x-shopify-api-version") or "").strip() or None,
-        )
-    if provider == "stripe":
-        account = document.get("account")
-        return Delivery(
-            provider,
-            topic=_envelope_field(document, "type", MAX_TOPIC_LENGTH),
-            delivery_id=_envelope_field(document, "id", MAX_DELIVERY_ID_LENGTH),
-            ordering_key=account if isinstance(account, str) and account else None,
-        )
-    if provider == "github":
-        repository = document.get("repository")
-        full_name = repository.get("full_name") if isinstance(repository, dict) else None
-        return Delivery(
-            provider,
-            topic=_required_header(headers, "x-github-event", "X-GitHub-Event", MAX_TOPIC_LENGTH),
-            delivery_id=_required_header(headers, "x-github-delivery", "X-GitHub-Delivery", MAX_DELIVERY_ID_LENGTH),
-            ordering_key=full_name if isinstance(full_name, str) and full_name else None,
-        )
-    raise Rejection(404, f"unknown provider {provider!r}")
+    """Topic, delivery id and ordering key of a verified delivery, as its provider module names
+    them (400 when one is missing, 404 for an unknown provider)."""
+    if provider not in REGISTRY:
+        raise Rejection(404, f"unknown provider {provider!r}")
+    try:
+        return REGISTRY[provider].describe(headers, document)
+    except DeliveryError as error:
+        raise Rejection(400, str(error)) from None
 
 
 def status_url(event: Mapping[str, Any], headers: Mapping[str, str], provider: str, new_event_id: str) -> str:
@@ -174,7 +121,7 @@ class Producer:
     def _ingest(self, event: Mapping[str, Any], log: dict[str, Any]) -> dict[str, Any]:
         provider = path_parameter(event, "provider") or ""
         log["provider"] = provider
-        if provider not in VERIFIERS or not self._secrets.configured(provider):
+        if provider not in REGISTRY or not self._secrets.configured(provider):
             raise Rejection(404, f"unknown provider {provider!r}")
 
         context = authorizer_context(event)
@@ -200,9 +147,12 @@ class Producer:
             logger.exception("signing secret unavailable", extra={"provider": provider})
             raise Rejection(503, "signing secret unavailable; retry later") from None
         try:
-            VERIFIERS[provider](secret, body, headers, now=self._clock())
+            REGISTRY[provider].verify(secret, body, headers, now=self._clock())
         except SignatureError as error:
             raise Rejection(401, str(error)) from None
+        except SecretError:
+            logger.exception("signing secret unusable", extra={"provider": provider})
+            raise Rejection(503, "signing secret unavailable; retry later") from None
 
         try:
             text = body.decode("utf-8")

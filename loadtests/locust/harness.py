@@ -35,7 +35,7 @@ from loadtests.model.traffic import BodySizes, ProviderTraffic, RetryMemory
 from loadtests.report import latency
 from loadtests.report.aggregate import RunAggregate
 from loadtests.report.measurements import ACCEPTABLE_REFUSALS, Attempt, ProcessMeasurements, is_ack
-from stack.clients.deliveries import GITHUB_EVENTS, SHOPIFY_TOPICS, STRIPE_TYPES, Delivery
+from stack.clients.providers import ALL_TOPICS, Delivery
 from stack.clients.token_placement import TokenPlacement
 
 logger = logging.getLogger("hookstack.load")
@@ -45,7 +45,7 @@ REPORT_KEY = "hookstack"
 TICK_S = 1.0
 # A user sleeping until one of the last slots may wake a little late: not done before this.
 END_MARGIN_S = 0.5
-KNOWN_TOPICS = frozenset((*SHOPIFY_TOPICS, *STRIPE_TYPES, *GITHUB_EVENTS))
+KNOWN_TOPICS = frozenset(ALL_TOPICS)  # (provider, topic) pairs the worker models
 
 
 class Harness:
@@ -120,7 +120,7 @@ class Harness:
     def _check_credentials(self) -> None:
         missing = [
             name
-            for name in ("token", *(f"{p}_secret" for p in self._providers()))
+            for name in ("token", *(load_options.secret_option(p) for p in self._providers()))
             if not getattr(self.options, name, "")
         ]
         if missing:
@@ -248,7 +248,7 @@ class Harness:
         return random.Random(f"{seed}:{self.node_index}:{self._user_serial}")
 
     def secret(self, provider: str) -> str:
-        return getattr(self.options, f"{provider}_secret", "")
+        return getattr(self.options, load_options.secret_option(provider), "")
 
     def token_placement(self) -> TokenPlacement:
         return load_options.token_placement_from(self.options)
@@ -416,13 +416,17 @@ class WebhookUser(FastHttpUser):
         self.token_placement = HARNESS.token_placement()
         self.last_start: float | None = None
 
+    def send(self, topic: str) -> None:
+        """Deliver one ``topic`` of this user's provider (see ``deliver``)."""
+        self.deliver(self.traffic.delivery(self.provider, topic))
+
     def deliver(self, delivery: Delivery) -> None:
         """Send ``delivery`` at this user's next slot, or (retry storm) an earlier one again."""
         attempt = HARNESS.pace()
         delivery, attempt.retry = HARNESS.retries.maybe_retry(delivery, HARNESS.retry_share(), self.rng)
         if not attempt.retry:
             HARNESS.retries.remember(delivery)
-        attempt.may_be_refused = delivery.topic not in KNOWN_TOPICS
+        attempt.may_be_refused = (delivery.provider, delivery.topic) not in KNOWN_TOPICS
         token = HARNESS.token()
         headers = {**delivery.headers, **self.token_placement.headers(token)}
         attempt.sent = self.last_start = time.perf_counter()
@@ -430,7 +434,7 @@ class WebhookUser(FastHttpUser):
         # ``name`` (what Locust's statistics show) is never the path, which may hold the token.
         with self.client.post(
             self.token_placement.path(delivery.path, token),
-            data=delivery.body,
+            data=delivery.body,  # type: ignore[arg-type]  # Locust documents bytes as a body; its annotation omits them
             headers=headers,
             catch_response=True,
             name=f"{delivery.provider} {delivery.topic}",

@@ -31,35 +31,35 @@ class ShopifyStore(WebhookUser):
 
     @task(30)
     def order_created(self) -> None:
-        self.deliver(self.traffic.shopify("orders/create"))
+        self.send("orders/create")
 
     @task(20)
     def order_paid(self) -> None:
-        self.deliver(self.traffic.shopify("orders/paid"))
+        self.send("orders/paid")
 
     @task(15)
     def order_updated(self) -> None:
-        self.deliver(self.traffic.shopify("orders/updated"))
+        self.send("orders/updated")
 
     @task(8)
     def product_updated(self) -> None:
-        self.deliver(self.traffic.shopify("products/update"))
+        self.send("products/update")
 
     @task(3)
     def product_created(self) -> None:
-        self.deliver(self.traffic.shopify("products/create"))
+        self.send("products/create")
 
     @task(6)
     def customer_created(self) -> None:
-        self.deliver(self.traffic.shopify("customers/create"))
+        self.send("customers/create")
 
     @task(1)
     def app_uninstalled(self) -> None:
-        self.deliver(self.traffic.shopify("app/uninstalled"))
+        self.send("app/uninstalled")
 
     @task(2)
     def topic_the_worker_does_not_know(self) -> None:
-        self.deliver(self.traffic.shopify(self.rng.choice(UNKNOWN_SHOPIFY_TOPICS)))
+        self.send(self.rng.choice(UNKNOWN_SHOPIFY_TOPICS))
 
 
 class StripeAccount(WebhookUser):
@@ -70,11 +70,11 @@ class StripeAccount(WebhookUser):
 
     @task(3)
     def payment_succeeded(self) -> None:
-        self.deliver(self.traffic.stripe("payment_intent.succeeded"))
+        self.send("payment_intent.succeeded")
 
     @task(1)
     def invoice_paid(self) -> None:
-        self.deliver(self.traffic.stripe("invoice.paid"))
+        self.send("invoice.paid")
 
 
 class GitHubRepository(WebhookUser):
@@ -85,4 +85,24 @@ class GitHubRepository(WebhookUser):
 
     @task
     def push(self) -> None:
-        self.deliver(self.traffic.github("push"))
+        self.send("push")
+
+
+class StandardWebhooksApp(WebhookUser):
+    """A SaaS app sending Standard Webhooks (as Svix does): contacts sign up and change, invoices
+    get paid. One ordered stream per tenant."""
+
+    provider = "standard-webhooks"
+    weight = 1
+
+    @task(3)
+    def contact_created(self) -> None:
+        self.send("contact.created")
+
+    @task(2)
+    def contact_updated(self) -> None:
+        self.send("contact.updated")
+
+    @task(1)
+    def invoice_paid(self) -> None:
+        self.send("invoice.paid")

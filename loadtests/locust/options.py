@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from loadtests.model.params import MODES, SCENARIOS, LoadParams, parse_duration
-from stack.clients.token_placement import DEFAULT_TOKEN_HEADER, TokenPlacement
+from stack.clients.providers import PROVIDERS, secret_env_var
+from stack.clients.token_placement import DEFAULT_IDENTITY_HEADER, TokenPlacement
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
@@ -82,7 +83,7 @@ def register(parser: Any) -> None:
     )
     group.add_argument(
         "--token-header",
-        default=DEFAULT_TOKEN_HEADER,
+        default=DEFAULT_IDENTITY_HEADER,
         env_var="HOOKSTACK_TOKEN_HEADER",
         help="Header carrying the tenant token",
     )
@@ -93,11 +94,12 @@ def register(parser: Any) -> None:
         help="Query-string parameter carrying the tenant token, instead of the header",
     )
     group.add_argument("--token", default="", env_var="HOOKSTACK_TOKEN", is_secret=True, help="Tenant token")
-    for provider in ("shopify", "stripe", "github"):
+    for provider in PROVIDERS:
         group.add_argument(
             f"--{provider}-secret",
+            dest=secret_option(provider),
             default="",
-            env_var=f"HOOKSTACK_{provider.upper()}_SECRET",
+            env_var=secret_env_var(provider),
             is_secret=True,
             help=f"{provider} signing secret",
         )
@@ -115,6 +117,12 @@ def register(parser: Any) -> None:
         include_in_web_ui=False,
         help="Append one JSON progress line per second here",
     )
+
+
+def secret_option(provider: str) -> str:
+    """The parsed option holding a provider's signing secret (``--standard-webhooks-secret`` →
+    ``standard_webhooks_secret``)."""
+    return f"{provider.replace('-', '_')}_secret"
 
 
 def token_placement_from(options: Any) -> TokenPlacement:

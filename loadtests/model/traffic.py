@@ -10,12 +10,8 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
-from stack.clients.deliveries import (
-    Delivery,
-    github_delivery,
-    shopify_delivery,
-    stripe_delivery,
-)
+from stack.clients import providers as client_providers
+from stack.clients.providers import Delivery
 
 # Real Shopify topics the worker has no DTO for: the stack must accept-and-dead-letter or refuse
 # them cleanly (4xx, see measurements.ACCEPTABLE_REFUSALS), never fail with a 5xx.
@@ -26,24 +22,6 @@ UNKNOWN_SHOPIFY_TOPICS: tuple[str, ...] = (
     "refunds/create",
     "carts/update",
 )
-
-SHOPS = tuple(
-    f"{name}.myshopify.com"
-    for name in (
-        "demo-shop",
-        "north-outfitters",
-        "maple-goods",
-        "harbor-coffee",
-        "atlas-books",
-        "lumen-lighting",
-        "pine-and-co",
-        "urban-thread",
-        "cobalt-gear",
-        "meadow-market",
-    )
-)
-STRIPE_ACCOUNTS = tuple(f"acct_1Load{index:02d}Demo{index * 7 % 10}" for index in range(8))
-REPOSITORIES = ("octo-org/octo-repo", "octo-org/storefront", "octo-org/payments", "octo-org/infra")
 
 # Share of deliveries carrying fields no DTO knows (providers add fields between API versions).
 EXTRA_FIELDS_SHARE = 0.1
@@ -89,7 +67,9 @@ class BodySizes:
 
 
 class ProviderTraffic:
-    """Builds one provider account's deliveries (signed with ``secret``) with the mix above."""
+    """Builds one provider account's deliveries (signed with ``secret``) with the mix above: over
+    the provider's sample ordering keys (shops, accounts, repositories, …), a share with unknown
+    fields, and for providers whose bodies get big the long tail of sizes."""
 
     def __init__(self, secret: str, rng: random.Random, sizes: BodySizes):
         self.secret = secret
@@ -99,29 +79,16 @@ class ProviderTraffic:
     def _extra(self) -> bool:
         return self.rng.random() < EXTRA_FIELDS_SHARE
 
-    def shopify(self, topic: str) -> Delivery:
-        size = self.sizes.pick(self.rng)
+    def delivery(self, provider: str, topic: str) -> Delivery:
+        sender = client_providers.get(provider)
+        size = self.sizes.pick(self.rng) if sender.large_bodies else None
+        group_key = self.rng.choice(sender.sample_group_keys)
         try:
-            return shopify_delivery(
-                topic,
-                self.secret,
-                shop=self.rng.choice(SHOPS),
-                rng=self.rng,
-                extra_fields=self._extra(),
-                size_bytes=size,
+            return sender.delivery(
+                topic, self.secret, group_key=group_key, rng=self.rng, extra_fields=self._extra(), size_bytes=size
             )
         except ValueError:  # the padded size was below this body's natural size
-            return shopify_delivery(topic, self.secret, shop=self.rng.choice(SHOPS), rng=self.rng)
-
-    def stripe(self, event_type: str) -> Delivery:
-        return stripe_delivery(
-            event_type, self.secret, account=self.rng.choice(STRIPE_ACCOUNTS), rng=self.rng, extra_fields=self._extra()
-        )
-
-    def github(self, event: str) -> Delivery:
-        return github_delivery(
-            event, self.secret, repo=self.rng.choice(REPOSITORIES), rng=self.rng, extra_fields=self._extra()
-        )
+            return sender.delivery(topic, self.secret, group_key=group_key, rng=self.rng)
 
 
 class RetryMemory:

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from stack.cli.app import JsonOpt, StageOpt, TargetOpt, app, out, print_json
-from stack.config import PROVIDERS, load_config
+from stack.clients import providers as client_providers
+from stack.config import load_config
 from stack.errors import HookstackError
 
 
@@ -23,28 +24,30 @@ def _client(target: str, stage: str | None):
 
 @app.command()
 def send(
-    provider: Annotated[str, typer.Option(help=", ".join(PROVIDERS))] = "shopify",
-    topic: Annotated[str, typer.Option(help="topic / event type")] = "orders/create",
+    provider: Annotated[str, typer.Option(help=", ".join(client_providers.PROVIDERS))] = "shopify",
+    topic: Annotated[
+        str | None,
+        typer.Option(
+            help="topic / event type (default: the provider's own: "
+            + ", ".join(f"{p.name} {p.default_topic}" for p in client_providers.REGISTRY.values())
+            + ")"
+        ),
+    ] = None,
     file: Annotated[Path | None, typer.Option("--file", help="JSON body to sign and send")] = None,
     target: TargetOpt = "embedded",
     stage: StageOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Sign a realistic sample delivery (or --file) and send it; print status, id and latency."""
-    from stack.clients import deliveries
     from stack.deploy.outputs import provider_secret
 
+    try:
+        sender = client_providers.get(provider)  # before any token or secret is looked up
+    except client_providers.UnknownProvider as error:
+        raise HookstackError(str(error)) from None
     found, client = _client(target, stage)
     body = file.read_bytes() if file else None
-    secret = provider_secret(found, provider)
-    if provider == "shopify":
-        delivery = deliveries.shopify_delivery(topic, secret, body=body)
-    elif provider == "stripe":
-        delivery = deliveries.stripe_delivery(topic, secret, body=body)
-    elif provider == "github":
-        delivery = deliveries.github_delivery(topic, secret, body=body)
-    else:
-        raise HookstackError(f"unknown provider {provider!r}: choose one of {', '.join(PROVIDERS)}")
+    delivery = sender.delivery(topic or sender.default_topic, provider_secret(found, provider), body=body)
     response = client.post_webhook(provider, delivery.body, delivery.headers)
     result = {"status": response.status, "latency_ms": round(response.latency_ms, 1), **response.json()}
     if as_json:

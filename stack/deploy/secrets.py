@@ -8,15 +8,28 @@ with ``hookstack secrets init`` on AWS.
 from __future__ import annotations
 
 import secrets as random_secrets
+from collections.abc import Callable
 
+from stack.clients import providers as client_providers
 from stack.config import PROVIDERS, HookstackConfig
 from stack.errors import HookstackError
 
 
+def _new_token() -> str:
+    return random_secrets.token_urlsafe(32)
+
+
+def _generators(config: HookstackConfig) -> dict[str, Callable[[], str]]:
+    """Every required parameter → how a fresh value is made: tenant tokens are random strings,
+    provider secrets take the form the provider issues them in (Standard Webhooks: ``whsec_…``)."""
+    generators = {config.tenant_token_parameter(t.name): _new_token for t in config.tenants}
+    for provider in PROVIDERS:
+        generators[config.provider_secret_parameter(provider)] = client_providers.get(provider).new_secret
+    return generators
+
+
 def required_parameters(config: HookstackConfig) -> list[str]:
-    names = [config.tenant_token_parameter(t.name) for t in config.tenants]
-    names += [config.provider_secret_parameter(p) for p in PROVIDERS]
-    return names
+    return list(_generators(config))
 
 
 def _tenant_extras(config: HookstackConfig) -> dict[str, str]:
@@ -49,8 +62,9 @@ def ensure_secrets(ssm, config: HookstackConfig, *, create: bool) -> list[str]:
         raise HookstackError(
             f"missing SecureString parameters: {', '.join(missing)} (create them with `hookstack secrets init`)"
         )
+    generators = _generators(config)
     for name in missing:
-        ssm.put_parameter(Name=name, Value=random_secrets.token_urlsafe(32), Type="SecureString", Overwrite=False)
+        ssm.put_parameter(Name=name, Value=generators[name](), Type="SecureString", Overwrite=False)
     for name, value in _tenant_extras(config).items():
         ssm.put_parameter(Name=name, Value=value, Type="StringList", Overwrite=True)
     return missing

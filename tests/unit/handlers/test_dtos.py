@@ -9,8 +9,10 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from handlers.providers.models import MODELS, model_for
-from stack.clients.deliveries import github_body, shopify_body, stripe_body
+from handlers.providers.registry import MODELS, model_for
+from stack.clients.providers.github import github_body
+from stack.clients.providers.shopify import shopify_body
+from stack.clients.providers.stripe import stripe_body
 
 SHOPIFY = {
     "orders/create": ("id", ("line_items", 0, "quantity")),

@@ -9,8 +9,13 @@ import time
 
 import pytest
 
-from handlers.providers.signatures import SignatureError, verify_github, verify_shopify, verify_stripe
-from stack.clients.deliveries import sign_github, sign_shopify, sign_stripe
+from handlers.providers.base import SignatureError
+from handlers.providers.github import verify as verify_github
+from handlers.providers.shopify import verify as verify_shopify
+from handlers.providers.stripe import verify as verify_stripe
+from stack.clients.providers.github import sign_github
+from stack.clients.providers.shopify import sign_shopify
+from stack.clients.providers.stripe import sign_stripe
 
 SECRET = "s3cr3t-key"
 BODY = b'{"id":820982911946154508,"total_price":"19.99","note":"caf\xc3\xa9"}'

@@ -1,13 +1,58 @@
-"""Shopify webhook payloads (Admin API 2025-10 shapes, the fields hookstack relies on)."""
+"""Shopify: ``X-Shopify-Hmac-Sha256`` = base64(HMAC-SHA256(secret, raw body)); topic, webhook id,
+shop domain (the ordering key) and API version in ``X-Shopify-*`` headers; payloads are the
+Admin API resources (2025-10 shapes, the fields hookstack relies on)."""
 
 from __future__ import annotations
 
+import base64
+import hmac
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
-from handlers.providers.models.base import Money, ProviderModel
+from handlers.providers.base import (
+    MAX_DELIVERY_ID_LENGTH,
+    MAX_ORDERING_KEY_LENGTH,
+    MAX_TOPIC_LENGTH,
+    Delivery,
+    Money,
+    Provider,
+    ProviderModel,
+    SignatureError,
+    header_bytes,
+    hmac_sha256,
+    optional_header,
+    required_header,
+)
 from handlers.stores.projections import Projection
+
+NAME = "shopify"
+
+
+def verify(secret: str, body: bytes, headers: Mapping[str, str], *, now: float | None = None) -> None:
+    signature = headers.get("x-shopify-hmac-sha256")
+    if not signature:
+        raise SignatureError("missing X-Shopify-Hmac-Sha256 header")
+    expected = base64.b64encode(hmac_sha256(secret, body))
+    if not hmac.compare_digest(expected, header_bytes(signature)):
+        raise SignatureError("signature mismatch")
+
+
+def describe(headers: Mapping[str, str], document: Mapping[str, Any]) -> Delivery:
+    return Delivery(
+        NAME,
+        topic=required_header(headers, "x-shopify-topic", "X-Shopify-Topic", MAX_TOPIC_LENGTH),
+        delivery_id=required_header(headers, "x-shopify-webhook-id", "X-Shopify-Webhook-Id", MAX_DELIVERY_ID_LENGTH),
+        ordering_key=required_header(
+            headers, "x-shopify-shop-domain", "X-Shopify-Shop-Domain", MAX_ORDERING_KEY_LENGTH
+        ),
+        api_version=optional_header(headers, "x-shopify-api-version"),
+    )
+
+
+# --- topic models --------------------------------------------------------------------------------
 
 
 class LineItem(ProviderModel):
@@ -162,3 +207,6 @@ TOPIC_MODELS: dict[str, type[ProviderModel]] = {
     "customers/create": CustomerRecord,
     "app/uninstalled": Shop,
 }
+
+
+PROVIDER = Provider(NAME, verify, describe, TOPIC_MODELS)
