@@ -52,8 +52,9 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stack.embedded.emulator import MiniStackProcess  # noqa: E402
-from stack.embedded.gateway import GatewayProcess, launch  # noqa: E402
+from stack.embedded.emulator import MiniStackProcess  # noqa: E402 - run as a script: the repository goes on sys.path first
+from stack.embedded.gateway import GatewayProcess, launch  # noqa: E402 - run as a script: the repository goes on sys.path first
+from stack.percentiles import percentiles  # noqa: E402 - run as a script: the repository goes on sys.path first
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::000000000000:role/bench"
@@ -128,13 +129,6 @@ class PhaseResult:
     max_ms: float
     acks_per_s_by_round: list[float] = field(default_factory=list)
     cpu_ms_per_ack: dict[str, float] = field(default_factory=dict)
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
-    return sorted_values[index]
 
 
 def _cpu_by_tree(roots: dict[str, tuple[int, str]]) -> dict[str, float]:
@@ -232,7 +226,9 @@ def run_slice(
 
 
 def summarize(name: str, samples: list[Sample]) -> PhaseResult:
-    latencies = sorted(v for s in samples for v in s.latencies_ms)
+    latencies = [v for s in samples for v in s.latencies_ms]
+    exact = percentiles(latencies, {"p50": 50, "p99": 99}, digits=2)
+    figures = {name: float("nan") if value is None else value for name, value in exact.items()}
     acks = sum(s.acks for s in samples)
     seconds = sum(s.seconds for s in samples)
     errors: dict[str, int] = {}
@@ -249,9 +245,9 @@ def summarize(name: str, samples: list[Sample]) -> PhaseResult:
         errors=errors,
         seconds=round(seconds, 3),
         acks_per_s=round(acks / seconds, 1),
-        p50_ms=round(_percentile(latencies, 0.50), 2),
-        p99_ms=round(_percentile(latencies, 0.99), 2),
-        max_ms=round(latencies[-1], 2) if latencies else float("nan"),
+        p50_ms=figures["p50"],
+        p99_ms=figures["p99"],
+        max_ms=round(max(latencies), 2) if latencies else float("nan"),
         acks_per_s_by_round=[round(s.acks / s.seconds, 1) for s in samples],
         cpu_ms_per_ack={k: round(v * 1000 / max(acks, 1), 3) for k, v in cpu.items()},
     )

@@ -34,6 +34,7 @@ from loadtests.cli import check_url
 from loadtests.launcher import LocustRun, run_locust
 from loadtests.model.params import LoadParams
 from loadtests.report import summary as run_summary
+from stack.embedded.processes import stop_group
 
 
 def start_noop_server() -> tuple[subprocess.Popen[str], str]:
@@ -41,11 +42,12 @@ def start_noop_server() -> tuple[subprocess.Popen[str], str]:
         [sys.executable, "-m", "loadtests.noop_target", "--port", "0", "--max-seconds", "1800"],
         stdout=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     assert process.stdout is not None
     line = process.stdout.readline().strip()
     if not line.startswith("listening on "):
-        process.kill()
+        stop_group(process.pid, process=process)
         raise SystemExit(f"no-op server did not start: {line!r}")
     return process, line.removeprefix("listening on ") + "/bench"
 
@@ -160,8 +162,7 @@ def main() -> None:
                     break
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
+            stop_group(server.pid, process=server)
     held = [r for r in rows if not r["saturated"] and r["achieved_rps"] >= 0.97 * r["offered_rps"]]
     verdict: dict = {}
     if held:

@@ -56,8 +56,8 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from loadtests.report import latency  # noqa: E402
-from stack.embedded.processes import stop_group  # noqa: E402
+from loadtests.report import latency  # noqa: E402 - run as a script: the repository goes on sys.path first
+from stack.embedded.processes import stop_group  # noqa: E402 - run as a script: the repository goes on sys.path first
 
 STAGES = {"hookstack": "dev", "baseline": "base"}
 # Diagnosis (--pause-worker): the dev stage with its worker's event source mapping disabled during
@@ -258,7 +258,9 @@ class Benchmark:
                 code = process.wait(timeout=budget_s)
             except subprocess.TimeoutExpired:
                 stop_child(process)
-                raise RuntimeError(f"{label} run on {stage} outlived its {budget_s:.0f} s budget (log {log_path})")
+                raise RuntimeError(
+                    f"{label} run on {stage} outlived its {budget_s:.0f} s budget (log {log_path})"
+                ) from None
             finally:
                 stop_child(process)
                 self.children.remove(process)
@@ -413,7 +415,10 @@ def compare_pair(ours_runs: list[RunFigures], base_runs: list[RunFigures]) -> di
     rounds = {"hookstack": ours_runs, "baseline": base_runs}
     ours, base = pooled(rounds["hookstack"]), pooled(rounds["baseline"])
     p99_ratio = ratio(ours["p99_ms"], base["p99_ms"])
-    pairs = [ratio(a.summary["p99_ms"], b.summary["p99_ms"]) for a, b in zip(rounds["hookstack"], rounds["baseline"])]
+    pairs = [
+        ratio(a.summary["p99_ms"], b.summary["p99_ms"])
+        for a, b in zip(rounds["hookstack"], rounds["baseline"], strict=True)
+    ]
     return {
         "hookstack": ours,
         "baseline": base,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import signal
@@ -37,6 +36,7 @@ from rich.table import Table
 
 from stack.embedded.emulator import MiniStackProcess
 from stack.embedded.ministack.patches import PINNED_MINISTACK_VERSION, installed_ministack_version
+from stack.percentiles import percentiles
 
 GOAL_LATE_OVER_EARLY = 0.80
 DEDUP_WINDOW_S = 300.0
@@ -74,14 +74,6 @@ class VariantResult:
     timeline: list[WindowFigures] = field(default_factory=list)
 
 
-def percentile(sorted_values: list[float], fraction: float) -> float | None:
-    """Nearest-rank percentile of already sorted values."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
 def process_cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of one process (Linux /proc), None where unavailable."""
     try:
@@ -108,15 +100,16 @@ def window_figures(
     samples: list[tuple[float, float]], start_s: float, end_s: float, cpu_samples: list[tuple[float, float]] = ()
 ) -> WindowFigures:
     """Sends completed in [start_s, end_s) of the run, with their latency percentiles."""
-    latencies = sorted(lat for done, lat in samples if start_s <= done < end_s)
+    latencies = [lat * 1000 for done, lat in samples if start_s <= done < end_s]
+    figures = percentiles(latencies, {"p50": 50, "p99": 99}, digits=2)
     span = end_s - start_s
     return WindowFigures(
         start_s=round(start_s, 3),
         end_s=round(end_s, 3),
         sends=len(latencies),
         rate_per_s=round(len(latencies) / span, 1) if span > 0 else 0.0,
-        p50_ms=None if not latencies else round(percentile(latencies, 0.50) * 1000, 2),
-        p99_ms=None if not latencies else round(percentile(latencies, 0.99) * 1000, 2),
+        p50_ms=figures["p50"],
+        p99_ms=figures["p99"],
         server_cpu_ms_per_send=server_cpu_ms_per_send(list(cpu_samples), samples, start_s, end_s),
     )
 
@@ -190,7 +183,7 @@ class SendLoad:
                     MessageGroupId=f"g{index % 16}",
                     MessageDeduplicationId=f"t{index}-{n}",
                 )
-            except Exception:  # counted, not fatal: the figures say how many failed
+            except Exception:  # noqa: BLE001 - counted, not fatal: the figures say how many failed
                 with self._lock:
                     self.errors += 1
                 continue

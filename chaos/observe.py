@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.platform.dynamodb_update import deserialize_item
 from handlers.stores.projections import APPLIED_LOG_KIND
+from handlers.stores.status_store import Status
+from stack.clients.events import Progress, read_status_items, wait_until_terminal
 from stack.deploy.outputs import StackOutputs
-from stack.ops.demo import read_statuses
 from stack.ops.dlq import list_dead_letters
-
-FINAL = ("PROCESSED", "DEAD_LETTERED")
 
 
 @dataclass(frozen=True)
@@ -127,7 +126,7 @@ class Observer:
         self.receive_wait_s = 0 if embedded else 2
 
     def statuses(self, event_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        return read_statuses(self.dynamodb, self.outputs.events_table, sorted(set(event_ids)))
+        return read_status_items(self.dynamodb, self.outputs.events_table, sorted(set(event_ids)))
 
     def depth(self) -> int:
         return sum(queue_depths(self.sqs, self.outputs.queue_url))
@@ -175,22 +174,26 @@ class Observer:
     ) -> bool:
         """Until the source queue is empty (nothing queued or in flight) and the drill's statuses
         stop changing for ``quiet_s``; or every event is final and the queue empty. Bounded."""
-        ids = sorted(set(event_ids))
-        quiet_s = self.quiet_s if quiet_s is None else quiet_s
-        deadline = time.monotonic() + timeout_s
+        quiet = self.quiet_s if quiet_s is None else quiet_s
+        depth = 0
         last: dict[str, str] | None = None
         stable_since = time.monotonic()
-        while time.monotonic() < deadline:
-            depth = self.depth()
-            current = {i: str(item.get("status")) for i, item in self.statuses(ids).items()}
-            final = sum(1 for status in current.values() if status in FINAL)
-            on_poll(final, len(ids), depth)
+
+        def read(pending: Sequence[str]) -> Iterable[dict[str, Any]]:
+            nonlocal depth
+            depth = self.depth()  # final statuses do not change: only the pending ones are read
+            return self.statuses(pending).values()
+
+        def settled(progress: Progress) -> bool:
+            nonlocal last, stable_since
+            on_poll(progress.terminal, progress.total, depth)
+            current = {i: str(item.get("status")) for i, item in progress.items.items()}
             if current != last:
                 last, stable_since = current, time.monotonic()
-            if depth == 0 and (final == len(ids) or time.monotonic() - stable_since >= quiet_s):
-                return True
-            time.sleep(0.5)
-        return False
+            return depth == 0 and (not progress.pending or time.monotonic() - stable_since >= quiet)
+
+        waited = wait_until_terminal(read, sorted(set(event_ids)), timeout_s=timeout_s, until=settled)
+        return not waited.timed_out
 
 
 @dataclass
@@ -240,8 +243,8 @@ class Timeline:
                 visible + delayed,
                 in_flight,
                 self._observer.dlq_depth(),
-                sum(1 for s in statuses.values() if s.get("status") == "PROCESSED"),
-                sum(1 for s in statuses.values() if s.get("status") == "DEAD_LETTERED"),
+                sum(1 for s in statuses.values() if s.get("status") == Status.PROCESSED),
+                sum(1 for s in statuses.values() if s.get("status") == Status.DEAD_LETTERED),
             )
         )
 
@@ -249,7 +252,7 @@ class Timeline:
         while not self._stop.is_set():
             try:
                 self._sample()
-            except Exception:
+            except Exception:  # noqa: BLE001 - a missed sample is a gap in the plot, not a failed drill
                 self.errors += 1  # a missed sample is a gap in the plot, not a failed drill
             self._stop.wait(self._interval_s)
 
@@ -264,7 +267,7 @@ class Timeline:
             self._thread.join(timeout=10)
         try:
             self._sample()  # the final state
-        except Exception:
+        except Exception:  # noqa: BLE001 - the final sample is best effort, like every other
             self.errors += 1
 
     def as_dict(self) -> dict[str, Any]:

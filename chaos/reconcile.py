@@ -35,6 +35,7 @@ from typing import Any, Literal
 from chaos.observe import Observation
 from chaos.traffic import Ledger, PlannedEvent
 from handlers.errors import SKIPPED_BEHIND_FAILURE
+from handlers.stores.status_store import Status
 
 Phase = Literal["before_fix", "after_replay"]
 MAX_LISTED = 25
@@ -232,7 +233,7 @@ def reconcile(ledger: Ledger, observation: Observation, phase: Phase) -> Reconci
             int(item.get("attempts", 0) or 0),
         )
         outcomes[event_id] = outcome
-        if status == "PROCESSED":
+        if status == Status.PROCESSED:
             outcome.observed = "processed"
             result.processed += 1
             if outcome.applications == 0:
@@ -244,12 +245,15 @@ def reconcile(ledger: Ledger, observation: Observation, phase: Phase) -> Reconci
             if letter is not None:
                 outcome.problem = "PROCESSED, yet a copy sits in the DLQ"
                 result.unexpected += 1
-        elif status == "DEAD_LETTERED" or letter is not None:
+        elif status == Status.DEAD_LETTERED or letter is not None:
             outcome.observed = "dead_lettered"
             result.dead_lettered += 1
-            outcome.reason = str(item.get("reason")) if status == "DEAD_LETTERED" else letter.reason
+            # Not DEAD_LETTERED: then the message sits in the DLQ and its letter tells the reason.
+            outcome.reason = (
+                str(item.get("reason")) if status == Status.DEAD_LETTERED or letter is None else letter.reason
+            )
             reasons[short_reason(outcome.reason)] += 1
-            if status != "DEAD_LETTERED":
+            if status != Status.DEAD_LETTERED:
                 result.stale_status += 1
                 outcome.warning = f"status says {status} while the message sits in the DLQ"
             if letter is None and observation.dlq_peek_complete:
@@ -270,7 +274,7 @@ def reconcile(ledger: Ledger, observation: Observation, phase: Phase) -> Reconci
                     ),
                     None,
                 )
-                stale = status != "DEAD_LETTERED"
+                stale = status != Status.DEAD_LETTERED
                 if head is not None and (stale or SKIPPED_BEHIND_FAILURE in (outcome.reason or "")):
                     outcome.warning = f"moved to the DLQ with its group behind {head.key}" + (
                         " (status never updated)" if stale else ""
@@ -292,8 +296,7 @@ def reconcile(ledger: Ledger, observation: Observation, phase: Phase) -> Reconci
     for event_id, event in planned.items():
         if event_id in ids:
             continue
-        item = observation.statuses.get(event_id)
-        if item or applications.get(event_id):
+        if observation.statuses.get(event_id) or applications.get(event_id):
             answers = ", ".join(str(a.status) for a in ledger.answers if a.key == event.key)
             result.warn(f"{event.key}: never acknowledged (answers {answers}) yet it reached the stage")
 

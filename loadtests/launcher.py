@@ -9,9 +9,9 @@ its time budget.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,24 +21,42 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.model.params import MAX_LEAD_S, LoadParams
+from stack.clients.providers import secret_env_var
 from stack.clients.token_placement import TokenPlacement
-from stack.embedded.processes import INTERRUPT, stop_group
+from stack.embedded.processes import INTERRUPT, free_port, stop_group
 from stack.errors import HookstackError
 
 LOCUSTFILE = Path(__file__).parent / "locust" / "locustfile.py"
-USER_CLASSES = {"shopify": "ShopifyStore", "stripe": "StripeAccount", "github": "GitHubRepository"}
+
+
+def user_classes(locustfile: Path = LOCUSTFILE) -> dict[str, str]:
+    """Provider → the locustfile's user class sending as it (its ``provider = "…"``), read from the
+    source: importing the locustfile would patch this process with gevent."""
+    found: dict[str, str] = {}
+    for node in ast.parse(locustfile.read_text(encoding="utf-8")).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for item in node.body:
+            targets = (
+                item.targets
+                if isinstance(item, ast.Assign)
+                else [item.target]
+                if isinstance(item, ast.AnnAssign)
+                else []
+            )
+            value = getattr(item, "value", None)
+            if any(isinstance(t, ast.Name) and t.id == "provider" for t in targets) and isinstance(value, ast.Constant):
+                if isinstance(value.value, str) and value.value:
+                    found[value.value] = node.name
+    return found
+
+
 STARTUP_ALLOWANCE_S = 30.0
 POLL_S = 0.5
 
 
 class LocustRunError(HookstackError):
     """The Locust child failed, or outlived its time budget."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -125,7 +143,11 @@ class LocustRun:
                 "--expect-workers-max-wait",
                 "30",
             ]
-        return command + [USER_CLASSES[provider] for provider in self.providers]
+        classes = user_classes()
+        missing = [provider for provider in self.providers if provider not in classes]
+        if missing:
+            raise LocustRunError(f"no Locust user class sends as {', '.join(missing)} in {LOCUSTFILE}")
+        return command + [classes[provider] for provider in self.providers]
 
     def _token_placement_flags(self) -> list[str]:
         """Where the token goes (a name, not a secret: fine on the command line)."""
@@ -139,7 +161,7 @@ class LocustRun:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKSTACK_", "LOCUST_"))}
         env["HOOKSTACK_TOKEN"] = self.token
         for provider, secret in self.secrets.items():
-            env[f"HOOKSTACK_{provider.upper()}_SECRET"] = secret
+            env[secret_env_var(provider)] = secret
         env["PYTHONUNBUFFERED"] = "1"
         return env
 

@@ -15,11 +15,11 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from stack.clients.deliveries import GITHUB_EVENTS, SHOPIFY_TOPICS, STRIPE_TYPES, make_delivery
+from stack.clients import providers as client_providers
 from stack.clients.token_placement import TokenPlacement
+from stack.percentiles import percentile
 
 REQUEST_TIMEOUT_S = 30.0
-FIRST_TOPIC = {"shopify": SHOPIFY_TOPICS[0], "stripe": STRIPE_TYPES[0], "github": GITHUB_EVENTS[0]}
 
 
 def _send(url: str, headers: dict[str, str], body: bytes) -> tuple[int, float]:
@@ -51,18 +51,20 @@ def warm_up(
     if requests <= 0:
         return {"requests": 0}
     rng = random.Random(seed)
-    deliveries = [make_delivery(provider, FIRST_TOPIC[provider], secret, rng=rng) for _ in range(requests)]
+    sender = client_providers.get(provider)
+    deliveries = [sender.delivery(sender.default_topic, secret, rng=rng) for _ in range(requests)]
     url = placement.path(f"{api_url}/webhooks/{provider}", token)  # holds the token: never reported
     auth_headers = placement.headers(token)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=min(concurrency, requests)) as pool:
         results = list(pool.map(lambda d: _send(url, {**d.headers, **auth_headers}, d.body), deliveries))
-    durations = sorted(seconds for _, seconds in results)
+    durations = [seconds * 1000 for _, seconds in results]
+    p50 = percentile(durations, 50)
     return {
         "requests": requests,
         "concurrency": min(concurrency, requests),
         "status_counts": dict(Counter(str(status) if status else "transport_error" for status, _ in results)),
-        "p50_ms": round(durations[len(durations) // 2] * 1000, 1),
-        "max_ms": round(durations[-1] * 1000, 1),
+        "p50_ms": round(p50, 1) if p50 is not None else None,
+        "max_ms": round(max(durations), 1),
         "seconds": round(time.perf_counter() - started, 2),
     }

@@ -14,10 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from stack.clients.token_placement import TokenPlacement
+from handlers.providers.registry import PROVIDERS  # what the deployed handlers verify
+from stack.clients.token_placement import DEFAULT_IDENTITY_HEADER, TokenPlacement
 from stack.errors import HookstackError
-
-PROVIDERS = ("shopify", "stripe", "github")
 
 
 class TenantConfig(BaseModel):
@@ -38,7 +37,7 @@ class HookstackConfig(BaseModel):
     # API Gateway takes 10 MB, but a Lambda proxy event (body escaped inside JSON) must stay under
     # Lambda's 6 MB synchronous payload limit: 4 MiB of body leaves room for the escaping.
     max_request_bytes: int = Field(4 * 1024 * 1024, gt=0, le=10 * 1024 * 1024)
-    identity_header: str = "X-Hookstack-Token"
+    identity_header: str = DEFAULT_IDENTITY_HEADER
     # When set, the token is read from this query-string parameter instead of the header: real
     # providers (Shopify, Stripe, GitHub) deliver to a bare URL and cannot add headers. Instead,
     # not as well: API Gateway needs every identity source present, so it is one or the other.

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from handlers.errors import ConfigurationError
 
-DEFAULT_IDENTITY_HEADER = "X-Hookstack-Token"
 DEFAULT_SECRET_CACHE_SECONDS = 300
 # Status items outlive the longest provider retry window and a DLQ stay (14 days) with margin.
 STATUS_RETENTION_SECONDS = 21 * 24 * 3600
@@ -43,7 +42,7 @@ def _integer(env: Mapping[str, str], name: str, default: int | None = None) -> i
 @dataclass(frozen=True)
 class AuthorizerSettings:
     tenant_parameter_path: str
-    identity_header: str = DEFAULT_IDENTITY_HEADER
+    identity_header: str
     # When set, the token comes from this query-string parameter instead of the header.
     identity_query_parameter: str | None = None
     secret_cache_seconds: int = DEFAULT_SECRET_CACHE_SECONDS
@@ -53,7 +52,7 @@ class AuthorizerSettings:
         path = _required(env, "TENANT_PARAMETER_PATH")
         return cls(
             tenant_parameter_path=path if path.endswith("/") else path + "/",
-            identity_header=env.get("IDENTITY_HEADER", "").strip() or DEFAULT_IDENTITY_HEADER,
+            identity_header=_required(env, "IDENTITY_HEADER"),
             identity_query_parameter=env.get("IDENTITY_QUERY_PARAMETER", "").strip() or None,
             secret_cache_seconds=_integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
         )

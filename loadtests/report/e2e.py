@@ -1,21 +1,21 @@
 """After the load: did every acknowledged event get processed, and how long did it take?
 
 Reads the events table (status items, see docs/architecture.md) for the event ids the run got
-a 2xx for, polling until each is PROCESSED or DEAD_LETTERED or the drain timeout passes, while a
-sampler records the queue and DLQ depth over time. The table scan and the clock are injected,
-so the polling logic is tested without AWS.
+a 2xx for, polling until each is PROCESSED or DEAD_LETTERED or the drain timeout passes
+(``stack.clients.events``), while a sampler records the queue and DLQ depth over time. The table
+scan and the clock are injected, so the polling logic is tested without AWS.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-TERMINAL = ("PROCESSED", "DEAD_LETTERED")
-_PROJECTION = "id, #status, received_at, processing_at, processed_at, dead_lettered_at"
+from handlers.stores.status_store import Status
+from stack.clients.events import Progress, wait_until_terminal
 
 
 @dataclass
@@ -54,7 +54,7 @@ class BacklogSampler:
         try:
             visible, in_flight = self._depth(self._queue_url)
             dlq_visible, dlq_in_flight = self._depth(self._dlq_url)
-        except Exception as exc:  # boto3 raises many types; a missed sample must not end the run
+        except Exception as exc:  # noqa: BLE001 - boto3 raises many types; a missed sample must not end the run
             self.errors.append(f"{type(exc).__name__}: {exc}")
             return None
         sample = BacklogSample(time.time(), visible, in_flight, dlq_visible, dlq_in_flight)
@@ -79,28 +79,6 @@ class BacklogSampler:
         self._thread.join(timeout=10)
 
 
-def scan_status_items(dynamodb: Any, table: str) -> Iterator[dict[str, Any]]:
-    """Every item of the events table, projected to the status fields, as plain Python values."""
-    paginator = dynamodb.get_paginator("scan")
-    pages = paginator.paginate(
-        TableName=table, ProjectionExpression=_PROJECTION, ExpressionAttributeNames={"#status": "status"}
-    )
-    for page in pages:
-        for item in page.get("Items", []):
-            yield {name: _plain(value) for name, value in item.items()}
-
-
-def _plain(value: dict[str, Any]) -> Any:
-    if "S" in value:
-        return value["S"]
-    if "N" in value:
-        number = float(value["N"])
-        return int(number) if number.is_integer() else number
-    if "NULL" in value:
-        return None
-    return next(iter(value.values()))
-
-
 @dataclass
 class DrainResult:
     accepted: int
@@ -121,10 +99,6 @@ class DrainResult:
         return self.missing_no_record + self.missing_unfinished
 
 
-def _tally(items: Iterable[dict[str, Any]], acked: set[str]) -> dict[str, dict[str, Any]]:
-    return {item["id"]: item for item in items if item.get("id") in acked}
-
-
 def summarize_items(found: dict[str, dict[str, Any]], acked: set[str]) -> DrainResult:
     result = DrainResult(accepted=len(acked))
     last = None
@@ -135,7 +109,7 @@ def summarize_items(found: dict[str, dict[str, Any]], acked: set[str]) -> DrainR
             continue
         status = item.get("status")
         received = item.get("received_at")
-        if status == "PROCESSED":
+        if status == Status.PROCESSED:
             result.processed += 1
             done = item.get("processed_at")
             if isinstance(received, int | float) and isinstance(done, int | float):
@@ -143,7 +117,7 @@ def summarize_items(found: dict[str, dict[str, Any]], acked: set[str]) -> DrainR
             started = item.get("processing_at")
             if isinstance(started, int | float) and isinstance(done, int | float) and done >= started:
                 result.worker_ms.append(float(done - started))
-        elif status == "DEAD_LETTERED":
+        elif status == Status.DEAD_LETTERED:
             result.dead_lettered += 1
             done = item.get("dead_lettered_at")
             if isinstance(received, int | float) and isinstance(done, int | float):
@@ -172,22 +146,19 @@ def wait_for_drain(
     Scans are spaced at least ``min_interval`` and at least twice the last scan's duration, so
     reading the table never takes more than a third of the target's time while it drains.
     """
-    start = clock()
-    found: dict[str, dict[str, Any]] = {}
-    scans = 0
-    while True:
-        began = clock()
-        found = _tally(scan(), acked)
-        scans += 1
-        took = clock() - began
-        result = summarize_items(found, acked)
-        result.scans, result.waited_s = scans, clock() - start
-        if on_poll is not None:
-            on_poll(result)
-        if result.missing == 0:
-            return result
-        remaining = timeout - (clock() - start)
-        if remaining <= 0:
-            result.timed_out = True
-            return result
-        sleep(min(remaining, max(min_interval, 2 * took)))
+
+    def drained(progress: Progress) -> DrainResult:
+        result = summarize_items(progress.items, acked)
+        result.scans, result.waited_s, result.timed_out = progress.reads, progress.waited_s, progress.timed_out
+        return result
+
+    progress = wait_until_terminal(
+        lambda _pending: scan(),
+        acked,
+        timeout_s=timeout,
+        min_interval_s=min_interval,
+        on_poll=None if on_poll is None else lambda p: on_poll(drained(p)),
+        clock=clock,
+        sleep=sleep,
+    )
+    return drained(progress)

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from loadtests.report import latency
+from stack.percentiles import percentiles
 
 HOPS: tuple[str, ...] = ("authorizer", "producer", "worker")
 LOGGED_HOPS: tuple[str, ...] = ("authorizer", "producer")
@@ -46,7 +46,7 @@ def exact_stats(values: list[float]) -> dict[str, float | int | None]:
     return {
         "count": len(values),
         "mean_ms": mean,
-        **latency.nearest_rank(values, {"p50_ms": 50, "p90_ms": 90, "p99_ms": 99, "max_ms": 100}),
+        **percentiles(values, {"p50_ms": 50, "p90_ms": 90, "p99_ms": 99, "max_ms": 100}, digits=3),
     }
 
 

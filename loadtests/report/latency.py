@@ -13,7 +13,6 @@ recorded is what a provider would experience:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from hdrh.histogram import HdrHistogram
@@ -90,15 +89,6 @@ def summarize(histogram: HdrHistogram, *, exact_max_s: float | None = None) -> d
     result["min_ms"] = round(histogram.get_min_value() / 1000, 3)
     result["mean_ms"] = round(histogram.get_mean_value() / 1000, 3)
     return result
-
-
-def nearest_rank(values: list[float], percentiles: dict[str, float]) -> dict[str, float | None]:
-    """Exact nearest-rank percentiles of a list (for the few thousand values read back from logs
-    and the events table), rounded to 3 decimals; None for an empty list."""
-    if not values:
-        return {name: None for name in percentiles}
-    ordered = sorted(values)
-    return {name: round(ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)], 3) for name, p in percentiles.items()}
 
 
 def count_above(histogram: HdrHistogram, seconds: float) -> int:

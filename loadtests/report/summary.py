@@ -6,12 +6,12 @@ Summary keys are stable: reports, gates and CI scripts read them.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 
 from loadtests.model.gates import Gate, GateResult, evaluate
 from loadtests.report import latency
 from loadtests.report.e2e import BacklogSample, DrainResult
+from stack.percentiles import percentile, percentiles
 
 # The generator is the bottleneck when one of its processes spends this much of a core …
 CPU_SATURATED_PERCENT = 90.0
@@ -22,8 +22,8 @@ LATE_START_SHARE = 0.01
 SHOPIFY_TIMEOUT_S = 5.0  # a provider counts a slower answer as a failed delivery
 
 
-def _percentile_values(values: list[float]) -> dict[str, float | None]:
-    return latency.nearest_rank(values, {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9, "max": 100})
+# Exact nearest-rank figures of what the events table gave back (one value per event).
+EVENT_PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9, "max": 100}
 
 
 def generator_health(result: dict[str, Any], wake_lag_p99_ms: float | None) -> dict[str, Any]:
@@ -37,7 +37,8 @@ def generator_health(result: dict[str, Any], wake_lag_p99_ms: float | None) -> d
         window = sorted(pct for t, pct in samples if start <= t <= end + 1) or sorted(pct for _, pct in samples)
         if not window:
             continue
-        p90 = window[max(0, math.ceil(0.9 * len(window)) - 1)]
+        p90 = percentile(window, 90)
+        assert p90 is not None  # the window is not empty
         cpu[node] = {
             "mean_percent": round(sum(window) / len(window), 1),
             "p90_percent": round(p90, 1),
@@ -160,8 +161,8 @@ def _drain_fields(drain: DrainResult | None, note: str | None, result: dict[str,
             **{key: None for key in e2e_keys},
             "e2e": {"available": False, "reason": note or "not measured"},
         }
-    e2e = _percentile_values(drain.e2e_ms)
-    dead = _percentile_values(drain.dead_letter_ms)
+    e2e = percentiles(drain.e2e_ms, EVENT_PERCENTILES, digits=3)
+    dead = percentiles(drain.dead_letter_ms, EVENT_PERCENTILES, digits=3)
     load_end_ms = (result["origin_epoch"] + result["duration_s"]) * 1000
     drain_seconds = None
     if drain.missing == 0 and drain.last_terminal_ms is not None:

@@ -5,7 +5,8 @@ A stage reads the token from exactly one place (``identity_header`` or
 identity source is present, so a stage cannot take "either". Every client that sends to a stage
 (the CLI, the load test, the drills) builds its requests through one of these.
 
-Standard library only: Locust processes import it too.
+Standard library only: Locust processes import it too. The stack tells the authorizer which
+header to read (``IDENTITY_HEADER``), so the default is defined here once, on the client side.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-DEFAULT_TOKEN_HEADER = "X-Hookstack-Token"
+# The header a tenant token travels in unless a stage names another (`identity_header`).
+DEFAULT_IDENTITY_HEADER = "X-Hookstack-Token"
 
 
 @dataclass(frozen=True)
 class TokenPlacement:
-    header: str | None = DEFAULT_TOKEN_HEADER
+    header: str | None = DEFAULT_IDENTITY_HEADER
     query_parameter: str | None = None
 
     def __post_init__(self) -> None:
@@ -26,7 +28,7 @@ class TokenPlacement:
             raise ValueError("the token goes in exactly one of a header or a query-string parameter")
 
     @classmethod
-    def in_header(cls, name: str = DEFAULT_TOKEN_HEADER) -> TokenPlacement:
+    def in_header(cls, name: str = DEFAULT_IDENTITY_HEADER) -> TokenPlacement:
         return cls(header=name, query_parameter=None)
 
     @classmethod

@@ -17,10 +17,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from stack.embedded.processes import pid_alive, stop_group
+from stack.embedded.processes import NotReady, free_port, pid_alive, stop_group, wait_ready
 from stack.errors import HookstackError
 
 READY_TIMEOUT_S = 30.0
@@ -53,21 +54,27 @@ def ministack_environment(port: int, host: str, tmp_dir: Path, *, patched: bool 
     return env
 
 
-def wait_ready(endpoint_url: str, process: subprocess.Popen, timeout_s: float, last_words) -> None:
-    """Until ``/_ministack/health`` answers 200; a clear error if the child dies or is too slow."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise HookstackError(f"emulator exited during start-up (code {process.returncode}): {last_words()}")
-        try:
-            with urllib.request.urlopen(f"{endpoint_url}/_ministack/health", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            pass
-        time.sleep(0.1)
-    stop_group(process.pid, process=process)
-    raise HookstackError(f"emulator not ready after {timeout_s:.0f}s: {last_words()}")
+def healthy(endpoint_url: str) -> bool:
+    """``/_ministack/health`` answers 200."""
+    try:
+        with urllib.request.urlopen(f"{endpoint_url}/_ministack/health", timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+def await_emulator(
+    endpoint_url: str, process: subprocess.Popen, timeout_s: float, last_words: Callable[[], str]
+) -> None:
+    """Until MiniStack is healthy; a clear error if the child dies or is too slow (then stopped)."""
+    try:
+        wait_ready(process, lambda: healthy(endpoint_url) or None, timeout_s, poll_s=0.1)
+    except NotReady as failure:
+        if failure.exited:
+            raise HookstackError(
+                f"emulator exited during start-up (code {failure.returncode}): {last_words()}"
+            ) from None
+        raise HookstackError(f"emulator not ready after {timeout_s:.0f}s: {last_words()}") from None
 
 
 def last_log_line(log_file: Path) -> str:
@@ -76,12 +83,6 @@ def last_log_line(log_file: Path) -> str:
     except FileNotFoundError:
         return "no log"
     return lines[-1][:300] if lines else f"no output (see {log_file})"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -144,7 +145,7 @@ class Emulator:
                 start_new_session=True,  # its own group: stop takes its workers too
             )
         state = EmulatorState(pid=proc.pid, port=port, host=host, started_at=time.time(), ready_seconds=0.0)
-        wait_ready(state.endpoint_url, proc, READY_TIMEOUT_S, lambda: last_log_line(self.log_file))
+        await_emulator(state.endpoint_url, proc, READY_TIMEOUT_S, lambda: last_log_line(self.log_file))
         state.ready_seconds = round(time.monotonic() - started, 3)
         self.state_file.write_text(json.dumps(asdict(state)))
         return state
@@ -200,7 +201,7 @@ class MiniStackProcess:
                 start_new_session=True,
             )
         try:
-            wait_ready(self.endpoint_url, self._process, self._ready_timeout_s, self.log_text)
+            await_emulator(self.endpoint_url, self._process, self._ready_timeout_s, self.log_text)
         except BaseException:
             self.stop()
             raise

@@ -1,4 +1,5 @@
-"""Stopping a process group that hookstack started: politely first, then firmly.
+"""The child processes hookstack starts: waiting until one is ready, stopping its process group
+(politely first, then firmly), a free loopback port for it.
 
 Every long-lived child (emulator, data plane, Locust) leads its own process group, so its own
 children (Lambda workers, environments, Locust workers) go with it and nothing is left behind.
@@ -8,12 +9,66 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from stack.errors import HookstackError
 
 Escalation = tuple[tuple[int, float], ...]
-TERMINATE = ((signal.SIGTERM, 10.0), (signal.SIGKILL, 2.0))
-INTERRUPT = ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0))
+TERMINATE: Escalation = ((signal.SIGTERM, 10.0), (signal.SIGKILL, 2.0))
+INTERRUPT: Escalation = ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0))
+KILL: Escalation = ((signal.SIGKILL, 5.0),)
+READY_POLL_S = 0.05
+
+T = TypeVar("T")
+
+
+class NotReady(HookstackError):
+    """The child did not become ready: it exited first (``returncode`` set), or ``timeout_s``
+    passed (``returncode`` None; its group is stopped by then). The caller words the error."""
+
+    def __init__(self, returncode: int | None, timeout_s: float) -> None:
+        super().__init__(f"exited with code {returncode}" if returncode is not None else f"not ready in {timeout_s}s")
+        self.returncode = returncode
+        self.timeout_s = timeout_s
+
+    @property
+    def exited(self) -> bool:
+        return self.returncode is not None
+
+
+def wait_ready(
+    process: subprocess.Popen,
+    probe: Callable[[], T | None],
+    timeout_s: float,
+    *,
+    poll_s: float = READY_POLL_S,
+    escalation: Escalation = TERMINATE,
+) -> T:
+    """Call ``probe`` until it returns something other than None (what it returned), while the
+    child runs, for at most ``timeout_s``. Raises :class:`NotReady` if the child exits first, or
+    at the deadline, after stopping the child's group with ``escalation``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise NotReady(process.returncode, timeout_s)
+        ready = probe()
+        if ready is not None:
+            return ready
+        if time.monotonic() > deadline:
+            stop_group(process.pid, escalation, process=process)
+            raise NotReady(None, timeout_s)
+        time.sleep(poll_s)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on ``host`` now (the kernel's pick), for a child to listen on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def pid_alive(pid: int) -> bool:
@@ -44,10 +99,12 @@ def stop_group(pid: int, escalation: Escalation = TERMINATE, *, process: subproc
     for sig, wait_s in escalation:
         try:
             os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        except PermissionError:
-            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            # Not a group leader (started without a session of its own): signal it alone.
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
         deadline = time.monotonic() + wait_s
         while not _gone(pid, process) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -7,21 +7,22 @@ smallest thing that proves the whole path works and shows its figures.
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-from stack.clients.deliveries import SHOPIFY_TOPICS, Delivery, shopify_delivery
+from handlers.stores.status_store import TERMINAL_STATUSES, Status
+from stack.clients.events import read_status_items, wait_until_terminal
+from stack.clients.providers import Delivery
+from stack.clients.providers.shopify import SHOPIFY_TOPICS, shopify_delivery
 from stack.clients.token_placement import TokenPlacement
 from stack.clients.webhook_client import ApiClient
 from stack.deploy.outputs import StackOutputs
+from stack.embedded.gateway.process import read_stats
+from stack.percentiles import percentile
 
-FINAL_STATUSES = ("PROCESSED", "DEAD_LETTERED")
 # A body with none of the fields an order needs: accepted (202), then dead-lettered by the worker.
 POISON_BODY = b'{"note": "deliberately schema-invalid: an order without id or line items"}'
 
@@ -47,13 +48,10 @@ class Outcomes:
         return sum(1 for s in self.statuses.values() if s == status)
 
 
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile (exact on the recorded values)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(pct * len(ordered) / 100)))
-    return ordered[rank - 1]
+def _ms(values: list[float], pct: float) -> float:
+    """The exact nearest-rank percentile, rounded for the summary; NaN when nothing was measured."""
+    value = percentile(values, pct)
+    return round(value, 1) if value is not None else float("nan")
 
 
 def plan_deliveries(secret: str, events: int, shops: int, poison: int, seed: int = 7) -> list[Delivery]:
@@ -94,7 +92,7 @@ def fire(
                     break
                 try:
                     response = client.post_webhook(delivery.provider, delivery.body, delivery.headers)
-                except Exception as exc:  # a failed request is a result, not a crash of the burst
+                except Exception as exc:  # noqa: BLE001 - a failed request is a result, not a crash of the burst
                     ack = Ack(delivery, 0, 0.0, None, str(exc))
                 else:
                     ack = Ack(
@@ -114,43 +112,27 @@ def fire(
         return [ack for acks in pool.map(run, chunks) for ack in acks]
 
 
-def read_statuses(dynamodb, table: str, event_ids: list[str]) -> dict[str, dict]:
-    items: dict[str, dict] = {}
-    for start in range(0, len(event_ids), 100):
-        keys = [{"id": {"S": i}} for i in event_ids[start : start + 100]]
-        request = {table: {"Keys": keys}}
-        while request:
-            page = dynamodb.batch_get_item(RequestItems=request)
-            for item in page["Responses"].get(table, []):
-                items[item["id"]["S"]] = {k: next(iter(v.values())) for k, v in item.items()}
-            request = page.get("UnprocessedKeys") or {}
-    return items
-
-
 def await_outcomes(
     outputs: StackOutputs, event_ids: list[str], timeout_s: float = 90.0, on_poll=lambda done, total: None
 ) -> Outcomes:
     """Poll the events table until every id is final or the timeout passes."""
     dynamodb = outputs.client("dynamodb")
     started = time.monotonic()
-    outcomes = Outcomes()
-    items: dict[str, dict] = {}
-    pending = list(event_ids)
-    while pending and time.monotonic() - started < timeout_s:
-        items.update(read_statuses(dynamodb, outputs.events_table, pending))
-        pending = [i for i in event_ids if items.get(i, {}).get("status") not in FINAL_STATUSES]
-        on_poll(len(event_ids) - len(pending), len(event_ids))
-        if pending:
-            time.sleep(0.5)
-    outcomes.drain_seconds = time.monotonic() - started
-    outcomes.timed_out = bool(pending)
+    progress = wait_until_terminal(
+        lambda pending: read_status_items(dynamodb, outputs.events_table, pending).values(),
+        event_ids,
+        timeout_s=timeout_s,
+        min_interval_s=0.5,
+        on_poll=lambda p: on_poll(p.terminal, p.total),
+    )
+    outcomes = Outcomes(drain_seconds=time.monotonic() - started, timed_out=progress.timed_out)
     for event_id in event_ids:
-        item = items.get(event_id, {})
+        item = progress.items.get(event_id, {})
         status = item.get("status", "MISSING")
         outcomes.statuses[event_id] = status
-        if status == "PROCESSED" and "processed_at" in item and "received_at" in item:
+        if status == Status.PROCESSED and "processed_at" in item and "received_at" in item:
             outcomes.e2e_ms.append(float(item["processed_at"]) - float(item["received_at"]))
-        if status == "DEAD_LETTERED":
+        if status == Status.DEAD_LETTERED:
             outcomes.reasons[str(item.get("reason", "?"))[:80]] += 1
     return outcomes
 
@@ -167,10 +149,8 @@ def cold_starts(outputs: StackOutputs) -> dict[str, dict]:
     """Cold starts per function from the hookstack data plane's stats (absent on other planes)."""
     if outputs.gateway != "hookstack":
         return {}
-    parts = urlsplit(outputs.api_url)
     try:
-        with urllib.request.urlopen(f"{parts.scheme}://{parts.netloc}/_hookstack/stats", timeout=5) as response:
-            stats = json.load(response)
+        stats = read_stats(outputs.api_url)
     except (OSError, ValueError):
         return {}
     names = {v: k for k, v in outputs.function_names.items()}
@@ -189,17 +169,17 @@ def summary(acks: list[Ack], outcomes: Outcomes, dlq: int, fire_seconds: float) 
         "status_counts": dict(sorted(Counter(str(a.status) for a in acks).items())),
         "accepted": len(accepted),
         "achieved_rps": round(len(acks) / fire_seconds, 1) if fire_seconds else 0.0,
-        "p50_ms": round(percentile(latencies, 50), 1),
-        "p95_ms": round(percentile(latencies, 95), 1),
-        "p99_ms": round(percentile(latencies, 99), 1),
+        "p50_ms": _ms(latencies, 50),
+        "p95_ms": _ms(latencies, 95),
+        "p99_ms": _ms(latencies, 99),
         "max_ms": round(max(latencies), 1) if latencies else float("nan"),
-        "processed": outcomes.count("PROCESSED"),
-        "dead_lettered": outcomes.count("DEAD_LETTERED"),
-        "missing": sum(1 for s in outcomes.statuses.values() if s not in FINAL_STATUSES),
+        "processed": outcomes.count(Status.PROCESSED),
+        "dead_lettered": outcomes.count(Status.DEAD_LETTERED),
+        "missing": sum(1 for s in outcomes.statuses.values() if s not in TERMINAL_STATUSES),
         "dead_letter_reasons": dict(outcomes.reasons),
         "dlq_depth": dlq,
-        "e2e_p50_ms": round(percentile(outcomes.e2e_ms, 50), 1),
-        "e2e_p99_ms": round(percentile(outcomes.e2e_ms, 99), 1),
+        "e2e_p50_ms": _ms(outcomes.e2e_ms, 50),
+        "e2e_p99_ms": _ms(outcomes.e2e_ms, 99),
         "drain_seconds": round(outcomes.drain_seconds, 2),
         "errors": [a.error for a in acks if a.error][:5],
     }
@@ -212,8 +192,8 @@ def warmup_summary(acks: list[Ack], outcomes: Outcomes) -> dict:
         "requests": len(acks),
         "accepted": len(accepted),
         "max_ms": round(max((a.latency_ms for a in accepted), default=0.0), 1),
-        "processed": outcomes.count("PROCESSED"),
-        "missing": sum(1 for s in outcomes.statuses.values() if s not in FINAL_STATUSES),
+        "processed": outcomes.count(Status.PROCESSED),
+        "missing": sum(1 for s in outcomes.statuses.values() if s not in TERMINAL_STATUSES),
     }
 
 

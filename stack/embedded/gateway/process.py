@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import stack
+from stack.embedded.gateway.gateway import STATS_PATH
+from stack.embedded.processes import KILL, Escalation, NotReady, stop_group, wait_ready
 from stack.errors import HookstackError
 
 READY_FILE_NAME = "gateway.ready.json"
 GATEWAY_LOG_NAME = "gateway.log"
-_POLL_S = 0.05
 
 
 class GatewayStartError(HookstackError):
@@ -38,31 +38,19 @@ class GatewayProcess:
 
     @property
     def stats_url(self) -> str:
-        return f"http://{self.host}:{self.port}/_hookstack/stats"
+        return f"http://{self.host}:{self.port}{STATS_PATH}"
 
     def alive(self) -> bool:
         return self._process.poll() is None
 
     def stats(self, timeout_s: float = 5.0) -> dict[str, Any]:
         """``GET /_hookstack/stats``: per-function pool figures, authorizer cache, response counts."""
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout_s)
-        try:
-            connection.request("GET", "/_hookstack/stats")
-            response = connection.getresponse()
-            return json.loads(response.read())
-        finally:
-            connection.close()
+        return read_stats(self.url, timeout_s)
 
     def stop(self, timeout_s: float = 10.0) -> int:
         """SIGTERM (the gateway kills its environments), SIGKILL after ``timeout_s``; the exit code."""
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                _kill_group(self._process.pid)
-                self._process.wait()
-        return self._process.returncode
+        stop_group(self._process.pid, _stop_escalation(timeout_s), process=self._process)
+        return self._process.wait()
 
     def __enter__(self) -> GatewayProcess:
         return self
@@ -73,38 +61,37 @@ class GatewayProcess:
         self.stop()
 
 
+def read_stats(url: str, timeout_s: float = 5.0) -> dict[str, Any]:
+    """``GET /_hookstack/stats`` of the gateway serving ``url`` (any URL on it: only its scheme and
+    host count): per-function pool figures (cold starts, init times, environments), the
+    authorizer cache, response counts. Raises ``OSError`` when the gateway does not answer with
+    them, ``ValueError`` when the answer is not JSON. Straight to the gateway, never a proxy."""
+    parts = urlsplit(url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_class(parts.netloc, timeout=timeout_s)
+    try:
+        connection.request("GET", STATS_PATH)
+        response = connection.getresponse()
+        body = response.read()
+    except http.client.HTTPException as exc:
+        raise OSError(f"{parts.netloc}{STATS_PATH}: {exc!r}") from exc
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise OSError(f"{parts.netloc}{STATS_PATH} answered {response.status}")
+    return json.loads(body)
+
+
+def _stop_escalation(timeout_s: float) -> Escalation:
+    return ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 2.0))
+
+
 def stop_gateway(pid: int, timeout_s: float = 10.0) -> bool:
     """Stop a gateway started elsewhere (pid from its ready file): SIGTERM, then SIGKILL.
 
     False when no such process was running.
     """
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            waited, _ = os.waitpid(pid, os.WNOHANG)  # our child: reap it
-        except ChildProcessError:
-            waited = 0
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return True
-        if waited == pid:
-            return True
-        time.sleep(_POLL_S)
-    _kill_group(pid)
-    return True
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    return stop_group(pid, _stop_escalation(timeout_s))
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -176,33 +163,28 @@ def launch(
     package_root = str(Path(stack.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     with open(log_path, "ab") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        process = subprocess.Popen(  # our own interpreter and module
             command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env, start_new_session=True
         )
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
+    try:
+        ready = wait_ready(process, lambda: _read_ready(ready_file, process.pid), timeout_s, escalation=KILL)
+    except NotReady as failure:
+        if failure.exited:
             raise GatewayStartError(
                 f"the gateway exited with code {process.returncode} before listening; its log ({log_path}):\n"
                 + _tail(log_path)
-            )
-        ready = _read_ready(ready_file, process.pid)
-        if ready is not None:
-            return GatewayProcess(
-                url=ready["url"],
-                port=int(ready["port"]),
-                pid=process.pid,
-                host=host,
-                log_path=log_path,
-                _process=process,
-            )
-        if time.monotonic() > deadline:
-            _kill_group(process.pid)
-            process.wait()
-            raise GatewayStartError(
-                f"the gateway was not listening after {timeout_s:.0f} s; its log ({log_path}):\n" + _tail(log_path)
-            )
-        time.sleep(_POLL_S)
+            ) from None
+        raise GatewayStartError(
+            f"the gateway was not listening after {timeout_s:.0f} s; its log ({log_path}):\n" + _tail(log_path)
+        ) from None
+    return GatewayProcess(
+        url=ready["url"],
+        port=int(ready["port"]),
+        pid=process.pid,
+        host=host,
+        log_path=log_path,
+        _process=process,
+    )
 
 
 def _read_ready(path: Path, pid: int) -> dict[str, Any] | None:

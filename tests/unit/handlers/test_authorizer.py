@@ -8,6 +8,8 @@ import json
 import pytest
 
 from handlers.authorizer import TokenAuthorizer, Unauthorized, handle, stage_resource
+from handlers.errors import ConfigurationError
+from handlers.providers.registry import PROVIDERS
 from handlers.stores.tenant_directory import TenantDirectory, parse_tenants
 
 PATH = "/hookstack/dev/tenants/"
@@ -87,7 +89,7 @@ def test_known_token_is_allowed_for_the_whole_stage_with_context():
 
 def test_tenant_without_providers_parameter_gets_every_provider():
     authorizer, _, _ = make()
-    assert handle(authorizer, request("tok_globex_abcdef"))["context"]["providers"] == "shopify,stripe,github"
+    assert handle(authorizer, request("tok_globex_abcdef"))["context"]["providers"] == ",".join(PROVIDERS)
 
 
 def test_unknown_token_is_denied():
@@ -124,7 +126,8 @@ def test_identity_header_name_comes_from_settings(monkeypatch):
     settings = AuthorizerSettings.from_env()
     assert settings.identity_header == "X-Api-Key" and settings.tenant_parameter_path == "/p/tenants/"
     monkeypatch.delenv("IDENTITY_HEADER")
-    assert AuthorizerSettings.from_env().identity_header == "X-Hookstack-Token"
+    with pytest.raises(ConfigurationError, match="IDENTITY_HEADER"):
+        AuthorizerSettings.from_env()  # the stack always sets it: a missing one is a deployment bug
     authorizer, _, _ = make(header="X-Api-Key")
     assert effect(handle(authorizer, request("tok_acme_0123456789", header="x-api-key"))) == "Allow"
     with pytest.raises(Unauthorized):
@@ -181,6 +184,7 @@ def test_identity_query_parameter_comes_from_settings(monkeypatch):
     from handlers.contract.settings import AuthorizerSettings
 
     monkeypatch.setenv("TENANT_PARAMETER_PATH", "/p/tenants/")
+    monkeypatch.setenv("IDENTITY_HEADER", "X-Hookstack-Token")
     monkeypatch.delenv("IDENTITY_QUERY_PARAMETER", raising=False)
     assert AuthorizerSettings.from_env().identity_query_parameter is None
     monkeypatch.setenv("IDENTITY_QUERY_PARAMETER", "  ")

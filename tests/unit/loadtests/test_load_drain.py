@@ -5,20 +5,9 @@ from __future__ import annotations
 import json
 
 from loadtests.report import hops
-from loadtests.report.e2e import _plain, summarize_items, wait_for_drain
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from loadtests.report.e2e import summarize_items, wait_for_drain
+from stack.clients.events import plain_value
+from tests.helpers.fake_time import FakeTime
 
 
 def item(event_id: str, status: str, received: int = 1000, done: int | None = None) -> dict:
@@ -88,9 +77,9 @@ def test_scans_are_spaced_by_twice_their_own_duration():
 
 
 def test_dynamodb_values_become_plain_python():
-    assert _plain({"S": "PROCESSED"}) == "PROCESSED"
-    assert _plain({"N": "1795436930113"}) == 1795436930113
-    assert _plain({"N": "1.5"}) == 1.5
+    assert plain_value({"S": "PROCESSED"}) == "PROCESSED"
+    assert plain_value({"N": "1795436930113"}) == 1795436930113
+    assert plain_value({"N": "1.5"}) == 1.5
     assert summarize_items({}, set()).missing == 0
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from stack.clients.deliveries import shopify_delivery
-from stack.ops.demo import Ack, Outcomes, percentile, plan_deliveries, summary, warmup_summary
+from stack.clients.providers.shopify import shopify_delivery
+from stack.ops.demo import Ack, Outcomes, plan_deliveries, summary, warmup_summary
+from stack.percentiles import percentile
 
 DELIVERY = shopify_delivery("orders/create", "secret")
 
@@ -50,3 +51,39 @@ def test_warmup_is_accounted_apart():
         "processed": 1,
         "missing": 1,
     }
+
+
+class _Table:
+    """BatchGetItem over raw status items (numbers as DynamoDB sends them: text)."""
+
+    def __init__(self, items: dict[str, dict]) -> None:
+        self.items = items
+
+    def batch_get_item(self, RequestItems):  # noqa: N803 - boto3's name
+        ((table, request),) = RequestItems.items()
+        keys = [key["id"]["S"] for key in request["Keys"]]
+        return {"Responses": {table: [self.items[k] for k in keys if k in self.items]}}
+
+
+def test_outcomes_follow_every_event_to_its_end():
+    from types import SimpleNamespace
+
+    from stack.ops.demo import await_outcomes
+
+    items = {
+        "evt_a": {
+            "id": {"S": "evt_a"},
+            "status": {"S": "PROCESSED"},
+            "received_at": {"N": "1000"},
+            "processed_at": {"N": "1250"},
+        },
+        "evt_b": {"id": {"S": "evt_b"}, "status": {"S": "DEAD_LETTERED"}, "reason": {"S": "schema: line_items"}},
+    }
+    outputs = SimpleNamespace(client=lambda service: _Table(items), events_table="events")
+    polls = []
+    outcomes = await_outcomes(outputs, ["evt_a", "evt_b"], on_poll=lambda done, total: polls.append((done, total)))
+    assert outcomes.statuses == {"evt_a": "PROCESSED", "evt_b": "DEAD_LETTERED"} and not outcomes.timed_out
+    assert outcomes.e2e_ms == [250.0] and outcomes.reasons == Counter({"schema: line_items": 1})
+    assert polls == [(2, 2)]
+    missing = await_outcomes(outputs, ["evt_a", "evt_c"], timeout_s=0.0)
+    assert missing.timed_out and missing.statuses == {"evt_a": "PROCESSED", "evt_c": "MISSING"}

@@ -18,7 +18,7 @@ from loadtests.launcher import LocustRun
 from loadtests.locust.options import token_placement_from
 from loadtests.model.params import LoadParams
 from loadtests.warmup import warm_up
-from stack.clients.token_placement import DEFAULT_TOKEN_HEADER, TokenPlacement
+from stack.clients.token_placement import DEFAULT_IDENTITY_HEADER, TokenPlacement
 from stack.clients.webhook_client import ApiClient
 from stack.config import HookstackConfig, load_config
 from stack.errors import HookstackError
@@ -50,7 +50,7 @@ def test_identity_query_parameter_is_read_from_the_config_file(isolated_home):
 
 
 def test_the_stage_configuration_decides_the_placement():
-    assert HookstackConfig().token_placement == TokenPlacement.in_header(DEFAULT_TOKEN_HEADER)
+    assert HookstackConfig().token_placement == TokenPlacement.in_header(DEFAULT_IDENTITY_HEADER)
     assert HookstackConfig(identity_header="X-Api-Key").token_placement == TokenPlacement.in_header("X-Api-Key")
     assert HookstackConfig(identity_query_parameter="token").token_placement == TokenPlacement.in_query("token")
 
@@ -62,7 +62,7 @@ def test_a_header_placement_adds_the_header_and_leaves_the_path_alone():
     placement = TokenPlacement.in_header("X-Api-Key")
     assert placement.headers("t1") == {"X-Api-Key": "t1"}
     assert placement.path("/dev/webhooks/shopify?a=1", "t1") == "/dev/webhooks/shopify?a=1"
-    assert TokenPlacement() == TokenPlacement.in_header(DEFAULT_TOKEN_HEADER)
+    assert TokenPlacement() == TokenPlacement.in_header(DEFAULT_IDENTITY_HEADER)
 
 
 def test_a_query_placement_appends_the_encoded_token_and_adds_no_header():
@@ -121,7 +121,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
 
 def has_token_header(headers: dict[str, str]) -> bool:
-    return any(name.lower() == DEFAULT_TOKEN_HEADER.lower() for name in headers)
+    return any(name.lower() == DEFAULT_IDENTITY_HEADER.lower() for name in headers)
 
 
 @pytest.fixture()
@@ -153,7 +153,7 @@ def test_the_api_client_sends_the_token_where_the_stage_reads_it(recorder):
     finally:
         client.close()
     path, headers = Recorder.seen[-1]
-    assert path == "/dev/webhooks/shopify" and headers[DEFAULT_TOKEN_HEADER] == "t1"
+    assert path == "/dev/webhooks/shopify" and headers[DEFAULT_IDENTITY_HEADER] == "t1"
 
 
 def test_a_failed_request_does_not_name_the_token():
@@ -183,13 +183,13 @@ def test_the_warm_up_sends_the_token_in_the_query_and_reports_no_url(recorder):
 
 
 def test_a_bare_url_takes_the_header_unless_told_the_query_parameter():
-    assert token_placement(None, None) == TokenPlacement.in_header(DEFAULT_TOKEN_HEADER)
+    assert token_placement(None, None) == TokenPlacement.in_header(DEFAULT_IDENTITY_HEADER)
     assert token_placement(None, "token") == TokenPlacement.in_query("token")
 
 
 def test_a_deployed_stage_decides_and_a_contradicting_flag_is_refused(isolated_home):
     stage = SimpleNamespace(stage="qa")
-    assert token_placement(stage, None) == TokenPlacement.in_header(DEFAULT_TOKEN_HEADER)
+    assert token_placement(stage, None) == TokenPlacement.in_header(DEFAULT_IDENTITY_HEADER)
     with pytest.raises(HookstackError, match="reads the token from its header 'X-Hookstack-Token'"):
         token_placement(stage, "token")
     Path("hookstack.toml").write_text('[hookstack]\nidentity_query_parameter = "token"\n')
@@ -229,5 +229,5 @@ def test_locust_options_choose_the_placement():
         SimpleNamespace(token_header="X-Api-Key", token_query_parameter="")
     ) == TokenPlacement.in_header("X-Api-Key")
     assert token_placement_from(
-        SimpleNamespace(token_header=DEFAULT_TOKEN_HEADER, token_query_parameter="t")
+        SimpleNamespace(token_header=DEFAULT_IDENTITY_HEADER, token_query_parameter="t")
     ) == TokenPlacement.in_query("t")
