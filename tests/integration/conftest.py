@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 
 import pytest
 
@@ -40,16 +39,3 @@ def api(embedded_stack) -> ApiClient:
 @pytest.fixture(scope="session")
 def shopify_secret(embedded_stack) -> str:
     return provider_secret(embedded_stack, "shopify")
-
-
-def wait_for_status(api: ApiClient, event_id: str, wanted: set[str], timeout_s: float = 45.0) -> dict:
-    """Poll GET /events/{id} until the status is one of ``wanted``; bounded in time."""
-    deadline = time.monotonic() + timeout_s
-    body: dict = {}
-    while time.monotonic() < deadline:
-        response = api.event_status(event_id)
-        body = response.json()
-        if response.status == 200 and body.get("status") in wanted:
-            return body
-        time.sleep(0.25)
-    raise AssertionError(f"{event_id} did not reach {wanted} in {timeout_s}s: last {body}")

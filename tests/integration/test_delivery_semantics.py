@@ -12,15 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from stack.clients.deliveries import shopify_delivery
+from handlers.stores.status_store import TERMINAL_STATUSES
+from stack.clients.events import read_status_items, wait_until_terminal
+from stack.clients.providers.shopify import shopify_delivery
 from stack.clients.webhook_client import ApiClient
 from stack.deploy.outputs import tenant_token
-from stack.ops.demo import read_statuses
 from stack.ops.dlq import replay
-from tests.integration.conftest import wait_for_status
+from tests.helpers.status_polling import wait_for_status
 
 pytestmark = pytest.mark.integration
-FINAL = {"PROCESSED", "DEAD_LETTERED"}
 
 
 def _send_in_order(api_url: str, token: str, deliveries) -> list[str]:
@@ -38,12 +38,11 @@ def _send_in_order(api_url: str, token: str, deliveries) -> list[str]:
 
 def _await_final(stack, ids: list[str], timeout_s: float = 60.0) -> dict[str, dict]:
     dynamodb = stack.client("dynamodb")
-    deadline = time.monotonic() + timeout_s
-    while True:
-        items = read_statuses(dynamodb, stack.events_table, ids)
-        if all(items.get(i, {}).get("status") in FINAL for i in ids) or time.monotonic() > deadline:
-            return items
-        time.sleep(0.5)
+
+    def read(pending):
+        return read_status_items(dynamodb, stack.events_table, pending).values()
+
+    return wait_until_terminal(read, ids, timeout_s=timeout_s).items
 
 
 def test_burst_over_several_groups_is_processed_in_order_per_group(embedded_stack, shopify_secret):
@@ -64,7 +63,11 @@ def test_burst_over_several_groups_is_processed_in_order_per_group(embedded_stac
     # One sender per group, all groups at once: send order is the queue order within a group.
     with ThreadPoolExecutor(max_workers=len(groups)) as pool:
         sent = dict(
-            zip(groups, pool.map(lambda ds: _send_in_order(embedded_stack.api_url, token, ds), groups.values()))
+            zip(
+                groups,
+                pool.map(lambda ds: _send_in_order(embedded_stack.api_url, token, ds), groups.values()),
+                strict=True,
+            )
         )
     items = _await_final(embedded_stack, [i for ids in sent.values() for i in ids])
     for shop, ids in sent.items():
@@ -133,7 +136,7 @@ def _poison(api, shopify_secret, shop: str, count: int) -> list[tuple[str, dict]
         assert response.status == 202
         out.append((response.json()["id"], fixed))
     for event_id, _ in out:
-        status = wait_for_status(api, event_id, FINAL)
+        status = wait_for_status(api, event_id, set(TERMINAL_STATUSES))
         assert status["status"] == "DEAD_LETTERED" and "line_items" in status.get("reason", ""), status
     return out
 

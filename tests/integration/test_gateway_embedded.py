@@ -29,7 +29,7 @@ import pytest
 
 from stack.embedded.emulator import MiniStackProcess
 from stack.embedded.gateway import GatewayProcess, GatewayStartError, launch, stop_gateway
-from tests.unit.stack.test_gateway_proxy_event import DOCUMENTED_EVENT, assert_same_shape
+from tests.helpers.proxy_event_shape import DOCUMENTED_EVENT, assert_same_shape
 
 pytestmark = pytest.mark.integration
 

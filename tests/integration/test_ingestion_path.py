@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from stack.clients.deliveries import shopify_delivery
+from stack.clients.providers.shopify import shopify_delivery
 from stack.clients.token_placement import TokenPlacement
 from stack.clients.webhook_client import ApiClient
-from tests.integration.conftest import wait_for_status
+from tests.helpers.status_polling import wait_for_status
 
 pytestmark = pytest.mark.integration
 

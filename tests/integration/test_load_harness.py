@@ -45,7 +45,7 @@ def run_load(report_dir: Path, *args: str) -> tuple[subprocess.CompletedProcess[
 
 
 def url_args(url: str) -> list[str]:
-    return ["--url", url, "--token", "load-token", "--shopify-secret", "load-secret", "--warmup", "0"]
+    return ["--url", url, "--token", "load-token", "--secret", "shopify=load-secret", "--warmup", "0"]
 
 
 def test_open_model_run_writes_reports_and_gates_decide_the_exit_code(noop_target, tmp_path):
@@ -117,8 +117,8 @@ def test_refuses_to_send_load_off_this_machine(tmp_path):
         "https://abc.execute-api.us-east-1.amazonaws.com/dev",
         "--token",
         "t",
-        "--shopify-secret",
-        "s",
+        "--secret",
+        "shopify=s",
     )
     assert done.returncode != 0
     assert "--allow-remote" in done.stderr

@@ -47,7 +47,7 @@ def _engine_socket() -> tuple[str | None, str | None]:
     try:
         client = docker.from_env(timeout=3)
         client.ping()
-    except Exception as exc:  # the SDK raises several kinds for "nothing there"
+    except Exception as exc:  # noqa: BLE001 - the SDK raises several kinds for "nothing there"
         return None, f"no Docker engine reachable at {host}: {exc}"
     finally:
         if client is not None:

@@ -11,18 +11,18 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from typer.testing import CliRunner
 
-from stack.clients.deliveries import shopify_delivery
+from stack.clients.providers.shopify import shopify_delivery
 from stack.clients.token_placement import TokenPlacement
 from stack.clients.webhook_client import ApiClient, Response
 from stack.config import load_config
 from stack.deploy.outputs import StackOutputs, provider_secret, tenant_token
+from stack.embedded.gateway.process import read_stats
 from stack.embedded.lifecycle import up
-from tests.integration.conftest import wait_for_status
+from tests.helpers.status_polling import wait_for_status
 
 pytestmark = pytest.mark.integration
 
@@ -84,9 +84,7 @@ def _authorizer_invocations(outputs: StackOutputs) -> int | None:
     """How often the hookstack data plane called the authorizer (None on other gateways)."""
     if outputs.gateway != "hookstack":
         return None
-    parts = urlsplit(outputs.api_url)
-    with urllib.request.urlopen(f"{parts.scheme}://{parts.netloc}/_hookstack/stats", timeout=5) as response:
-        return sum(json.load(response)["authorizers"]["invocations"].values())
+    return sum(read_stats(outputs.api_url)["authorizers"]["invocations"].values())
 
 
 def _delivery_parts(secret: str) -> tuple[bytes, dict[str, str]]:

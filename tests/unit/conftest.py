@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers.moto_aws import aws  # noqa: F401  (moto with the handler rigs' tables, DLQ and bucket)
+
 
 @pytest.fixture
 def moto_aws(monkeypatch):

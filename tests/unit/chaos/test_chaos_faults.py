@@ -22,7 +22,6 @@ from handlers.faults import (
     ParameterFaults,
     PartnerCallError,
 )
-from tests.unit.handlers.test_worker import aws  # noqa: F401  (the moto fixture)
 
 NOW = 1_800_000_000.0
 LATER = int(NOW) + 600
@@ -67,7 +66,7 @@ def missing_parameter_error() -> Exception:
         try:
             raise ClientError({"Error": {"Code": "ParameterNotFound", "Message": "no"}}, "GetParameter")
         except ClientError as inner:
-            raise GetParameterError(str(inner))
+            raise GetParameterError(str(inner))  # noqa: B904 - as Powertools raises it: chained implicitly
     except GetParameterError as wrapped:
         return wrapped
 
@@ -319,7 +318,7 @@ def test_applied_log_only_while_switched_on_and_never_fails_the_record():
 
 
 def test_producer_answers_503_never_202_when_enqueue_fails(monkeypatch):
-    from tests.unit.handlers.test_producer import Rig, order
+    from tests.helpers.producer_rig import Rig, order
 
     rig = Rig()
     hooks, slept, _ = injector(
@@ -337,7 +336,7 @@ def test_producer_answers_503_never_202_when_enqueue_fails(monkeypatch):
 
 
 def test_worker_throttled_write_is_retried_then_applied_once(aws):
-    from tests.unit.handlers.test_worker import (
+    from tests.helpers.worker_rig import (
         Context,
         eid_of,
         make_worker,
@@ -362,7 +361,7 @@ def test_worker_throttled_write_is_retried_then_applied_once(aws):
 
 
 def test_worker_records_the_fault_in_the_reason_on_the_last_attempt(aws):
-    from tests.unit.handlers.test_worker import Context, eid_of, make_worker, order_body, record, status_of
+    from tests.helpers.worker_rig import Context, eid_of, make_worker, order_body, record, status_of
 
     worker, _ = make_worker(aws, max_receive_count=3)
     worker._faults, _, _ = injector(fault(point="partner", action="error", status_code=503))
@@ -391,7 +390,7 @@ class Crashed(BaseException):
 
 def test_worker_crash_mid_batch_then_redelivery_writes_nothing_twice(aws):
     from handlers.stores.projections import ProjectionStore
-    from tests.unit.handlers.test_worker import (
+    from tests.helpers.worker_rig import (
         Context,
         eid_of,
         make_worker,

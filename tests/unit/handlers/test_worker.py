@@ -9,182 +9,26 @@ from __future__ import annotations
 import json
 import random
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from handlers.contract.message import ClaimCheck, event_id, to_sqs_attributes
-from handlers.contract.settings import WorkerSettings
+from handlers.contract.message import ClaimCheck, event_id
 from handlers.stores.claim_check import PayloadStore
-from handlers.stores.dead_letters import DeadLetterQueue
 from handlers.stores.projections import ProjectionStore
 from handlers.stores.status_store import StatusStore
-from handlers.worker import Worker
-from stack.clients.deliveries import github_delivery, shopify_delivery, stripe_delivery
-
-REGION = "us-east-1"
-SECRET = "shpss_test_secret"
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for name in (
-        "AWS_ENDPOINT_URL",
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        "AWS_ENDPOINT_URL_SQS",
-        "AWS_ENDPOINT_URL_S3",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "hookstack-dev-worker")
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for table in ("events", "projections"):
-            dynamodb.create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        sqs = boto3.client("sqs", region_name=REGION)
-        dlq_url = sqs.create_queue(QueueName="ingest-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="payloads")
-        yield type("Aws", (), {"dynamodb": dynamodb, "sqs": sqs, "s3": s3, "dlq_url": dlq_url})
-
-
-class FailingProjections(ProjectionStore):
-    """A downstream that fails (throttled, timed out) for chosen event ids or always."""
-
-    def __init__(self, inner: ProjectionStore, fail_for: set[str] | None = None, always: bool = False):
-        self._inner = inner
-        self.fail_for = fail_for or set()
-        self.always = always
-        self.calls: list[str] = []
-
-    def apply(self, projection, *, tenant, provider, topic, event_id, at_ms):
-        self.calls.append(event_id)
-        if self.always or event_id in self.fail_for:
-            raise TimeoutError("projections table timed out")
-        return self._inner.apply(
-            projection, tenant=tenant, provider=provider, topic=topic, event_id=event_id, at_ms=at_ms
-        )
-
-
-class Context:
-    function_name = "hookstack-dev-worker"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:hookstack-dev-worker"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-def make_worker(aws, *, max_receive_count: int = 3, fail_for: set[str] | None = None, always: bool = False):
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-    settings = WorkerSettings(
-        events_table="events",
-        projections_table="projections",
-        dlq_url=aws.dlq_url,
-        payload_bucket="payloads",
-        max_receive_count=max_receive_count,
-        idempotency_ttl_seconds=6 * 3600,
-    )
-    projections = FailingProjections(ProjectionStore(aws.dynamodb, "projections"), fail_for, always)
-    worker = Worker(
-        settings,
-        status=StatusStore(aws.dynamodb, "events"),
-        projections=projections,
-        payloads=PayloadStore(aws.s3, "payloads"),
-        dead_letters=DeadLetterQueue(aws.sqs, aws.dlq_url),
-        persistence=DynamoDBPersistenceLayer(
-            table_name="events", key_attr="id", expiry_attr="expiration", boto3_client=aws.dynamodb
-        ),
-    )
-    return worker, projections
-
-
-_counter = iter(range(1, 10**9))
-
-
-def record(
-    body: str | bytes,
-    *,
-    tenant="acme",
-    provider="shopify",
-    topic="orders/create",
-    delivery_id=None,
-    group=None,
-    receive_count=1,
-    extra_attributes=None,
-) -> dict:
-    """A Lambda SQS event record the way the event source mapping delivers it."""
-    number = next(_counter)
-    delivery_id = delivery_id or f"delivery-{number}"
-    eid = event_id(tenant, provider, delivery_id)
-    attributes = {
-        "event_id": eid,
-        "tenant": tenant,
-        "provider": provider,
-        "topic": topic,
-        "delivery_id": delivery_id,
-        "received_at": "1700000000000",
-        **(extra_attributes or {}),
-    }
-    return {
-        "messageId": f"m-{number}",
-        "receiptHandle": f"rh-{number}",
-        "body": body.decode() if isinstance(body, bytes) else body,
-        "attributes": {
-            "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": "1700000000000",
-            "MessageGroupId": group or f"{tenant}:demo-shop.myshopify.com",
-            "MessageDeduplicationId": eid,
-            "SequenceNumber": str(number),
-        },
-        "messageAttributes": {
-            k: {"stringValue": v["StringValue"], "dataType": "String"} for k, v in to_sqs_attributes(attributes).items()
-        },
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:ingest.fifo",
-        "awsRegion": REGION,
-    }
-
-
-def order_body(seed: int = 1) -> bytes:
-    return shopify_delivery("orders/create", SECRET, rng=random.Random(seed)).body
-
-
-def status_of(aws, eid: str) -> dict:
-    item = StatusStore(aws.dynamodb, "events").get(eid)
-    assert item is not None, f"no status item for {eid}"
-    return item
-
-
-def projection_items(aws) -> list[dict]:
-    from handlers.platform.dynamodb_update import deserialize_item
-
-    return [deserialize_item(i) for i in aws.dynamodb.scan(TableName="projections")["Items"]]
-
-
-def dlq_messages(aws) -> list[dict]:
-    return aws.sqs.receive_message(
-        QueueUrl=aws.dlq_url,
-        MaxNumberOfMessages=10,
-        VisibilityTimeout=0,
-        MessageAttributeNames=["All"],
-        AttributeNames=["All"],
-    ).get("Messages", [])
-
-
-def eid_of(rec: dict) -> str:
-    return rec["messageAttributes"]["event_id"]["stringValue"]
+from stack.clients.providers.github import github_delivery
+from stack.clients.providers.shopify import shopify_delivery
+from stack.clients.providers.stripe import stripe_delivery
+from tests.helpers.worker_rig import (
+    SECRET,
+    Context,
+    dlq_messages,
+    eid_of,
+    make_worker,
+    order_body,
+    projection_items,
+    record,
+    status_of,
+)
 
 
 def test_valid_order_is_processed_and_written_once(aws):

@@ -72,8 +72,8 @@ def test_the_command_refuses_before_sending_anything(tmp_path):
             "--allow-remote",
             "--token",
             "t",
-            "--shopify-secret",
-            "s",
+            "--secret",
+            "shopify=s",
             "--scenario",
             "flash-sale",
             "--rate",
@@ -146,7 +146,7 @@ def test_gates_on_end_to_end_figures_are_refused_without_the_accounting():
 
 def test_summary_without_accounting_reports_no_fake_missing_counts():
     from loadtests.report import hops, summary
-    from tests.unit.loadtests.test_load_report import synthetic_result
+    from tests.helpers.load_results import synthetic_result
 
     reason = "baseline handler set: its worker keeps no status, so there is nothing to read back"
     built, _ = summary.build(

@@ -11,12 +11,12 @@ import pytest
 
 from loadtests.cli import check_url, is_loopback_url
 from loadtests.model.traffic import (
-    SHOPS,
     UNKNOWN_SHOPIFY_TOPICS,
     BodySizes,
     ProviderTraffic,
     RetryMemory,
 )
+from stack.clients.providers.shopify import SHOPS
 
 SECRET = "shpss_load"
 
@@ -41,7 +41,7 @@ def test_tiny_limits_are_refused():
 
 def test_shopify_deliveries_are_signed_sized_and_spread_over_shops():
     traffic = ProviderTraffic(SECRET, random.Random(3), BodySizes(256 * 1024))
-    deliveries = [traffic.shopify("orders/create") for _ in range(300)]
+    deliveries = [traffic.delivery("shopify", "orders/create") for _ in range(300)]
     for delivery in deliveries:
         digest = hmac.new(SECRET.encode(), delivery.body, hashlib.sha256).digest()
         assert delivery.headers["X-Shopify-Hmac-Sha256"] == base64.b64encode(digest).decode()
@@ -54,7 +54,7 @@ def test_shopify_deliveries_are_signed_sized_and_spread_over_shops():
 
 
 def test_unknown_topics_are_real_shopify_topics_the_worker_lacks():
-    from stack.clients.deliveries import SHOPIFY_TOPICS
+    from stack.clients.providers.shopify import SHOPIFY_TOPICS
 
     assert not set(UNKNOWN_SHOPIFY_TOPICS) & set(SHOPIFY_TOPICS)
     assert all("/" in topic for topic in UNKNOWN_SHOPIFY_TOPICS)
@@ -62,17 +62,17 @@ def test_unknown_topics_are_real_shopify_topics_the_worker_lacks():
 
 def test_stripe_and_github_traffic():
     traffic = ProviderTraffic(SECRET, random.Random(1), BodySizes(256 * 1024))
-    assert traffic.stripe("invoice.paid").headers["Stripe-Signature"].startswith("t=")
-    assert traffic.github("push").headers["X-Hub-Signature-256"].startswith("sha256=")
+    assert traffic.delivery("stripe", "invoice.paid").headers["Stripe-Signature"].startswith("t=")
+    assert traffic.delivery("github", "push").headers["X-Hub-Signature-256"].startswith("sha256=")
 
 
 def test_a_retry_is_the_same_delivery_again():
     rng = random.Random(5)
     traffic = ProviderTraffic(SECRET, rng, BodySizes(256 * 1024))
     memory = RetryMemory(capacity=10)
-    first = traffic.shopify("orders/paid")
+    first = traffic.delivery("shopify", "orders/paid")
     memory.remember(first)
-    fresh = traffic.shopify("orders/paid")
+    fresh = traffic.delivery("shopify", "orders/paid")
     assert memory.maybe_retry(fresh, 0.0, rng) == (fresh, False)
     again, retried = memory.maybe_retry(fresh, 0.999, rng)
     assert retried and again is first  # same webhook id, same body, same signature
@@ -84,13 +84,13 @@ def test_retry_memory_skips_huge_bodies_and_other_providers():
     rng = random.Random(2)
     traffic = ProviderTraffic(SECRET, rng, BodySizes(1024 * 1024))
     memory = RetryMemory()
-    big = traffic.shopify("orders/create")
+    big = traffic.delivery("shopify", "orders/create")
     while len(big.body) <= 64 * 1024:
-        big = traffic.shopify("orders/create")
+        big = traffic.delivery("shopify", "orders/create")
     memory.remember(big)
     assert len(memory) == 0
-    memory.remember(traffic.stripe("invoice.paid"))
-    fresh = traffic.shopify("orders/create")
+    memory.remember(traffic.delivery("stripe", "invoice.paid"))
+    fresh = traffic.delivery("shopify", "orders/create")
     assert memory.maybe_retry(fresh, 0.999, rng) == (fresh, False)
 
 

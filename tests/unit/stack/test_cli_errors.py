@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from stack.embedded.emulator import free_port
-from tests.conftest import no_aws_credentials_env
+from tests.helpers.credentials_env import no_aws_credentials_env
 
 
 def hookstack(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from handlers.contract.message import event_id, to_sqs_attributes
 from handlers.stores.status_store import StatusStore
-from stack.clients.deliveries import shopify_delivery
+from stack.clients.providers.shopify import shopify_delivery
 from stack.errors import HookstackError
 from stack.ops.dlq import list_dead_letters, replay, replay_deduplication_id, show
 
