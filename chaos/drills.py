@@ -29,8 +29,8 @@ from chaos.traffic import (
     plan_baseline,
     reinject,
 )
-from handlers.contract.message import message_group_id
-from stack.clients.deliveries import github_delivery, shopify_delivery, stripe_delivery
+from handlers.contract.message import DeadLetterKind, message_group_id
+from stack.clients import providers as client_providers
 from stack.errors import HookstackError
 
 Fixes = dict[str, bytes]
@@ -110,36 +110,15 @@ def schema_drift(ctx: DrillContext) -> Fixes:
 def _poison(event: PlannedEvent, ctx: DrillContext, rng: random.Random) -> PlannedEvent:
     """The same delivery (same id, same group) with a body no model accepts; the fix is the original."""
     delivery = event.delivery
-    original = json.loads(delivery.body)
-    if delivery.provider == "shopify":
-        body = {"note": "deliberately schema-invalid", "admin_graphql_api_id": original.get("admin_graphql_api_id")}
-        poisoned = shopify_delivery(
-            delivery.topic,
-            ctx.secrets["shopify"],
-            shop=event.group_key,
-            rng=rng,
-            webhook_id=delivery.delivery_id,
-            body=body,
-        )
-    elif delivery.provider == "stripe":
-        body = {
-            "id": original["id"],
-            "type": original["type"],
-            "created": original["created"],
-            "account": event.group_key,
-            "data": {"object": {"id": "not-an-object"}},
-        }
-        poisoned = stripe_delivery(delivery.topic, ctx.secrets["stripe"], account=event.group_key, rng=rng, body=body)
-    else:
-        body = {"ref": 42, "repository": {"full_name": event.group_key}, "commits": "none"}
-        poisoned = github_delivery(
-            delivery.topic,
-            ctx.secrets["github"],
-            repo=event.group_key,
-            rng=rng,
-            delivery_id=delivery.delivery_id,
-            body=body,
-        )
+    sender = client_providers.get(delivery.provider)
+    poisoned = sender.delivery(
+        delivery.topic,
+        ctx.secrets[delivery.provider],
+        group_key=event.group_key,
+        rng=rng,
+        delivery_id=delivery.delivery_id,
+        body=sender.poison_body(json.loads(delivery.body), event.group_key),
+    )
     return PlannedEvent(
         event.key,
         poisoned,
@@ -169,7 +148,7 @@ def poison_message(ctx: DrillContext) -> Fixes:
         "poison reached the DLQ at once (no retries)",
         bool(poison)
         and all(
-            statuses.get(e.event_id, {}).get("dead_letter_kind") == "permanent"
+            statuses.get(e.event_id, {}).get("dead_letter_kind") == DeadLetterKind.PERMANENT
             and int(statuses.get(e.event_id, {}).get("attempts", 0) or 0) == 1
             for e in poison
         ),

@@ -196,7 +196,7 @@ def run_drill(
         ctx.progress(f"reconciled after the replay: {after.processed} processed, DLQ depth {after.dlq_depth}")
     except HookstackError as exc:
         error = str(exc)
-    except Exception as exc:  # the drill itself broke: FAIL with the cause, never a silent pass
+    except Exception as exc:  # noqa: BLE001 - the drill itself broke: FAIL with the cause, never a silent pass
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
     finally:
         try:

@@ -200,7 +200,7 @@ class ParameterFaults:
             return NO_FAULTS
         try:
             raw = self._provider_factory().get(self._name, max_age=self._cache_seconds)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any read failure means no faults, never a failed invocation
             self._fallback_until = now + self._cache_seconds
             if not _is_missing_parameter(error):
                 logger.error(
@@ -336,7 +336,7 @@ class FaultInjector:
                     generation=context.generation,
                     at_ms=int(self._clock() * 1000),
                 )
-            except Exception as error:  # a drill's trace must never fail a record whose write landed
+            except Exception as error:  # noqa: BLE001 - a drill's trace must never fail a record whose write landed
                 logger.error(
                     "applied log not written",
                     extra={

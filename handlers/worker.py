@@ -20,18 +20,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from pydantic import ValidationError
 
-from handlers.contract.message import ClaimCheck
+from handlers.contract.message import ClaimCheck, DeadLetterKind
 from handlers.contract.queue_message import QueueMessage
 from handlers.contract.settings import WorkerSettings
 from handlers.errors import SKIPPED_BEHIND_FAILURE, PermanentError
 from handlers.faults import FaultContext, FaultInjector
 from handlers.platform.aws_clients import client
 from handlers.platform.logging_setup import elapsed_ms, function_logger
-from handlers.providers.models import model_for
+from handlers.providers.registry import model_for
 from handlers.stores.claim_check import PayloadStore
 from handlers.stores.dead_letters import DeadLetterQueue
 from handlers.stores.projections import Projection, ProjectionStore
@@ -57,14 +58,15 @@ def failure_reason(error: Exception) -> str:
 
 
 def generic_projection(message: Mapping[str, Any], body: str) -> Projection:
-    """An event hookstack has no DTO for: kept as received, keyed by its event id."""
+    """An event hookstack has no DTO for, or whose envelope model keeps it whole (projection() is
+    None): kept as received, keyed by its event id."""
     fields: dict[str, Any] = {"bytes": len(body.encode("utf-8"))}
     if len(body) <= GENERIC_PAYLOAD_LIMIT:
         fields["payload"] = body
     return Projection("event", message["event_id"], fields)
 
 
-def _mark_duplicate(response: Any, data_record: Any) -> Any:
+def _mark_duplicate(response: Any, idempotent_data: Any) -> Any:
     """Powertools calls this when it answers from the idempotency store: already applied."""
     return {**response, "duplicate": True} if isinstance(response, dict) else response
 
@@ -127,13 +129,13 @@ class Worker:
     def _apply(self, message: dict[str, Any]) -> dict[str, Any]:
         body = self._load_body(message)
         model = model_for(message["provider"], message["topic"])
-        if model is not None:
-            projection = model.model_validate_json(body).projection()
-        else:
-            try:
-                json.loads(body)
-            except ValueError:
-                raise PermanentError("body is not JSON") from None
+        projection = model.model_validate_json(body).projection() if model is not None else None
+        if projection is None:  # no model, or a validated envelope stored as received
+            if model is None:
+                try:
+                    json.loads(body)
+                except ValueError:
+                    raise PermanentError("body is not JSON") from None
             projection = generic_projection(message, body)
         fault_context = FaultContext(
             function="worker",
@@ -232,12 +234,14 @@ class Worker:
             group_id=message.group_id,
             attributes=message.attributes,
             reason=reason,
-            kind="permanent",
+            kind=DeadLetterKind.PERMANENT,
             at_ms=at_ms,
             deduplication_key=f"{message.event_id or message.message_id}\n{message.generation}",
         )
         if message.has_contract():  # a malformed message has no status item to update
-            self._status.mark_dead_lettered(message.meta(), message.generation, at_ms, reason=reason, kind="permanent")
+            self._status.mark_dead_lettered(
+                message.meta(), message.generation, at_ms, reason=reason, kind=DeadLetterKind.PERMANENT
+            )
         logger.warning(
             "dead-lettered",
             extra={
@@ -245,7 +249,7 @@ class Worker:
                 "event_id": message.event_id,
                 "status": "dead_lettered",
                 "reason": reason,
-                "kind": "permanent",
+                "kind": DeadLetterKind.PERMANENT,
             },
         )
 
@@ -259,7 +263,7 @@ class Worker:
                 message.generation,
                 self._now_ms(),
                 reason=f"retries exhausted: {reason}",
-                kind="transient",
+                kind=DeadLetterKind.TRANSIENT,
             )
         except Exception:
             logger.exception("could not record DEAD_LETTERED on the last attempt", extra={"event_id": message.event_id})
@@ -275,7 +279,7 @@ class Worker:
             if record.get("messageId") in failed:
                 self._if_last_attempt(QueueMessage.from_record(record), SKIPPED_BEHIND_FAILURE)
 
-    def handle(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    def handle(self, event: Mapping[str, Any], context: Any) -> PartialItemFailureResponse:
         started = time.perf_counter()
         self._faults.begin_invocation()
         if context is not None:
@@ -319,5 +323,5 @@ def _worker() -> Worker:
     )
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return _worker().handle(event, context)

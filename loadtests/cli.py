@@ -10,8 +10,10 @@ import datetime as dt
 import enum
 import ipaddress
 import json
+import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -28,23 +30,25 @@ from loadtests.model.params import LoadParams, parse_duration
 from loadtests.report import hops
 from loadtests.report import html as html_report
 from loadtests.report import summary as run_summary
-from loadtests.report.e2e import BacklogSampler, DrainResult, scan_status_items, wait_for_drain
+from loadtests.report.e2e import BacklogSampler, DrainResult, wait_for_drain
 from loadtests.warmup import warm_up
+from stack.clients import providers as client_providers
+from stack.clients.events import scan_status_items
 from stack.clients.token_placement import TokenPlacement
 from stack.errors import HookstackError
 
-PROVIDERS = ("shopify", "stripe", "github")
+PROVIDERS = client_providers.PROVIDERS
 DEFAULT_REPORT_ROOT = Path("load-reports")
 
 
-class Scenario(str, enum.Enum):
+class Scenario(enum.StrEnum):
     steady = "steady"
     flash_sale = "flash-sale"
     black_friday = "black-friday"
     retry_storm = "retry-storm"
 
 
-class Mode(str, enum.Enum):
+class Mode(enum.StrEnum):
     open = "open"
     closed = "closed"
 
@@ -102,7 +106,7 @@ def runs_baseline_handlers(lambda_client: Any, producer_function: str) -> bool |
     status); None when the function's configuration cannot be read."""
     try:
         handler = lambda_client.get_function_configuration(FunctionName=producer_function)["Handler"]
-    except Exception:  # boto3 raises many types; unknown is an answer here
+    except Exception:  # noqa: BLE001 - boto3 raises many types; unknown is an answer here
         return None
     return str(handler).startswith(BASELINE_HANDLER_PREFIX)
 
@@ -159,18 +163,33 @@ def token_placement(outputs: Any, query_parameter: str | None) -> TokenPlacement
     return placement
 
 
+def parse_secrets(values: list[str] | None, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Signing secrets given on the command line (``--secret PROVIDER=VALUE``, repeatable) over the
+    environment (``HOOKSTACK_<PROVIDER>_SECRET``, ``-`` → ``_``)."""
+    secrets = {p: environ[env] for p in PROVIDERS if environ.get(env := client_providers.secret_env_var(p))}
+    for value in values or []:
+        name, sep, secret = value.partition("=")
+        if not sep or not secret:
+            raise HookstackError(f"--secret {value.partition('=')[0]!r}: give PROVIDER=VALUE")
+        if name not in PROVIDERS:
+            raise HookstackError(f"--secret: unknown provider {name!r}: choose from {', '.join(PROVIDERS)}")
+        secrets[name] = secret
+    return secrets
+
+
 def _credentials(
-    outputs: Any, providers: list[str], token: str | None, secrets: dict[str, str | None]
+    outputs: Any, providers: list[str], token: str | None, secrets: dict[str, str]
 ) -> tuple[str, dict[str, str]]:
     if outputs is not None:
         from stack.deploy.outputs import provider_secret, tenant_token
 
         token = token or tenant_token(outputs)
         secrets = {p: secrets.get(p) or provider_secret(outputs, p) for p in providers}
-    missing = ([] if token else ["--token"]) + [f"--{p}-secret" for p in providers if not secrets.get(p)]
+    missing = [] if token else ["--token (or HOOKSTACK_TOKEN)"]
+    missing += [f"--secret {p}=… (or {client_providers.secret_env_var(p)})" for p in providers if not secrets.get(p)]
     if missing:
-        raise HookstackError(f"without --target, pass {', '.join(missing)} (or HOOKSTACK_TOKEN / HOOKSTACK_<PROVIDER>_SECRET)")
-    return token or "", {p: secrets[p] or "" for p in providers}
+        raise HookstackError(f"without --target, pass {', '.join(missing)}")
+    return token or "", {p: secrets[p] for p in providers}
 
 
 def _queue_limit(outputs: Any) -> int:
@@ -181,7 +200,7 @@ def _queue_limit(outputs: Any) -> int:
             QueueUrl=outputs.queue_url, AttributeNames=["MaximumMessageSize"]
         )["Attributes"]
         return int(attributes["MaximumMessageSize"])
-    except Exception:  # an emulator may not report it: fall back to SQS's classic limit
+    except Exception:  # noqa: BLE001 - an emulator may not report it: fall back to SQS's classic limit
         return DEFAULT_MAX_BODY_BYTES
 
 
@@ -359,7 +378,7 @@ def load(
     processes: Annotated[int, typer.Option(help="Locust worker processes on this machine (0: one process)")] = 0,
     seed: Annotated[int | None, typer.Option(help="Seed for delivery contents")] = None,
     provider: Annotated[
-        list[str] | None, typer.Option(help="Providers to send as (repeatable): shopify, stripe, github")
+        list[str] | None, typer.Option(help=f"Providers to send as (repeatable): {', '.join(PROVIDERS)}")
     ] = None,
     gate: Annotated[
         list[str] | None, typer.Option(help='Pass/fail gate, e.g. "p99<250ms", "errors<0.1%" (repeatable)')
@@ -403,9 +422,15 @@ def load(
             "identity_query_parameter)",
         ),
     ] = None,
-    shopify_secret: Annotated[str | None, typer.Option(envvar="HOOKSTACK_SHOPIFY_SECRET")] = None,
-    stripe_secret: Annotated[str | None, typer.Option(envvar="HOOKSTACK_STRIPE_SECRET")] = None,
-    github_secret: Annotated[str | None, typer.Option(envvar="HOOKSTACK_GITHUB_SECRET")] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret",
+            metavar="PROVIDER=VALUE",
+            help="A provider's signing secret (repeatable; default: from the stack, else "
+            "HOOKSTACK_<PROVIDER>_SECRET, - as _)",
+        ),
+    ] = None,
 ) -> None:
     """Send a scenario's webhook traffic, report exact latencies and the drain, check gates."""
     console = Console(stderr=True)
@@ -413,6 +438,7 @@ def load(
     unknown = sorted(set(providers) - set(PROVIDERS))
     if unknown:
         raise HookstackError(f"unknown provider(s) {', '.join(unknown)}: choose from {', '.join(PROVIDERS)}")
+    given_secrets = parse_secrets(secret)
     try:
         gates = parse_gates(gate or [])
         params = LoadParams(
@@ -444,9 +470,7 @@ def load(
     reads_back, e2e_note = e2e_plan(outputs is not None, e2e, baseline)
     check_gates_measurable(gates, reads_back, e2e_note)
     placement = token_placement(outputs, token_query_parameter)
-    token_value, secrets = _credentials(
-        outputs, providers, token, {"shopify": shopify_secret, "stripe": stripe_secret, "github": github_secret}
-    )
+    token_value, secrets = _credentials(outputs, providers, token, given_secrets)
     if reads_back and not any(g.metric.key == "missing" for g in gates):
         gates.append(parse_gate("missing==0"))  # an acknowledged event must never be lost
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -17,6 +17,7 @@ import json
 import re
 import sys
 import time
+from typing import cast
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 _DELIVERY_ID = re.compile(rb"\r\n(?:x-shopify-webhook-id|x-github-delivery):\s*([^\r\n]+)", re.IGNORECASE)
@@ -31,8 +32,7 @@ class NoopTarget(asyncio.Protocol):
     requests = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # a TCP server's transports are
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # a TCP server's transports are (uvloop's too)
         self.buffer = bytearray()
 
     def data_received(self, data: bytes) -> None:

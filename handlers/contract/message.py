@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import re
@@ -24,6 +25,14 @@ ATTR_DEAD_LETTERED_AT = "dead_lettered_at"
 ATTR_REPLAY_COUNT = "replay_count"
 
 DEAD_LETTER_ATTRIBUTES = (ATTR_DEAD_LETTER_REASON, ATTR_DEAD_LETTER_KIND, ATTR_DEAD_LETTERED_AT)
+
+
+class DeadLetterKind(enum.StrEnum):
+    """Why a message is in the DLQ (``dead_letter_kind`` on the message and the status item)."""
+
+    PERMANENT = "permanent"  # the worker sent it at once: retrying cannot succeed
+    TRANSIENT = "transient"  # SQS moved it after maxReceiveCount failed receives
+
 
 # SQS accepts at most 10 message attributes. A Shopify, claim-checked, replayed message that is
 # dead-lettered would carry 12, so these optional ones go first (both are also on the status item).

@@ -10,6 +10,7 @@ from handlers.contract.message import (
     ATTR_DEAD_LETTER_KIND,
     ATTR_DEAD_LETTER_REASON,
     ATTR_DEAD_LETTERED_AT,
+    DeadLetterKind,
     fit_attributes,
     to_sqs_attributes,
     truncate_attribute,
@@ -28,7 +29,7 @@ class DeadLetterQueue:
         group_id: str,
         attributes: Mapping[str, str],
         reason: str,
-        kind: str,
+        kind: DeadLetterKind,
         at_ms: int,
         deduplication_key: str,
     ) -> str:

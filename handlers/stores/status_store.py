@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from handlers.contract.message import DeadLetterKind
 from handlers.contract.settings import STATUS_RETENTION_SECONDS
 from handlers.platform.dynamodb_update import UpdateBuilder, deserialize_item, is_conditional_check_failure, serialize
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     RECEIVED = "RECEIVED"
     PROCESSING = "PROCESSING"
     PROCESSED = "PROCESSED"
@@ -158,7 +159,9 @@ class StatusStore:
             removes=("reason", "dead_letter_kind"),
         )
 
-    def mark_dead_lettered(self, meta: EventMeta, generation: int, at_ms: int, *, reason: str, kind: str) -> bool:
+    def mark_dead_lettered(
+        self, meta: EventMeta, generation: int, at_ms: int, *, reason: str, kind: DeadLetterKind
+    ) -> bool:
         return self._transition(
             meta,
             Status.DEAD_LETTERED,

@@ -112,11 +112,12 @@ class AwsTarget(Target):
     def check_reachable(self) -> None:
         try:
             credentials = self.session().get_credentials()
-        except Exception as exc:  # botocore raises several profile errors
+        except Exception as exc:  # noqa: BLE001 - botocore raises several profile errors
             raise HookstackError(f"aws: {exc}") from None
         if credentials is None:
             raise HookstackError(
-                "aws: no credentials found (set a profile with --profile, or AWS_PROFILE / the default credential chain)"
+                "aws: no credentials found "
+                "(set a profile with --profile, or AWS_PROFILE / the default credential chain)"
             )
 
 

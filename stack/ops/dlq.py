@@ -41,6 +41,7 @@ from handlers.contract.message import (
     ATTR_TENANT,
     ATTR_TOPIC,
     DEAD_LETTER_ATTRIBUTES,
+    DeadLetterKind,
     fit_attributes,
     from_sqs_attributes,
     to_sqs_attributes,
@@ -65,7 +66,7 @@ class DeadLetter:
     event_id: str | None
     group: str
     reason: str | None
-    kind: str | None  # "permanent" (worker), "transient" (SQS redrive after maxReceiveCount)
+    kind: DeadLetterKind | None  # None: an attribute this version does not know
     dead_lettered_at: int | None
     tenant: str | None
     provider: str | None
@@ -132,11 +133,15 @@ def dead_letter_from_message(message: dict[str, Any]) -> DeadLetter:
     attributes = from_sqs_attributes(message.get("MessageAttributes"))
     system = message.get("Attributes") or {}
     body = message.get("Body") or ""
-    kind = attributes.get(ATTR_DEAD_LETTER_KIND)
+    raw_kind = attributes.get(ATTR_DEAD_LETTER_KIND)
     reason = attributes.get(ATTR_DEAD_LETTER_REASON)
-    if kind is None:
+    kind: DeadLetterKind | None = DeadLetterKind(raw_kind) if raw_kind in set(DeadLetterKind) else None
+    if raw_kind is None:
         # No worker attributes: SQS moved it here after maxReceiveCount receives.
-        kind, reason = "transient", "retries exhausted (moved by SQS redrive); see the event status for the error"
+        kind, reason = (
+            DeadLetterKind.TRANSIENT,
+            "retries exhausted (moved by SQS redrive); see the event status for the error",
+        )
     return DeadLetter(
         message_id=message.get("MessageId", ""),
         event_id=attributes.get(ATTR_EVENT_ID),
@@ -209,7 +214,7 @@ def _release(sqs: Any, dlq_url: str, received: Iterable[_Received]) -> None:
     for start in range(0, len(batch), 10):
         try:
             sqs.change_message_visibility_batch(QueueUrl=dlq_url, Entries=batch[start : start + 10])
-        except Exception:
+        except Exception:  # noqa: BLE001 - releasing early is an optimisation: they reappear when visibility ends
             pass  # they reappear on their own when the visibility timeout ends
 
 
@@ -227,7 +232,12 @@ def show(sqs: Any, dlq_url: str, event_id: str, *, scan_limit: int = 1000, wait_
     seen: list[_Received] = []
     found: DeadLetter | None = None
     for item in _receive(
-        sqs, dlq_url, visibility=30, max_messages=scan_limit, wait_seconds=wait_seconds, done=lambda: found is not None
+        sqs,
+        dlq_url,
+        visibility=30,
+        max_messages=scan_limit,
+        wait_seconds=wait_seconds,
+        done=lambda: found is not None,  # noqa: B023 - reads the latest on purpose
     ):
         seen.append(item)
         if found is None and item.letter.event_id == event_id:
@@ -359,7 +369,7 @@ def _replay_one(
             MessageDeduplicationId=replay_deduplication_id(letter.event_id or letter.message_id, replay_number, body),
             MessageAttributes=to_sqs_attributes(replay_attributes(letter, replay_number, body_overridden=overridden)),
         )
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - reported per letter: one failed send must not stop the replay of the rest
         result.failed += 1
         result.errors.append(f"{letter.event_id}: send failed: {error}")
         return False
@@ -369,12 +379,12 @@ def _replay_one(
     if meta is not None:
         try:
             status.mark_replayed(meta, replay_number, int(time.time() * 1000))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - reported per letter: the message is already back in the queue
             result.status_failed += 1
             result.errors.append(f"{letter.event_id}: status not set to REPLAYED: {error}")
     try:
         sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=item.message["ReceiptHandle"])
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - reported per letter: a re-run is safe
         result.delete_failed += 1
         result.errors.append(f"{letter.event_id}: sent but not deleted from the DLQ (a re-run is safe): {error}")
     return True

@@ -23,7 +23,7 @@ OURS = ("handlers", "stack", "loadtests", "chaos", "benchmarks")
 LAYERS: tuple[tuple[str, ...], ...] = (("handlers",), ("stack",), ("loadtests", "chaos"), ("stack.cli", "benchmarks"))
 # The signing and sending side of the clients: it must not share code with the Lambda code it checks,
 # so a bug on both sides cannot make a broken signature or body look valid.
-SIGNING_SIDE = ("stack.clients.providers", "stack.clients.deliveries", "stack.clients.webhook_client")
+SIGNING_SIDE = ("stack.clients.providers", "stack.clients.webhook_client", "stack.clients.token_placement")
 
 
 @dataclass(frozen=True)

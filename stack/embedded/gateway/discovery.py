@@ -293,7 +293,7 @@ def code_url(location: str, endpoint_url: str) -> str:
 
 def download_code(location: str, endpoint_url: str, timeout_s: float = 60.0) -> bytes:
     url = code_url(location, endpoint_url)
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - loopback emulator URL
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:  # loopback emulator URL
         return response.read()
 
 

@@ -135,7 +135,7 @@ class LineWriter(io.TextIOBase):
         super().__init__()
         self._fd = fd
         self._pending: list[str] = []
-        self.buffer = open(fd, "wb", buffering=0, closefd=False)  # noqa: SIM115 - lives as long as the process
+        self.buffer = open(fd, "wb", buffering=0, closefd=False)  # lives as long as the process
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
@@ -318,7 +318,9 @@ def serve(argv: list[str]) -> int:
     except _InitError as failure:
         failed_init_ms = (time.time_ns() - spawned_ns) / 1e6
         init_error = failure.error
-        stdout.write(error_lines(init_error["errorType"], init_error["errorMessage"], init_error.get("stackTrace") or []))
+        stdout.write(
+            error_lines(init_error["errorType"], init_error["errorMessage"], init_error.get("stackTrace") or [])
+        )
         stdout.write(init_report_line(failed_init_ms, init_error["errorType"]))
         sock.sendall(encode_frame({"type": "init_error", "init_ms": failed_init_ms, **init_error}))
         return 1
