@@ -9,12 +9,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from handlers.platform.dynamodb_update import deserialize_item
 from handlers.stores.projections import APPLIED_LOG_KIND
-from handlers.stores.status_store import Status
+from handlers.stores.status_store import APPLIED_TO, Status
 from stack.clients.events import Progress, read_status_items, wait_until_terminal
 from stack.deploy.outputs import StackOutputs
 from stack.ops.dlq import list_dead_letters
@@ -113,6 +113,17 @@ def scan_projections(dynamodb: Any, table: str, tenant: str) -> tuple[list[Proje
     return items, logs
 
 
+def with_applied_events(items: list[ProjectionItem], statuses: dict[str, dict[str, Any]]) -> list[ProjectionItem]:
+    """The worker records which business item an event was applied to on the event's status item
+    (``applied_to``), in the same transaction as the business write: add those events to each item
+    (items written by earlier releases list their events themselves)."""
+    applied: dict[str, set[str]] = {}
+    for event_id, status in statuses.items():
+        if status.get(APPLIED_TO):
+            applied.setdefault(str(status[APPLIED_TO]), set()).add(event_id)
+    return [replace(item, applied_events=item.applied_events | applied.get(item.id, set())) for item in items]
+
+
 class Observer:
     def __init__(self, outputs: StackOutputs, tenant: str):
         self.outputs = outputs
@@ -154,9 +165,10 @@ class Observer:
         ids = sorted(set(event_ids))
         projections, logs = scan_projections(self.dynamodb, self.outputs.projections_table, self.tenant)
         dead_letters, complete = self.peek_dead_letters()
+        statuses = self.statuses(ids)
         return Observation(
-            statuses=self.statuses(ids),
-            projections=projections,
+            statuses=statuses,
+            projections=with_applied_events(projections, statuses),
             applied_log=logs,
             dead_letters=dead_letters,
             dlq_peek_complete=complete,

@@ -95,7 +95,6 @@ class WorkerSettings:
     dlq_url: str
     payload_bucket: str
     max_receive_count: int
-    idempotency_ttl_seconds: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WorkerSettings:
@@ -105,7 +104,6 @@ class WorkerSettings:
             dlq_url=_required(env, "DLQ_URL"),
             payload_bucket=_required(env, "PAYLOAD_BUCKET"),
             max_receive_count=max(1, _integer(env, "MAX_RECEIVE_COUNT")),
-            idempotency_ttl_seconds=_integer(env, "IDEMPOTENCY_TTL_SECONDS"),
         )
 
 

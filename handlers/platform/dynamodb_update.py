@@ -74,3 +74,29 @@ class UpdateBuilder:
 def is_conditional_check_failure(error: Exception) -> bool:
     response = getattr(error, "response", None) or {}
     return response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+# --- transactions ---------------------------------------------------------------------------------
+
+CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailed"
+NO_REASON = "None"
+
+
+def transaction_update(
+    table: str, key: str, update: UpdateBuilder, *, old_item_on_failure: bool = False
+) -> dict[str, Any]:
+    """One ``Update`` member of a ``TransactWriteItems`` request (hash key ``id``). With
+    ``old_item_on_failure`` a failed condition returns the stored item in its cancellation reason."""
+    request: dict[str, Any] = {"TableName": table, "Key": {"id": serialize(key)}, **update.kwargs()}
+    if old_item_on_failure:
+        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return {"Update": request}
+
+
+def cancellation_reasons(error: Exception) -> list[dict[str, Any]] | None:
+    """The per-member reasons of a cancelled transaction, in request order (``Code`` is ``None``
+    for a member that did not cause it); None when ``error`` is not a cancelled transaction."""
+    response = getattr(error, "response", None) or {}
+    if response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return None
+    return [dict(reason) for reason in response.get("CancellationReasons") or []]

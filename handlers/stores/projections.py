@@ -1,5 +1,7 @@
-"""Business writes into the projections table: one item per entity, ``writes`` ADD 1 and
-``applied_events`` ADD {event_id} per application.
+"""Business writes into the projections table: one item per entity, each event SETs the entity's
+latest fields and ADDs 1 to ``writes``. Nothing in the item grows with the number of events: which
+events were applied is recorded on each event's own status item (see
+:mod:`handlers.stores.exactly_once`), in the same transaction as this write.
 
 During chaos drills (only while the fault configuration asks for it) the worker also appends each
 application to a per-message-group applied log, item ``{tenant}#applied-log#{group}``: the order in
@@ -10,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from handlers.platform.dynamodb_update import UpdateBuilder, is_conditional_check_failure, serialize
+from handlers.platform.dynamodb_update import UpdateBuilder, serialize, transaction_update
 
 APPLIED_LOG_KIND = "applied-log"
+# The string set of applied event ids that items written by earlier releases carry.
+LEGACY_APPLIED_EVENTS = "applied_events"
 
 
 @dataclass(frozen=True)
@@ -32,12 +36,12 @@ class ProjectionStore:
         self._client = client
         self._table = table
 
-    def apply(
+    def write_request(
         self, projection: Projection, *, tenant: str, provider: str, topic: str, event_id: str, at_ms: int
-    ) -> bool:
-        """Write once per event. Powertools idempotency already stops a second application; the
-        condition is the last line of defence for the window where the write happened but the
-        idempotency record was not saved (crash, timeout). Returns False when it was already applied."""
+    ) -> dict[str, Any]:
+        """The business half of the worker's one transaction (unconditional: the status half
+        decides whether the event is applied). ``applied_events`` is removed: items written before
+        the status item became the applied marker kept every event id there and grew without bound."""
         update = UpdateBuilder(
             sets={
                 "kind": projection.kind,
@@ -49,21 +53,10 @@ class ProjectionStore:
                 "updated_at": at_ms,
                 "data": projection.fields,
             },
-            adds={"writes": 1, "applied_events": {event_id}},
+            adds={"writes": 1},
+            removes=[LEGACY_APPLIED_EVENTS],
         )
-        update.condition = (
-            f"attribute_not_exists({update.name('applied_events')}) OR NOT "
-            f"contains({update.name('applied_events')}, {update.value('event_id', event_id)})"
-        )
-        try:
-            self._client.update_item(
-                TableName=self._table, Key={"id": serialize(projection.item_id(tenant))}, **update.kwargs()
-            )
-        except Exception as error:
-            if is_conditional_check_failure(error):
-                return False
-            raise
-        return True
+        return transaction_update(self._table, projection.item_id(tenant), update)
 
     def append_applied_log(self, *, tenant: str, group: str, event_id: str, generation: int, at_ms: int) -> None:
         """Append one application to its message group's applied log (list_append is atomic per item,

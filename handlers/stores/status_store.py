@@ -1,10 +1,16 @@
-"""Status items in the events table: RECEIVED → PROCESSING → PROCESSED | DEAD_LETTERED, and
+"""Status items in the events table: RECEIVED → [PROCESSING] → PROCESSED | DEAD_LETTERED, and
 REPLAYED when re-injected. Timestamps in epoch ms.
 
 Status never regresses. Every item carries ``stage`` = generation × 100 + rank, where the
 generation is the number of replays; each transition is conditional on the stored stage being
 lower (PROCESSING may repeat: one per attempt). A late RECEIVED (the producer writes after the
 worker already started) therefore changes nothing, and a replayed event starts a new generation.
+
+The status item is also the event's "applied" marker: the worker sets PROCESSED in the same
+transaction as the business write, together with ``applied_at`` and ``applied_to`` (the business
+item), conditional on ``applied_at`` being absent, so an event is applied at most once across
+attempts, deliveries and replays, for as long as its status item lives. PROCESSING is written only
+when an attempt fails (the happy path writes the status once).
 """
 
 from __future__ import annotations
@@ -17,7 +23,13 @@ from typing import Any
 
 from handlers.contract.message import DeadLetterKind
 from handlers.contract.settings import STATUS_RETENTION_SECONDS
-from handlers.platform.dynamodb_update import UpdateBuilder, deserialize_item, is_conditional_check_failure, serialize
+from handlers.platform.dynamodb_update import (
+    UpdateBuilder,
+    deserialize_item,
+    is_conditional_check_failure,
+    serialize,
+    transaction_update,
+)
 
 
 class Status(enum.StrEnum):
@@ -36,14 +48,36 @@ GENERATION_SPAN = 100
 MAX_REASON_LENGTH = 1000
 
 TIMESTAMP_ATTRIBUTES = ("received_at", "processing_at", "processed_at", "dead_lettered_at", "replayed_at")
+# Set only by the transaction that wrote the business item: the event's "applied" marker.
+APPLIED_AT = "applied_at"
+APPLIED_TO = "applied_to"
 
 
 def stage(status: Status, generation: int = 0) -> int:
     return generation * GENERATION_SPAN + _RANK[status]
 
 
+def stage_of(item: Mapping[str, Any]) -> int:
+    """The stored stage of a status item (0 when it has none)."""
+    try:
+        return int(item.get("stage", 0) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at an event: when it started and the SQS receive count it came with."""
+
+    started_ms: int
+    receive_count: int
+
+    def sets(self) -> dict[str, Any]:
+        return {"processing_at": self.started_ms, "attempts": self.receive_count}
 
 
 @dataclass(frozen=True)
@@ -89,7 +123,7 @@ class StatusStore:
             raise
         return True
 
-    def _transition(
+    def _transition_update(
         self,
         meta: EventMeta,
         status: Status,
@@ -100,7 +134,7 @@ class StatusStore:
         allow_repeat: bool = False,
         adds: Mapping[str, Any] | None = None,
         removes: tuple[str, ...] = (),
-    ) -> bool:
+    ) -> UpdateBuilder:
         # The replay number travels with the message: the worker records it too, because it may
         # finish a replayed event before the replay tool's own REPLAYED write lands.
         replay = {"replay_count": generation} if generation else {}
@@ -118,10 +152,13 @@ class StatusStore:
         )
         comparison = "<=" if allow_repeat else "<"
         update.condition = (
-            f"attribute_not_exists({update.name('stage')}) OR "
-            f"{update.name('stage')} {comparison} {update.value('new_stage', stage(status, generation))}"
+            f"(attribute_not_exists({update.name('stage')}) OR "
+            f"{update.name('stage')} {comparison} {update.value('new_stage', stage(status, generation))})"
         )
-        return self._update(meta.event_id, update)
+        return update
+
+    def _transition(self, meta: EventMeta, status: Status, generation: int, at_ms: int, **options: Any) -> bool:
+        return self._update(meta.event_id, self._transition_update(meta, status, generation, at_ms, **options))
 
     def record_received(self, meta: EventMeta, at_ms: int) -> None:
         """One unconditional write: creates the item or, for a provider retry, only counts the
@@ -138,42 +175,84 @@ class StatusStore:
         )
         self._update(meta.event_id, update)
 
-    def mark_processing(self, meta: EventMeta, generation: int, at_ms: int) -> bool:
+    def mark_processing(self, meta: EventMeta, generation: int, at_ms: int, *, receive_count: int = 1) -> bool:
+        """An attempt that did not finish the event (the worker writes it when an attempt fails)."""
         return self._transition(
             meta,
             Status.PROCESSING,
             generation,
             at_ms,
-            sets={"processing_at": at_ms},
+            sets=Attempt(at_ms, receive_count).sets(),
             allow_repeat=True,
-            adds={"attempts": 1},
         )
 
-    def mark_processed(self, meta: EventMeta, generation: int, at_ms: int) -> bool:
+    def mark_processed(self, meta: EventMeta, generation: int, at_ms: int, *, attempt: Attempt | None = None) -> bool:
+        """PROCESSED without a business write of its own: the event was applied in an earlier
+        generation (or, in a drill's sabotage, the write was skipped)."""
         return self._transition(
             meta,
             Status.PROCESSED,
             generation,
             at_ms,
-            sets={"processed_at": at_ms},
+            sets={"processed_at": at_ms, **(attempt.sets() if attempt else {})},
             removes=("reason", "dead_letter_kind"),
         )
 
+    def applied_request(
+        self, meta: EventMeta, generation: int, at_ms: int, *, attempt: Attempt, applied_to: str
+    ) -> dict[str, Any]:
+        """The status half of the worker's one transaction: PROCESSED and the applied marker,
+        conditional on the event never having been applied and its status being below PROCESSED in
+        this generation. On failure the stored item comes back in the cancellation reason."""
+        update = self._transition_update(
+            meta,
+            Status.PROCESSED,
+            generation,
+            at_ms,
+            sets={"processed_at": at_ms, **attempt.sets(), APPLIED_AT: at_ms, APPLIED_TO: applied_to},
+            removes=("reason", "dead_letter_kind"),
+        )
+        update.condition = f"attribute_not_exists({update.name(APPLIED_AT)}) AND {update.condition}"
+        return transaction_update(self._table, meta.event_id, update, old_item_on_failure=True)
+
+    def record_duplicate(self, meta: EventMeta, attempt: Attempt) -> bool:
+        """An attempt that found its event already applied and finished: counted, status unchanged."""
+        update = UpdateBuilder(sets=attempt.sets(), adds={"duplicates": 1})
+        update.condition = f"attribute_exists({update.name(APPLIED_AT)})"
+        return self._update(meta.event_id, update)
+
     def mark_dead_lettered(
-        self, meta: EventMeta, generation: int, at_ms: int, *, reason: str, kind: DeadLetterKind
+        self,
+        meta: EventMeta,
+        generation: int,
+        at_ms: int,
+        *,
+        reason: str,
+        kind: DeadLetterKind,
+        attempt: Attempt | None = None,
     ) -> bool:
         return self._transition(
             meta,
             Status.DEAD_LETTERED,
             generation,
             at_ms,
-            sets={"dead_lettered_at": at_ms, "reason": reason[:MAX_REASON_LENGTH], "dead_letter_kind": kind},
+            sets={
+                "dead_lettered_at": at_ms,
+                "reason": reason[:MAX_REASON_LENGTH],
+                "dead_letter_kind": kind,
+                **(attempt.sets() if attempt else {}),
+            },
         )
 
     def mark_replayed(self, meta: EventMeta, generation: int, at_ms: int) -> bool:
         return self._transition(
             meta, Status.REPLAYED, generation, at_ms, sets={"replayed_at": at_ms, "replay_count": generation}
         )
+
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client (a transaction spanning this table and another goes through it)."""
+        return self._client
 
     def get(self, event_id: str) -> dict[str, Any] | None:
         response = self._client.get_item(TableName=self._table, Key={"id": serialize(event_id)}, ConsistentRead=True)

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stack.errors import HookstackError
+from stack.errors import HookstackError, UsageError
 from stack.ops.cost import (
     FUNCTIONS,
     CostConfig,
@@ -70,8 +70,13 @@ def cost(
             dir_okay=False,
         ),
     ] = None,
+    report_option: Annotated[
+        Path | None, typer.Option("--report", help="The same load-test JSON summary, as an option.", dir_okay=False)
+    ] = None,
     rate: Annotated[float | None, typer.Option(help="Planned request rate (rps).")] = None,
-    duration: Annotated[float | None, typer.Option(help="Planned duration (seconds).")] = None,
+    duration: Annotated[
+        str | None, typer.Option(help="Planned duration, as `hookstack load` takes it: 600, 600s, 10m, 1h.")
+    ] = None,
     body_bytes: Annotated[
         int | None, typer.Option(help="Mean webhook body size in bytes (default: the report's, else 8192).")
     ] = None,
@@ -88,13 +93,21 @@ def cost(
     as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
 ) -> None:
     """Estimate what a load test costs on AWS: from its report, or from a plan before running it."""
+    from loadtests.model.params import parse_duration  # pure: no Locust import
     from stack.config import load_config  # local import: keeps the pure functions config-free
 
-    planned = rate is not None or duration is not None
+    if report is not None and report_option is not None:
+        raise UsageError("give the load report once: as an argument or with --report")
+    report = report or report_option
+    try:
+        seconds = parse_duration(duration) if duration is not None else None
+    except ValueError as exc:
+        raise UsageError(f"--duration: {exc}") from None
+    planned = rate is not None or seconds is not None
     if (report is None) == (not planned):
-        raise HookstackError("give either a load report, or --rate and --duration for a planned run")
-    if planned and (rate is None or duration is None):
-        raise HookstackError("a planned run needs both --rate and --duration")
+        raise UsageError("give either a load report, or --rate and --duration for a planned run")
+    if planned and (rate is None or seconds is None):
+        raise UsageError("a planned run needs both --rate and --duration")
     config = CostConfig.from_hookstack(
         load_config(), memory_mb=_memory_overrides(memory or []) or None, authorizer_cache_hit_ratio=cache_hit_ratio
     )
@@ -111,9 +124,9 @@ def cost(
         estimate = estimate_cost(data, prices, config=config)
         title = f"Estimated AWS cost of {report.name}"
     else:
-        assert rate is not None and duration is not None
-        estimate = estimate_for_plan(rate, duration, prices=prices, config=config, body_bytes=body_bytes)
-        title = f"Estimated AWS cost of {rate:g} rps for {duration:g} s"
+        assert rate is not None and seconds is not None
+        estimate = estimate_for_plan(rate, seconds, prices=prices, config=config, body_bytes=body_bytes)
+        title = f"Estimated AWS cost of {rate:g} rps for {seconds:g} s"
     console = Console()
     if as_json:
         console.print_json(estimate.model_dump_json())

@@ -33,11 +33,15 @@ class Queue(BaseModel):
     retention_seconds: int = 4 * 24 * 3600
     dead_letter_queue: LogicalId | None = None
     max_receive_count: int | None = None
+    # FIFO high-throughput mode: deduplication and the throughput quota per message group.
+    high_throughput: bool = False
 
     @model_validator(mode="after")
     def _fifo_name(self) -> Queue:
         if self.fifo != self.name.endswith(".fifo"):
             raise ValueError(f"queue {self.name}: FIFO queues (and only they) end in .fifo")
+        if self.high_throughput and not self.fifo:
+            raise ValueError(f"queue {self.name}: high-throughput mode is a FIFO queue setting")
         if (self.dead_letter_queue is None) != (self.max_receive_count is None):
             raise ValueError(f"queue {self.name}: a redrive needs both a DLQ and maxReceiveCount")
         return self

@@ -96,6 +96,9 @@ def render_queue(queue: Queue) -> Template:
     if queue.fifo:
         # Lower-case string: some emulators read the capitalised form as false.
         props["FifoQueue"] = "true"
+    if queue.high_throughput:
+        props["DeduplicationScope"] = "messageGroup"
+        props["FifoThroughputLimit"] = "perMessageGroupId"
     if queue.dead_letter_queue:
         props["RedrivePolicy"] = {
             "deadLetterTargetArn": get_att(queue.dead_letter_queue, "Arn"),

@@ -21,10 +21,13 @@ What one load-test request costs (the stack in ``stack/definition/app.py``):
   payload bills as one request.
 - Lambda worker: ``ceil(accepted / worker_messages_per_batch)`` invocations (default one message
   per batch: the most requests a FIFO queue with many message groups can cost).
-- DynamoDB on-demand: the producer writes RECEIVED per 202 (1 WRU); the worker writes
-  PROCESSING, the idempotency record in progress, the projection, PROCESSED and the idempotency
-  record completed (5 WRU). Items stay under 1 KB. ``GET /events/{id}``: one strongly consistent
-  read (1 RRU).
+- DynamoDB on-demand: the producer writes RECEIVED per 202 (1 WRU); the worker makes one
+  TransactWriteItems per processed event, the projection and the status item (PROCESSED, the
+  applied marker), billed at twice the write units: 2 items x 2 = 4 WRU. Before the transaction
+  it made five single writes (PROCESSING, the idempotency record in progress, the projection, the
+  idempotency record completed, PROCESSED: 5 WRU), and the projection item grew by one event id
+  (~37 B) per event, so a busy entity's writes cost more units each. Items stay under 1 KB.
+  ``GET /events/{id}``: one strongly consistent read (1 RRU).
 - S3: bodies above the claim-check threshold: one PUT per 202 (producer), one GET per distinct
   event (worker).
 - CloudWatch Logs: ``log_bytes_per_invocation`` per invocation (platform START/END/REPORT lines
@@ -54,7 +57,7 @@ from stack.errors import HookstackError
 FUNCTIONS: tuple[str, ...] = ("authorizer", "producer", "worker", "status")
 DEFAULT_MEMORY_MB: dict[str, int] = {"authorizer": 256, "producer": 512, "worker": 1024, "status": 256}
 # Warm durations on AWS, used only when a report gives no measured figure for a function. The
-# worker's figure is per message (five DynamoDB writes and a pydantic validation).
+# worker's figure is per message (a pydantic validation and one DynamoDB transaction).
 DEFAULT_DURATION_MS: dict[str, float] = {"authorizer": 20.0, "producer": 50.0, "worker": 100.0, "status": 20.0}
 SQS_CHUNK_BYTES = 64 * 1024
 CLAIM_CHECK_MESSAGE_BYTES = 300  # {"claim_check": {bucket, key, bytes, sha256}}
@@ -62,6 +65,14 @@ GIB = 1024**3
 CONFIRM_FLAG = "--i-understand-cost"
 DEFAULT_THRESHOLD_RPS = 50.0
 PRICES_RESOURCE = "data/aws_prices.json"
+# The worker's DynamoDB write units per processed event (items < 1 KB, one WRU each when written
+# alone). TransactWriteItems bills twice the write units of each item it writes.
+TRANSACTION_WRITE_FACTOR = 2
+WORKER_TRANSACTION_ITEMS = 2  # the projection and the event's status item
+WORKER_WRITE_UNITS_PER_EVENT = WORKER_TRANSACTION_ITEMS * TRANSACTION_WRITE_FACTOR
+# Before the single transaction: PROCESSING, idempotency in progress, projection, idempotency
+# completed, PROCESSED, one WRU each (and more as the projection item grew).
+PREVIOUS_WORKER_WRITE_UNITS_PER_EVENT = 5
 
 
 # --- prices -----------------------------------------------------------------------------------
@@ -146,7 +157,7 @@ class CostConfig(BaseModel):
     worker_messages_per_batch: float = Field(1.0, ge=1, le=10)
     worker_max_concurrency: int = Field(2, ge=1)
     producer_writes_per_event: int = Field(1, ge=0)
-    worker_writes_per_event: int = Field(5, ge=0)
+    worker_writes_per_event: int = Field(WORKER_WRITE_UNITS_PER_EVENT, ge=0)
     worker_reads_per_event: int = Field(0, ge=0)
     status_reads_per_request: int = Field(1, ge=0)
     body_bytes: int = Field(8 * 1024, ge=0)  # when the report has no mean_body_bytes
@@ -434,6 +445,7 @@ def estimate_cost(
             f"DynamoDB: {config.producer_writes_per_event} WRU per 202 + {config.worker_writes_per_event} "
             f"WRU per distinct event (items < 1 KB), {config.status_reads_per_request} RRU per status read"
         ),
+        worker_write_comparison(prices, config).describe(),
         f"202 responses {acks:,} for {load.accepted:,} distinct events (retries sent again, deduplicated)",
         (f"INIT {config.init_ms:g} ms per environment; logs {config.log_bytes_per_invocation} B per invocation"),
         f"{prices.region} list prices taken {prices.taken_on.isoformat()}; free tier ignored; "
@@ -447,6 +459,34 @@ def estimate_cost(
         lines=lines,
         total_usd=sum(item.usd for item in lines),
         assumptions=notes,
+    )
+
+
+class WorkerWriteComparison(BaseModel):
+    """The worker's DynamoDB writes per processed event: one transaction now, five writes before."""
+
+    write_units_before: int
+    write_units_after: int
+    usd_per_million_before: float
+    usd_per_million_after: float
+
+    def describe(self) -> str:
+        return (
+            f"worker DynamoDB writes per event: {self.write_units_after} WRU (one TransactWriteItems, "
+            f"{WORKER_TRANSACTION_ITEMS} items x {TRANSACTION_WRITE_FACTOR}) vs {self.write_units_before} WRU "
+            f"before (five single writes): ${self.usd_per_million_after:.3f} vs "
+            f"${self.usd_per_million_before:.3f} per million events"
+        )
+
+
+def worker_write_comparison(prices: Prices, config: CostConfig | None = None) -> WorkerWriteComparison:
+    config = config or CostConfig()
+    unit = prices.prices.dynamodb_write_request_unit.unit_usd * 1_000_000
+    return WorkerWriteComparison(
+        write_units_before=PREVIOUS_WORKER_WRITE_UNITS_PER_EVENT,
+        write_units_after=config.worker_writes_per_event,
+        usd_per_million_before=PREVIOUS_WORKER_WRITE_UNITS_PER_EVENT * unit,
+        usd_per_million_after=config.worker_writes_per_event * unit,
     )
 
 

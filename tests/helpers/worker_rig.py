@@ -20,7 +20,9 @@ SECRET = "shpss_test_secret"
 
 
 class FailingProjections(ProjectionStore):
-    """A downstream that fails (throttled, timed out) for chosen event ids or always."""
+    """A downstream that fails (throttled, timed out) for chosen event ids or always: the
+    transaction carrying the business write is never sent. ``calls``: the event ids whose write
+    was attempted, in order."""
 
     def __init__(self, inner: ProjectionStore, fail_for: set[str] | None = None, always: bool = False):
         self._inner = inner
@@ -28,13 +30,29 @@ class FailingProjections(ProjectionStore):
         self.always = always
         self.calls: list[str] = []
 
-    def apply(self, projection, *, tenant, provider, topic, event_id, at_ms):
+    def write_request(self, projection, *, tenant, provider, topic, event_id, at_ms):
         self.calls.append(event_id)
         if self.always or event_id in self.fail_for:
             raise TimeoutError("projections table timed out")
-        return self._inner.apply(
+        return self._inner.write_request(
             projection, tenant=tenant, provider=provider, topic=topic, event_id=event_id, at_ms=at_ms
         )
+
+
+class CallCounter:
+    """Counts the AWS calls made through boto3 clients (botocore's ``before-call`` event), by
+    operation name."""
+
+    def __init__(self, *clients):
+        self.calls: list[str] = []
+        for aws_client in clients:
+            aws_client.meta.events.register("before-call.*.*", self._count)
+
+    def _count(self, model, **_):
+        self.calls.append(model.name)
+
+    def reset(self) -> None:
+        self.calls.clear()
 
 
 class Context:
@@ -48,15 +66,12 @@ class Context:
 
 
 def make_worker(aws, *, max_receive_count: int = 3, fail_for: set[str] | None = None, always: bool = False):
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
     settings = WorkerSettings(
         events_table="events",
         projections_table="projections",
         dlq_url=aws.dlq_url,
         payload_bucket="payloads",
         max_receive_count=max_receive_count,
-        idempotency_ttl_seconds=6 * 3600,
     )
     projections = FailingProjections(ProjectionStore(aws.dynamodb, "projections"), fail_for, always)
     worker = Worker(
@@ -65,9 +80,6 @@ def make_worker(aws, *, max_receive_count: int = 3, fail_for: set[str] | None = 
         projections=projections,
         payloads=PayloadStore(aws.s3, "payloads"),
         dead_letters=DeadLetterQueue(aws.sqs, aws.dlq_url),
-        persistence=DynamoDBPersistenceLayer(
-            table_name="events", key_attr="id", expiry_attr="expiration", boto3_client=aws.dynamodb
-        ),
     )
     return worker, projections
 

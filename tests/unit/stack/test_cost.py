@@ -24,6 +24,7 @@ from stack.ops.cost import (
     format_usd,
     load_prices,
     require_cost_confirmation,
+    worker_write_comparison,
 )
 
 # us-east-1 list prices, per unit, as a person reads them off the pricing pages.
@@ -51,7 +52,7 @@ CONFIG = CostConfig(
     worker_messages_per_batch=1,
     worker_max_concurrency=2,
     producer_writes_per_event=1,
-    worker_writes_per_event=5,
+    worker_writes_per_event=4,
     worker_reads_per_event=0,
     status_reads_per_request=1,
     body_bytes=8192,
@@ -103,9 +104,10 @@ def test_known_report_line_by_line(prices):
     # SQS: 8,192 B body + 512 B attributes fits one 64 KB chunk: send + receive + delete.
     assert estimate.line("send + receive").quantity == 3 * 9_000
     assert estimate.line("send + receive").usd == pytest.approx(27_000 * SQS_FIFO)
-    # DynamoDB: 1 (producer) + 5 (worker) writes per accepted event, no status reads.
-    assert estimate.line("on-demand writes").quantity == 54_000
-    assert estimate.line("on-demand writes").usd == pytest.approx(54_000 * WRU)
+    # DynamoDB: 1 (producer) + 4 (worker: one transaction of 2 items, billed twice) write units
+    # per accepted event, no status reads.
+    assert estimate.line("on-demand writes").quantity == 45_000
+    assert estimate.line("on-demand writes").usd == pytest.approx(45_000 * WRU)
     assert estimate.line("on-demand reads").usd == 0
     # Small bodies: no claim check.
     assert estimate.line("claim-check PUT").usd == 0
@@ -113,9 +115,9 @@ def test_known_report_line_by_line(prices):
     # Logs: 1,000 B per invocation.
     assert estimate.line("log ingestion").usd == pytest.approx(19_450 * 1000 / GIB * LOGS_GB)
 
-    by_hand = 0.035 + 0.00389 + 941.5875 * GBS_X86 + 4.75 * GBS_X86 + 0.0135 + 0.03375 + 19_450 * 1000 / GIB * 0.5
+    by_hand = 0.035 + 0.00389 + 941.5875 * GBS_X86 + 4.75 * GBS_X86 + 0.0135 + 0.028125 + 19_450 * 1000 / GIB * 0.5
     assert estimate.total_usd == pytest.approx(by_hand)
-    assert estimate.total_usd == pytest.approx(0.110969, abs=1e-6)
+    assert estimate.total_usd == pytest.approx(0.105344, abs=1e-6)  # 0.110969 with 5 worker WRU
     assert estimate.requests == 10_000 and estimate.region == "us-east-1"
 
 
@@ -202,8 +204,8 @@ def test_provider_retries_are_sent_again_but_processed_once(prices):
     estimate = estimate_cost(report, prices, config=CONFIG)
     # SendMessage per 202; receive + delete per distinct event (the queue drops the duplicates).
     assert estimate.line("send + receive").quantity == 120 + 100 + 100
-    # RECEIVED written per 202, the worker's 5 writes per distinct event.
-    assert estimate.line("on-demand writes").quantity == 120 * 1 + 100 * 5
+    # RECEIVED written per 202, the worker's transaction (4 WRU) per distinct event.
+    assert estimate.line("on-demand writes").quantity == 120 * 1 + 100 * 4
     assert "producer 130," in estimate.line("invocations").item
     with pytest.raises(HookstackError, match="acks"):
         estimate_cost({**report, "acks": 90}, prices)
@@ -273,11 +275,11 @@ def test_plan_is_priced_before_running(prices):
         + (60 * 0.020 * 0.25 + 600 * 0.050 * 0.5 + 600 * 0.100 * 1.0) * GBS_X86
         + (1 * 0.25 + 1 * 0.5 + 1 * 1.0) * GBS_X86
         + 3 * 600 * SQS_FIFO
-        + 6 * 600 * WRU
+        + 5 * 600 * WRU  # 1 (producer) + 4 (worker transaction)
         + 1260 * 1000 / GIB * LOGS_GB
     )
     assert estimate.total_usd == pytest.approx(by_hand)
-    assert estimate.total_usd == pytest.approx(0.007373, abs=1e-6)
+    assert estimate.total_usd == pytest.approx(0.006998, abs=1e-6)  # 0.007373 with 5 worker WRU
     with pytest.raises(HookstackError, match="> 0"):
         estimate_for_plan(0, 60, prices=prices)
 
@@ -370,3 +372,19 @@ def test_cost_command_needs_a_report_or_a_plan(tmp_path, monkeypatch):
     result = CliRunner().invoke(_app(), ["cost", str(tmp_path / "missing.json")])
     assert isinstance(result.exception, HookstackError)
     assert "cannot read load report" in str(result.exception)
+
+
+def test_worker_writes_one_transaction_per_event_before_and_after(prices):
+    """Hand figures at $0.625 per million WRU: before, five single writes of 1 WRU; after, one
+    TransactWriteItems of the projection and the status item, 2 WRU each."""
+    assert CostConfig().worker_writes_per_event == 4
+    comparison = worker_write_comparison(prices)
+    assert (comparison.write_units_before, comparison.write_units_after) == (5, 4)
+    assert comparison.usd_per_million_before == pytest.approx(3.125)
+    assert comparison.usd_per_million_after == pytest.approx(2.50)
+    # Per event with the producer's RECEIVED (1 WRU): 6 WRU = $3.75 before, 5 WRU = $3.125 after, per million.
+    estimate = estimate_for_plan(10, 100, prices=prices)  # 1,000 events
+    assert estimate.line("on-demand writes").quantity == 1_000 * (1 + 4)
+    assert estimate.line("on-demand writes").usd == pytest.approx(1_000 * 5 * WRU)
+    assert any("4 WRU (one TransactWriteItems" in note and "vs 5 WRU before" in note for note in estimate.assumptions)
+    assert any("$2.500 vs $3.125 per million events" in note for note in estimate.assumptions)

@@ -296,8 +296,6 @@ class LambdaContext:
 def test_end_to_end_fix_and_replay_through_the_worker(monkeypatch):
     """Worker dead-letters a schema-invalid order (moto SQS), the operator replays it with a fixed
     body, the worker processes the replay: PROCESSED in generation 1."""
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
     from handlers.contract.settings import WorkerSettings
     from handlers.stores.claim_check import PayloadStore
     from handlers.stores.dead_letters import DeadLetterQueue
@@ -323,12 +321,11 @@ def test_end_to_end_fix_and_replay_through_the_worker(monkeypatch):
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="payloads")
         worker = Worker(
-            WorkerSettings("events", "projections", dlq, "payloads", 3, 3600),
+            WorkerSettings("events", "projections", dlq, "payloads", 3),
             status=StatusStore(ddb, "events"),
             projections=ProjectionStore(ddb, "projections"),
             payloads=PayloadStore(s3, "payloads"),
             dead_letters=DeadLetterQueue(sqs, dlq),
-            persistence=DynamoDBPersistenceLayer(table_name="events", boto3_client=ddb),
         )
         eid = event_id("acme", "shopify", "broken-1")
         attributes = {

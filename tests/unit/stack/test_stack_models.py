@@ -68,3 +68,9 @@ def test_invalid_config_is_one_clear_error(isolated_home):
     Path("hookstack.toml").write_text("[hookstack\n")
     with pytest.raises(HookstackError, match="not valid TOML"):
         load_config()
+
+
+def test_high_throughput_mode_is_for_fifo_queues_only():
+    assert Queue(logical_id="Q", name="q.fifo", high_throughput=True).high_throughput
+    with pytest.raises(ValueError, match="high-throughput"):
+        Queue(logical_id="Q", name="q", fifo=False, high_throughput=True)

@@ -168,3 +168,26 @@ def test_fault_injection_can_be_left_out_of_a_stage():
         assert "FAULTS_PARAMETER" in on["Resources"][function]["Properties"]["Environment"]["Variables"]
         assert "FAULTS_PARAMETER" not in off["Resources"][function]["Properties"]["Environment"]["Variables"]
         assert "chaos" not in json.dumps(_statements(off, function))
+
+
+def test_queues_run_in_fifo_high_throughput_mode_by_default(template):
+    for logical_id in ("IngestQueue", "IngestDeadLetterQueue"):
+        props = template["Resources"][logical_id]["Properties"]
+        assert props["DeduplicationScope"] == "messageGroup", logical_id
+        assert props["FifoThroughputLimit"] == "perMessageGroupId", logical_id
+
+
+def test_fifo_high_throughput_can_be_turned_off_per_stage():
+    template = render_template(hookstack_stack(HookstackConfig(fifo_high_throughput=False)))
+    for logical_id in ("IngestQueue", "IngestDeadLetterQueue"):
+        props = template["Resources"][logical_id]["Properties"]
+        assert "DeduplicationScope" not in props and "FifoThroughputLimit" not in props
+
+
+def test_worker_writes_through_update_item_only(template):
+    """The worker's table access: UpdateItem (status writes and the transaction's members) and
+    GetItem on the events table; no PutItem/DeleteItem since it keeps no idempotency records."""
+    worker = {a for a in _granted(template, "WorkerFunction") if a.startswith("dynamodb:")}
+    assert worker == {"dynamodb:UpdateItem", "dynamodb:GetItem"}
+    env = template["Resources"]["WorkerFunction"]["Properties"]["Environment"]["Variables"]
+    assert "IDEMPOTENCY_TTL_SECONDS" not in env
