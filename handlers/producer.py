@@ -4,20 +4,24 @@ Order of checks (each cheap check before any that needs a secret or parses the b
   1. provider known .............................. 404
   2. provider allowed for the tenant (authorizer)  403
   3. Content-Type application/json [; charset=utf-8]  415
-  4. body size <= MAX_BODY_BYTES ................. 413
+  4. body size <= MAX_BODY_BYTES ................. 413 (a body that cannot be bytes: 400)
   5. provider signature over the raw body ........ 401 (secret unavailable: 503)
-  6. body is UTF-8 JSON object ................... 400
-  7. delivery headers / envelope fields present .. 400
-Then: claim check to S3 when large, SendMessage (failure → 503 so the provider retries: never a
+  6. body is JSON as docs/providers.md defines it (RFC 8259 read by the worker's parser:
+     handlers/platform/json_body.py) and an object .. 400
+  7. delivery headers / envelope fields present, in text a queue attribute can carry .. 400
+Then: claim check to S3 when large (or when the body holds U+FFFE/U+FFFF, which an SQS message
+body cannot carry), SendMessage (failure → 503 so the provider retries: never a
 202 for something not durably queued), status RECEIVED (failure after a successful send is logged
 and still answered 202: the message is queued and the worker's writes create the record).
-Unknown fields and unknown topics are accepted.
+Unknown fields and unknown topics are accepted. For any event the answer is one of these statuses
+with a one-line reason (tests/fuzz checks it over arbitrary bodies and headers); should a bug
+raise anyway, the answer is a 500 with a reason and the traceback is logged, never a function error.
 """
 
 from __future__ import annotations
 
 import functools
-import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -39,6 +43,7 @@ from handlers.contract.settings import ProducerSettings
 from handlers.faults import FaultContext, FaultInjector
 from handlers.platform.api_gateway import authorizer_context, json_response, lowercase_headers, path_parameter, raw_body
 from handlers.platform.aws_clients import client
+from handlers.platform.json_body import JsonBodyError, read_json_body
 from handlers.platform.logging_setup import elapsed_ms, function_logger
 from handlers.platform.parameter_store import ssm_provider
 from handlers.providers.base import Delivery, DeliveryError, SecretError, SignatureError
@@ -48,6 +53,18 @@ from handlers.stores.provider_secrets import ProviderSecrets
 from handlers.stores.status_store import EventMeta, StatusStore
 
 logger = function_logger("producer")
+
+
+# Characters an SQS message attribute or body cannot carry (everything outside #x9 | #xA | #xD |
+# #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF); SendMessage would fail, and a 503 would make the
+# provider retry a delivery that can never be queued.
+_NOT_ATTRIBUTE_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# The only such characters valid JSON text can hold raw (control characters must be escaped).
+_NOT_MESSAGE_BODY_TEXT = ("\ufffe", "\uffff")
+
+
+# The answer to an unexpected failure (a bug: fuzzing finds none): the sender retries.
+INTERNAL_ERROR = "internal error; retry later"
 
 
 class Rejection(Exception):
@@ -76,9 +93,18 @@ def describe_delivery(provider: str, headers: Mapping[str, str], document: Mappi
     if provider not in REGISTRY:
         raise Rejection(404, f"unknown provider {provider!r}")
     try:
-        return REGISTRY[provider].describe(headers, document)
+        delivery = REGISTRY[provider].describe(headers, document)
     except DeliveryError as error:
         raise Rejection(400, str(error)) from None
+    for name, value in (
+        ("topic", delivery.topic),
+        ("delivery id", delivery.delivery_id),
+        ("ordering key", delivery.ordering_key),
+        ("API version", delivery.api_version),
+    ):
+        if value is not None and _NOT_ATTRIBUTE_TEXT.search(value):
+            raise Rejection(400, f"the delivery's {name} holds characters a queue message attribute cannot carry")
+    return delivery
 
 
 def status_url(event: Mapping[str, Any], headers: Mapping[str, str], provider: str, new_event_id: str) -> str:
@@ -117,6 +143,10 @@ class Producer:
         except Rejection as rejection:
             log["reason"] = rejection.message
             return json_response(rejection.status_code, {"message": rejection.message})
+        except Exception:  # noqa: BLE001 - a bug answers a documented 500 (logged with its traceback), never a 502
+            logger.exception("ingest failed", extra={"provider": log.get("provider")})
+            log["reason"] = INTERNAL_ERROR
+            return json_response(500, {"message": INTERNAL_ERROR})
 
     def _ingest(self, event: Mapping[str, Any], log: dict[str, Any]) -> dict[str, Any]:
         provider = path_parameter(event, "provider") or ""
@@ -155,10 +185,9 @@ class Producer:
             raise Rejection(503, "signing secret unavailable; retry later") from None
 
         try:
-            text = body.decode("utf-8")
-            document = json.loads(text)
-        except (UnicodeDecodeError, ValueError):
-            raise Rejection(400, "body is not valid UTF-8 JSON") from None
+            text, document = read_json_body(body)
+        except JsonBodyError as error:
+            raise Rejection(400, str(error)) from None
         if not isinstance(document, dict):
             raise Rejection(400, "body must be a JSON object")
         delivery = describe_delivery(provider, headers, document)
@@ -201,7 +230,7 @@ class Producer:
                 )
             )
             message_body = text
-            if len(body) > self._settings.claim_check_bytes:
+            if len(body) > self._settings.claim_check_bytes or any(c in text for c in _NOT_MESSAGE_BODY_TEXT):
                 message_body = self._payloads.put(tenant, new_event_id, body).to_message_body()
                 attributes[ATTR_CLAIM_CHECK] = "1"
                 log["claim_check"] = True

@@ -1,12 +1,17 @@
-"""Worker: deep validation (pydantic DTOs) and the idempotent business write, per SQS FIFO batch.
+"""Worker: deep validation (pydantic DTOs) and the exactly-once business write, per SQS FIFO batch.
 
-Per record:
-  PROCESSING → [load body (claim check) → validate → projection write]  (idempotent on event_id)
-             → PROCESSED
+Per record, on the happy path one DynamoDB call:
+  load body (claim check) → validate → [partner] → TransactWriteItems(projection, status PROCESSED)
+  The transaction is conditional on the event's status item (see handlers/stores/exactly_once.py):
+  a redelivered, replayed or concurrently processed event that was already applied is a duplicate
+  (success, nothing written twice), never a failure.
   permanent failure (schema mismatch, corrupt claim check, malformed message): SendMessage to the
     DLQ at once with the reason, status DEAD_LETTERED, and the record counts as a success (deleted);
-  transient failure (anything else): raise, SQS retries; on the last allowed receive the status
-    becomes DEAD_LETTERED first so it never stays PROCESSING while the message sits in the DLQ.
+  transient failure (anything else, a transaction cancelled for another reason included): status
+    PROCESSING with the attempt, raise, SQS retries; on the last allowed receive the status becomes
+    DEAD_LETTERED first so it never stays PROCESSING while the message sits in the DLQ.
+The partner is notified before the write, so PROCESSED means every step is done; a retry after
+the write notifies it again (at least once, keyed by the event id).
 Batch semantics: SqsFifoPartialProcessor(skip_group_on_error=True) — a failure stops its message
 group (the rest of that group is reported failed, order kept), other groups carry on.
 """
@@ -14,15 +19,12 @@ group (the rest of that group is reported failed, order kept), other groups carr
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from pydantic import ValidationError
 
 from handlers.contract.message import ClaimCheck, DeadLetterKind
@@ -31,16 +33,17 @@ from handlers.contract.settings import WorkerSettings
 from handlers.errors import SKIPPED_BEHIND_FAILURE, PermanentError
 from handlers.faults import FaultContext, FaultInjector
 from handlers.platform.aws_clients import client
+from handlers.platform.json_body import JsonBodyError, read_json_body
 from handlers.platform.logging_setup import elapsed_ms, function_logger
 from handlers.providers.registry import model_for
 from handlers.stores.claim_check import PayloadStore
 from handlers.stores.dead_letters import DeadLetterQueue
+from handlers.stores.exactly_once import ApplyOutcome, ExactlyOnceWriter
 from handlers.stores.projections import Projection, ProjectionStore
-from handlers.stores.status_store import StatusStore
+from handlers.stores.status_store import Attempt, EventMeta, StatusStore
 
 logger = function_logger("worker")
 
-IDEMPOTENCY_KEY_PREFIX = "hookstack-worker-apply"
 # Unknown topics are stored whole when they fit comfortably in a DynamoDB item (400 KB cap).
 GENERIC_PAYLOAD_LIMIT = 256 * 1024
 
@@ -57,18 +60,13 @@ def failure_reason(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
-def generic_projection(message: Mapping[str, Any], body: str) -> Projection:
+def generic_projection(event_id: str, body: str) -> Projection:
     """An event hookstack has no DTO for, or whose envelope model keeps it whole (projection() is
     None): kept as received, keyed by its event id."""
     fields: dict[str, Any] = {"bytes": len(body.encode("utf-8"))}
     if len(body) <= GENERIC_PAYLOAD_LIMIT:
         fields["payload"] = body
-    return Projection("event", message["event_id"], fields)
-
-
-def _mark_duplicate(response: Any, idempotent_data: Any) -> Any:
-    """Powertools calls this when it answers from the idempotency store: already applied."""
-    return {**response, "duplicate": True} if isinstance(response, dict) else response
+    return Projection("event", event_id, fields)
 
 
 class Worker:
@@ -80,14 +78,13 @@ class Worker:
         projections: ProjectionStore,
         payloads: PayloadStore,
         dead_letters: DeadLetterQueue,
-        persistence: BasePersistenceLayer,
         clock: Any = time.time,
         faults: FaultInjector | None = None,
     ):
         self._settings = settings
         self._faults = faults or FaultInjector()  # chaos drills' run-time faults (no-op by default)
         self._status = status
-        self._projections = projections
+        self._writer = ExactlyOnceWriter(status, projections)
         self._payloads = payloads
         self._dead_letters = dead_letters
         self._clock = clock
@@ -95,30 +92,17 @@ class Worker:
         # Report every record failed instead of raising when all fail: same retry, and the warm
         # container survives (an exception costs a cold start on some runtimes).
         self._processor.raise_on_entire_batch_failure = False
-        self._idempotency = IdempotencyConfig(
-            event_key_jmespath="event_id",
-            raise_on_no_idempotency_key=True,
-            expires_after_seconds=settings.idempotency_ttl_seconds,
-            response_hook=_mark_duplicate,
-        )
-        self._apply_once = idempotent_function(
-            self._apply,
-            data_keyword_argument="message",
-            persistence_store=persistence,
-            config=self._idempotency,
-            key_prefix=IDEMPOTENCY_KEY_PREFIX,
-        )
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    # --- the business step, run at most once per event id --------------------------------------
+    # --- the business step, applied at most once per event id ---------------------------------
 
-    def _load_body(self, message: Mapping[str, Any]) -> str:
-        if not message["claim_check"]:
-            return message["body"]
+    def _load_body(self, message: QueueMessage) -> str:
+        if not message.is_claim_check:
+            return message.body
         try:
-            claim = ClaimCheck.from_message_body(message["body"])
+            claim = ClaimCheck.from_message_body(message.body)
         except (ValueError, KeyError, TypeError) as error:
             raise PermanentError(f"unreadable claim check: {error}") from None
         try:
@@ -126,41 +110,43 @@ class Worker:
         except UnicodeDecodeError:
             raise PermanentError("claim-checked body is not UTF-8") from None
 
-    def _apply(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _projection(self, message: QueueMessage, meta: EventMeta) -> Projection:
+        """Deep validation: what the event writes, or a permanent error."""
         body = self._load_body(message)
-        model = model_for(message["provider"], message["topic"])
+        model = model_for(meta.provider, meta.topic)
         projection = model.model_validate_json(body).projection() if model is not None else None
         if projection is None:  # no model, or a validated envelope stored as received
             if model is None:
                 try:
-                    json.loads(body)
-                except ValueError:
-                    raise PermanentError("body is not JSON") from None
-            projection = generic_projection(message, body)
+                    read_json_body(body.encode("utf-8"))  # the producer's rules: no depth can raise here
+                except JsonBodyError as error:
+                    raise PermanentError(str(error)) from None
+            projection = generic_projection(meta.event_id, body)
+        return projection
+
+    def _apply(self, message: QueueMessage, meta: EventMeta, attempt: Attempt) -> ApplyOutcome:
+        projection = self._projection(message, meta)
         fault_context = FaultContext(
             function="worker",
-            tenant=message["tenant"],
-            provider=message["provider"],
-            topic=message["topic"],
-            group=message.get("group", ""),
-            event_id=message["event_id"],
-            attempt=message.get("attempt", 1),
-            generation=message.get("generation", 0),
+            tenant=meta.tenant,
+            provider=meta.provider,
+            topic=meta.topic,
+            group=message.group_id,
+            event_id=meta.event_id,
+            attempt=message.receive_count,
+            generation=message.generation,
         )
-        if self._faults.before_write(fault_context):
-            applied = True  # sabotage fault: reported applied, never written (drills prove they notice)
-        else:
-            applied = self._projections.apply(
-                projection,
-                tenant=message["tenant"],
-                provider=message["provider"],
-                topic=message["topic"],
-                event_id=message["event_id"],
-                at_ms=self._now_ms(),
-            )
-        self._faults.after_write(fault_context, applied)
         self._faults.partner_call(fault_context)  # where a partner would be notified (no real call yet)
-        return {"projection": projection.item_id(message["tenant"]), "written": applied}
+        if self._faults.before_write(fault_context):
+            # Sabotage fault: reported applied, never written (drills prove they notice).
+            self._status.mark_processed(meta, message.generation, self._now_ms(), attempt=attempt)
+            outcome = ApplyOutcome.APPLIED
+        else:
+            outcome = self._writer.apply(
+                projection, meta, generation=message.generation, attempt=attempt, at_ms=self._now_ms()
+            )
+        self._faults.after_write(fault_context, outcome == ApplyOutcome.APPLIED)
+        return outcome
 
     # --- one record ----------------------------------------------------------------------------
 
@@ -187,47 +173,43 @@ class Worker:
         return log
 
     def _process(self, message: QueueMessage, log: dict[str, Any]) -> str:
+        attempt = Attempt(self._now_ms(), message.receive_count)
         try:
             message.require_contract()
             meta = message.meta()
-            self._status.mark_processing(meta, message.generation, self._now_ms())
-            result = self._apply_once(
-                message={
-                    "event_id": meta.event_id,
-                    "tenant": meta.tenant,
-                    "provider": meta.provider,
-                    "topic": meta.topic,
-                    "body": message.body,
-                    "claim_check": message.is_claim_check,
-                    # Not part of the idempotency key (event_id is): scope for run-time faults.
-                    "group": message.group_id,
-                    "attempt": message.receive_count,
-                    "generation": message.generation,
-                }
-            )
-            processed_at = self._now_ms()
-            self._status.mark_processed(meta, message.generation, processed_at)
+            outcome = self._apply(message, meta, attempt)
         except PERMANENT_ERRORS as error:
             reason = failure_reason(error)
             log["reason"] = reason
             try:
-                self._dead_letter_now(message, reason)
+                self._dead_letter_now(message, reason, attempt)
             except Exception as dlq_error:
                 # Could not dead-letter it ourselves: retry, and SQS redrives it after the last one.
+                self._record_failed_attempt(message, attempt)
                 self._if_last_attempt(message, f"{reason} (dead-letter send failed: {failure_reason(dlq_error)})")
                 raise
             return "dead_lettered"
         except Exception as error:
+            self._record_failed_attempt(message, attempt)
             self._if_last_attempt(message, failure_reason(error))
             raise
         if meta.received_at:
-            log["end_to_end_ms"] = processed_at - meta.received_at
-        if result.get("duplicate"):
-            return "duplicate"
-        log["written"] = bool(result.get("written"))
-        return "processed"
+            log["end_to_end_ms"] = self._now_ms() - meta.received_at
+        log["written"] = outcome == ApplyOutcome.APPLIED
+        return "processed" if outcome == ApplyOutcome.APPLIED else outcome.value
 
-    def _dead_letter_now(self, message: QueueMessage, reason: str) -> None:
+    def _record_failed_attempt(self, message: QueueMessage, attempt: Attempt) -> None:
+        """PROCESSING with the attempt's start and receive count: the event is being retried."""
+        if not message.has_contract():
+            return
+        try:
+            self._status.mark_processing(
+                message.meta(), message.generation, attempt.started_ms, receive_count=attempt.receive_count
+            )
+        except Exception:
+            logger.exception("could not record the failed attempt", extra={"event_id": message.event_id})
+
+    def _dead_letter_now(self, message: QueueMessage, reason: str, attempt: Attempt) -> None:
         at_ms = self._now_ms()
         self._dead_letters.send(
             body=message.body,
@@ -240,7 +222,12 @@ class Worker:
         )
         if message.has_contract():  # a malformed message has no status item to update
             self._status.mark_dead_lettered(
-                message.meta(), message.generation, at_ms, reason=reason, kind=DeadLetterKind.PERMANENT
+                message.meta(),
+                message.generation,
+                at_ms,
+                reason=reason,
+                kind=DeadLetterKind.PERMANENT,
+                attempt=attempt,
             )
         logger.warning(
             "dead-lettered",
@@ -282,8 +269,6 @@ class Worker:
     def handle(self, event: Mapping[str, Any], context: Any) -> PartialItemFailureResponse:
         started = time.perf_counter()
         self._faults.begin_invocation()
-        if context is not None:
-            self._idempotency.register_lambda_context(context)
         response = process_partial_response(
             event=dict(event), record_handler=self.process_record, processor=self._processor, context=context
         )
@@ -304,13 +289,8 @@ class Worker:
 
 @functools.cache
 def _worker() -> Worker:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
     settings = WorkerSettings.from_env()
     dynamodb = client("dynamodb")
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.events_table, key_attr="id", expiry_attr="expiration", boto3_client=dynamodb
-    )
     projections = ProjectionStore(dynamodb, settings.projections_table)
     return Worker(
         settings,
@@ -318,7 +298,6 @@ def _worker() -> Worker:
         projections=projections,
         payloads=PayloadStore(client("s3"), settings.payload_bucket),
         dead_letters=DeadLetterQueue(client("sqs"), settings.dlq_url),
-        persistence=persistence,
         faults=FaultInjector.from_env(applied_log=projections.append_applied_log),
     )
 

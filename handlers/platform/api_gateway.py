@@ -23,29 +23,39 @@ def lowercase_headers(event: Mapping[str, Any]) -> dict[str, str]:
 
 
 def raw_body(event: Mapping[str, Any]) -> bytes:
-    """The request body exactly as sent (signatures are computed over these bytes)."""
+    """The request body exactly as sent (signatures are computed over these bytes); ValueError
+    with a one-line reason when the event's body cannot be bytes."""
     body = event.get("body")
     if body is None:
         return b""
+    if not isinstance(body, str):
+        raise ValueError("body is neither text nor base64")
     if event.get("isBase64Encoded"):
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise ValueError("isBase64Encoded body is not valid base64") from None
-    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    try:
+        return body.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: only a hand-made event can hold them
+        raise ValueError("body is not valid Unicode text") from None
 
 
 def authorizer_context(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    return (event.get("requestContext") or {}).get("authorizer") or {}
+    context = (event.get("requestContext") or {}).get("authorizer")
+    return context if isinstance(context, Mapping) else {}
 
 
 def path_parameter(event: Mapping[str, Any], name: str) -> str | None:
-    return (event.get("pathParameters") or {}).get(name)
+    """One path parameter; None when absent (or, in a hand-made event, not a string)."""
+    value = (event.get("pathParameters") or {}).get(name)
+    return value if isinstance(value, str) else None
 
 
 def query_parameter(event: Mapping[str, Any], name: str) -> str | None:
     """One query-string parameter, decoded (the last value when repeated, as API Gateway gives it)."""
-    return (event.get("queryStringParameters") or {}).get(name)
+    value = (event.get("queryStringParameters") or {}).get(name)
+    return value if isinstance(value, str) else None
 
 
 def json_response(status_code: int, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from stack.embedded.event_plane.plane import read_stats as read_event_plane_stats
+from stack.embedded.event_plane.process import EventPlaneProcess
+from stack.embedded.event_plane.process import launch as launch_event_plane
 from stack.embedded.gateway.discovery import discover
 from stack.embedded.gateway.environment import LaunchSettings, prepare_runtime_libs
 from stack.embedded.gateway.gateway import Gateway
-from stack.embedded.gateway.http_server import HttpServerProtocol
+from stack.embedded.gateway.http_server import ConnectionLimiter, HttpLimits, HttpServerProtocol
 from stack.embedded.gateway.pool import FunctionPool
 
 log = logging.getLogger("stack.embedded.gateway")
@@ -36,6 +39,9 @@ class GatewayOptions:
     region: str = "us-east-1"
     host_site_packages: bool = False  # True: functions also see this interpreter's installed packages
     exit_with_parent: bool = False
+    http_limits: HttpLimits = HttpLimits()  # timeouts, connection cap, head limits (docs/gateway.md)
+    # Also serve this stack's SQS event source mappings (hookstack's event plane, a child process).
+    stack_name: str | None = None
 
 
 def _write_ready_file(path: Path, payload: dict[str, object]) -> None:
@@ -71,9 +77,17 @@ async def serve(options: GatewayOptions) -> None:
             log_fds[function.name] = open_function_log(options.log_dir, function.name)
         pools[label] = FunctionPool(function, settings, log_fds[function.name])
     gateway = Gateway(api, pools)
+    event_plane = None
+    if options.stack_name is not None:
+        event_plane = await loop.run_in_executor(None, _start_event_plane, options)
+        gateway.event_plane_stats = lambda: read_event_plane_stats(event_plane.stats_file)
+
+    limiter = ConnectionLimiter(options.http_limits)
 
     def connection() -> HttpServerProtocol:
-        return HttpServerProtocol(gateway.handle, gateway.max_request_bytes, gateway.too_large, gateway.internal_error)
+        return HttpServerProtocol(
+            gateway.handle, gateway.max_request_bytes, gateway.too_large, gateway.internal_error, limiter
+        )
 
     server = await loop.create_server(
         connection,
@@ -120,11 +134,27 @@ async def serve(options: GatewayOptions) -> None:
         if watcher is not None:
             watcher.cancel()
         server.close()
+        if event_plane is not None:
+            await loop.run_in_executor(None, event_plane.stop)
         await asyncio.gather(*(pool.close() for pool in pools.values()), return_exceptions=True)
         for fd in log_fds.values():
             os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             options.ready_file.unlink()
+
+
+def _start_event_plane(options: GatewayOptions) -> EventPlaneProcess:
+    assert options.stack_name is not None
+    plane = launch_event_plane(
+        options.endpoint_url,
+        options.stack_name,
+        options.log_dir,
+        options.state_dir / "event-plane",
+        region=options.region,
+        host_site_packages=options.host_site_packages,
+    )
+    log.info("event plane (pid %d) polls %s", plane.pid, ", ".join(plane.mappings) or "no SQS mapping")
+    return plane
 
 
 async def _watch_parent(stop: asyncio.Event) -> None:

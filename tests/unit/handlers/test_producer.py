@@ -353,3 +353,111 @@ def test_every_invocation_logs_one_json_line_with_the_hop_fields(caplog):
         assert line["function"] == "producer" and line["duration_ms"] >= 0
     assert ingest[0]["event_id"].startswith("evt_") and ingest[0]["tenant"] == "acme"
     assert SECRETS["shopify"] not in json.dumps(lines)
+
+
+# --- what valid JSON means (handlers/platform/json_body.py) ------------------------------------
+
+
+def _signed_shopify(body: bytes):
+    return shopify_delivery("orders/create", SECRETS["shopify"], body=body)
+
+
+def _signed_stripe(document_text: str):
+    return stripe_delivery("invoice.paid", SECRETS["stripe"], body=document_text.encode())
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested more than 200 levels deep"),
+        (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, "nested more than 200 levels deep"),
+        (b'{"id": NaN, "total": Infinity}', "NaN or Infinity, which are not JSON"),
+        (b'{"total": -Infinity}', "NaN or Infinity, which are not JSON"),
+        (b'{"n": ' + b"9" * 5_000 + b"}", "number out of range"),
+        (b'{"n": 1e400}', "beyond the range of a 64-bit float"),
+        (b'{"n": ' + b"1" * 250 + b"e99}", "beyond the range of a 64-bit float"),
+        (b"\xef\xbb\xbf{}", "byte order mark"),
+        (b'{"a": "\xff"}', "not UTF-8: invalid byte 0xff at offset 7"),
+        (b'{"a": "\\ud800"}', "not valid JSON"),
+        (b"", "body is empty"),
+        (b'{"a": 1} x', "not valid JSON: trailing characters"),
+    ],
+)
+def test_signed_body_that_is_not_json_as_documented_is_400_with_its_reason(body, reason):
+    rig = Rig(max_body=1_000_000)
+    # Bytes that are not UTF-8 reach the function only base64-encoded (a binary media type).
+    status, answer = rig.post(_signed_shopify(body), base64_body=b"\xff" in body)
+    assert status == 400, answer
+    assert reason in answer["message"] and "\n" not in answer["message"]
+    assert rig.sqs.sent == []
+
+
+def test_nesting_up_to_the_limit_and_large_exact_numbers_are_accepted():
+    rig = Rig()
+    nested = b'{"a":' * 199 + b"1" + b"}" * 199  # 199 objects inside the top-level one: depth 200
+    assert rig.post(_signed_shopify(b'{"deep":' + nested + b"}"))[0] == 202
+    assert rig.post(_signed_shopify(b'{"n": ' + b"9" * 4_300 + b', "f": 1e308, "tiny": 1e-400}'))[0] == 202
+
+
+def test_duplicate_names_keep_the_last_value_as_the_workers_parser_does():
+    from handlers.providers.stripe import PROVIDER as STRIPE
+
+    text = (
+        '{"id": "evt_first", "type": "invoice.paid", "id": "evt_last", "created": 1, "data": {"object": {"id": "in_1",'
+        ' "object": "invoice", "customer": "cus_1", "amount_paid": 1, "amount_due": 1, "currency": "usd",'
+        ' "status": "paid", "status": "open"}}}'
+    )
+    rig = Rig()
+    assert rig.post(_signed_stripe(text))[0] == 202
+    assert rig.sqs.sent[0]["MessageAttributes"]["delivery_id"]["StringValue"] == "evt_last"
+    model = STRIPE.model_for("invoice.paid")
+    assert model is not None
+    assert model.model_validate_json(text).model_dump()["data"]["object"]["status"] == "open"
+
+
+@pytest.mark.parametrize("field_text", ['"evt\\u0000x"', '"evt\\u0007"', '"\\uffff"'])
+def test_envelope_field_a_queue_attribute_cannot_carry_is_400(field_text):
+    rig = Rig()
+    status, answer = rig.post(_signed_stripe('{"id": ' + field_text + ', "type": "invoice.paid"}'))
+    assert status == 400 and "delivery id" in answer["message"]
+    assert rig.sqs.sent == []
+
+
+def test_body_with_characters_a_queue_message_cannot_carry_goes_by_claim_check():
+    rig = Rig()
+    delivery = _signed_shopify('{"note": "\ufffe"}'.encode())
+    assert rig.post(delivery)[0] == 202
+    [sent] = rig.sqs.sent
+    assert sent["MessageAttributes"]["claim_check"]["StringValue"] == "1"
+    assert "\ufffe" not in sent["MessageBody"]
+    key = json.loads(sent["MessageBody"])["claim_check"]["key"]
+    assert rig.s3.objects[("payloads", key)] == delivery.body
+
+
+@pytest.mark.parametrize("event_body", ['{"a": "\ud800"}', 12, ["x"]])
+def test_event_body_that_cannot_be_bytes_is_400(event_body):
+    rig = Rig()
+    event = {
+        "pathParameters": {"provider": "shopify"},
+        "headers": dict(order().headers),
+        "requestContext": {"authorizer": {"tenant": "acme", "providers": "shopify"}},
+        "body": event_body,
+        "isBase64Encoded": isinstance(event_body, int),
+    }
+    response = handle(rig.producer, event)
+    assert response["statusCode"] == 400, response
+
+
+def test_a_bug_is_answered_500_with_a_reason_never_raised(monkeypatch, caplog):
+    import handlers.producer
+
+    def broken(body):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(handlers.producer, "read_json_body", broken)
+    rig = Rig()
+    with caplog.at_level("ERROR"):
+        status, answer = rig.post(order())
+    assert status == 500 and answer == {"message": "internal error; retry later"}
+    assert rig.sqs.sent == []
+    assert any(record.exc_info for record in caplog.records)

@@ -1,7 +1,7 @@
-"""Worker: DTO validation, idempotent business writes, FIFO partial batches, DLQ routing.
+"""Worker: DTO validation, exactly-once business writes, FIFO partial batches, DLQ routing.
 
-AWS is moto in-process (no network); the idempotency layer is Powertools' real
-DynamoDBPersistenceLayer on the moto events table.
+AWS is moto in-process (no network). The exactly-once transaction itself (call counts, duplicates,
+cancellations, bounded items) is tested in test_worker_exactly_once.py.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def test_valid_order_is_processed_and_written_once(aws):
     [item] = projection_items(aws)
     order_id = json.loads(order_body())["id"]
     assert item["id"] == f"acme#order#{order_id}"
-    assert item["writes"] == 1 and item["applied_events"] == {eid_of(rec)}
+    assert item["writes"] == 1 and "applied_events" not in item
+    assert status["applied_to"] == item["id"] and status["applied_at"] == status["processed_at"]
     assert item["data"]["total_price"] == json.loads(order_body())["total_price"]
 
 
@@ -52,24 +53,33 @@ def test_second_application_of_same_event_does_not_write(aws):
     rec = record(order_body(), delivery_id="same-delivery")
     again = record(order_body(), delivery_id="same-delivery")  # provider retry hours later: new message
     worker.handle({"Records": [rec]}, Context())
-    worker.handle({"Records": [again]}, Context())
-    assert projections.calls == [eid_of(rec)]  # Powertools answered the second from the store
+    assert worker.handle({"Records": [again]}, Context()) == {"batchItemFailures": []}
+    assert projections.calls == [eid_of(rec), eid_of(rec)]  # the second transaction was cancelled
     [item] = projection_items(aws)
     assert item["writes"] == 1
-    assert status_of(aws, eid_of(rec))["status"] == "PROCESSED"
+    status = status_of(aws, eid_of(rec))
+    assert status["status"] == "PROCESSED" and status["duplicates"] == 1
 
 
-def test_projection_write_is_conditional_on_the_event_id(aws):
-    store = ProjectionStore(aws.dynamodb, "projections")
+def test_projection_write_is_conditional_on_the_event_status(aws):
+    from handlers.stores.exactly_once import ApplyOutcome, ExactlyOnceWriter
     from handlers.stores.projections import Projection
+    from handlers.stores.status_store import Attempt, EventMeta
 
+    status = StatusStore(aws.dynamodb, "events")
+    writer = ExactlyOnceWriter(status, ProjectionStore(aws.dynamodb, "projections"))
     projection = Projection("order", "42", {"name": "#1"})
-    kwargs = dict(tenant="acme", provider="shopify", topic="orders/create", event_id="evt_" + "a" * 32, at_ms=1)
-    assert store.apply(projection, **kwargs) is True
-    assert store.apply(projection, **kwargs) is False  # crash between write and idempotency save
-    assert store.apply(projection, **{**kwargs, "event_id": "evt_" + "b" * 32}) is True
+
+    def meta(eid: str) -> EventMeta:
+        return EventMeta(eid, "acme", "shopify", "orders/create", "d", "acme:shop")
+
+    first, second = "evt_" + "a" * 32, "evt_" + "b" * 32
+    kwargs = dict(generation=0, attempt=Attempt(1, 1), at_ms=2)
+    assert writer.apply(projection, meta(first), **kwargs) == ApplyOutcome.APPLIED
+    assert writer.apply(projection, meta(first), **kwargs) == ApplyOutcome.DUPLICATE
+    assert writer.apply(projection, meta(second), **kwargs) == ApplyOutcome.APPLIED
     [item] = projection_items(aws)
-    assert item["writes"] == 2 and len(item["applied_events"]) == 2
+    assert item["writes"] == 2 and item["last_event_id"] == second
 
 
 def test_schema_mismatch_goes_to_dlq_at_once_and_counts_as_success(aws):
@@ -165,6 +175,15 @@ def test_unknown_topic_is_processed_generically(aws):
     assert item["kind"] == "event" and item["id"] == f"acme#event#{eid_of(rec)}"
     assert json.loads(item["data"]["payload"]) == {"id": 7, "cart_token": "abc"}
     assert dlq_messages(aws) == []
+
+
+def test_a_body_nested_too_deep_for_any_parser_is_dead_lettered_at_once(aws):
+    # Only reachable around the producer (a replay with --body): no RecursionError, no retries.
+    worker, _ = make_worker(aws)
+    rec = record("[" * 5000 + "]" * 5000, topic="carts/create")
+    assert worker.handle({"Records": [rec]}, Context()) == {"batchItemFailures": []}
+    status = status_of(aws, eid_of(rec))
+    assert status["status"] == "DEAD_LETTERED" and "nested more than" in status["reason"]
 
 
 @pytest.mark.parametrize(

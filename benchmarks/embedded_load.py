@@ -1,0 +1,153 @@
+"""One embedded stack in a private hookstack home for a benchmark, and ``hookstack load`` runs
+against it (the project's load harness, as a child process in its own session).
+
+Everything started here stops on exit, on an error, on Ctrl-C or SIGTERM: the load child first,
+then the gateway and the emulator (``down``), then anything still running from the private home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stack.embedded.processes import stop_group
+
+REPO = Path(__file__).resolve().parent.parent
+STAGE = "dev"
+
+
+class LoadRunError(RuntimeError):
+    """A ``hookstack load`` run outlived its budget or wrote no summary."""
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    exit_code: int
+    summary: dict[str, Any]  # summary.json
+    raw: dict[str, Any]  # locust-result.json (timeline, status counts, exact histograms)
+    log_path: Path
+    started_epoch: float
+    seconds: float
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so every clean-up runs either way."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def leftovers(home: Path) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
+    return [int(pid) for pid in found if int(pid) != os.getpid()]
+
+
+def stop_child(process: subprocess.Popen[bytes]) -> None:
+    """Ask the `hookstack load` child to stop (it stops its Locust child), then insist."""
+    stop_group(process.pid, ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)), process=process)
+
+
+class PrivateStack:
+    """``with PrivateStack() as stack:`` — the embedded stack up in a fresh private home."""
+
+    def __init__(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="hookstack-bench-home-"))
+        self.work = self.home / "runs"
+        self.work.mkdir()
+        self.env = {**os.environ, "HOOKSTACK_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
+        self.env.pop("HOOKSTACK_STAGE", None)
+        self._previous_home = os.environ.get("HOOKSTACK_HOME")
+        self.outputs: Any = None
+        self.up_seconds = 0.0
+
+    def __enter__(self) -> PrivateStack:
+        from stack.config import load_config
+        from stack.embedded.lifecycle import up
+
+        os.environ["HOOKSTACK_HOME"] = str(self.home)
+        try:
+            result = up(load_config(stage=STAGE))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        self.outputs = result.outputs
+        self.up_seconds = result.total_s
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from stack.config import load_config
+        from stack.embedded.lifecycle import down
+
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip this
+        try:
+            down(load_config(stage=STAGE))
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            for pid in leftovers(self.home):  # ours: started under this private home; stopped by id
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if self._previous_home is None:
+                os.environ.pop("HOOKSTACK_HOME", None)
+            else:
+                os.environ["HOOKSTACK_HOME"] = self._previous_home
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    def load(self, name: str, options: list[str], budget_s: float) -> LoadRun:
+        """``hookstack load --target embedded --stage dev OPTIONS``, within ``budget_s``."""
+        report_dir = self.work / name
+        command = [sys.executable, "-m", "loadtests.cli", "--target", "embedded", "--stage", STAGE]
+        command += ["--report-dir", str(report_dir), *options]
+        log_path = self.work / f"{name}.log"
+        started, started_epoch = time.monotonic(), time.time()
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C reaches it only through us, once
+            )
+            try:
+                code = process.wait(timeout=budget_s)
+            except subprocess.TimeoutExpired:
+                raise LoadRunError(f"{name} outlived its {budget_s:.0f} s budget (log {log_path})") from None
+            finally:
+                stop_child(process)
+        summary_path = report_dir / "summary.json"
+        if not summary_path.exists():
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-12:])
+            raise LoadRunError(f"{name} wrote no summary (exit {code}):\n{tail}")
+        return LoadRun(
+            exit_code=code,
+            summary=json.loads(summary_path.read_text()),
+            raw=json.loads((report_dir / "locust-result.json").read_text()),
+            log_path=log_path,
+            started_epoch=started_epoch,
+            seconds=time.monotonic() - started,
+        )
+
+    def keep_reports(self, destination: Path) -> None:
+        destination.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(self.work, destination, dirs_exist_ok=True)

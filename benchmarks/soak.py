@@ -1,0 +1,209 @@
+"""Soak: a steady rate for a long time — flat memory and latency, nothing lost.
+
+One embedded stack in a private hookstack home; ``hookstack load`` offers ``--rate`` req/s
+(steady, open model) in back-to-back windows of ``--window-minutes`` (default 5) until
+``--minutes`` (default 30) of load have run. Each window is its own load run, so its figures are
+exact: ack p50/p99/max, accepted / processed / missing after its drain, the drain time; between
+windows only the next run's start-up (a few seconds) and the drain pass. After every window the
+resident memory of each stack process is read (the gateway, the environments of each function,
+the emulator), and sampled every 2 s throughout for the peaks. Printed: one row per window, then
+the first and last window compared (memory growth in MiB, p99 ratio) and the total missing
+(must be 0).
+
+    python benchmarks/soak.py [--rate 20] [--minutes 30] [--window-minutes 5] [--drain-timeout 300]
+                              [--json PATH] [--reports-dir DIR]
+
+Bounded: every window has a time budget and the settings are refused unless the whole run fits
+``--max-minutes``; everything it started stops at the end, on an error, on Ctrl-C or on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from rich.console import Console  # noqa: E402 - run as a script: the repository goes on sys.path first
+from rich.table import Table  # noqa: E402
+
+from benchmarks.embedded_load import PrivateStack, sigterm_as_interrupt  # noqa: E402
+from benchmarks.process_memory import MemorySampler  # noqa: E402
+
+# Start-up of one `hookstack load` run (Locust, warm-up) and its summary, on top of load and drain.
+RUN_OVERHEAD_S = 120.0
+
+
+def run(args: argparse.Namespace, console: Console, stack: PrivateStack) -> dict[str, Any]:
+    sampler = MemorySampler(stack.home).start()
+    windows: list[dict[str, Any]] = []
+    count = math.ceil(args.minutes / args.window_minutes)
+    window_s = args.minutes * 60 / count
+    result: dict[str, Any] = {
+        "rate_rps": args.rate,
+        "minutes": args.minutes,
+        "windows": windows,
+        "cpu_count": os.cpu_count(),
+        "load_average_before": [round(v, 2) for v in os.getloadavg()],
+        "memory_start_mib": sampler.mark("start"),
+    }
+    try:
+        for index in range(1, count + 1):
+            console.print(f"window {index}/{count}: {args.rate:g} req/s for {window_s:.0f} s")
+            load = stack.load(
+                f"window-{index}",
+                [
+                    "--scenario",
+                    "steady",
+                    "--rate",
+                    repr(args.rate),
+                    "--duration",
+                    f"{window_s:.0f}s",
+                    "--warmup",
+                    "20" if index == 1 else "0",
+                    "--drain-timeout",
+                    f"{args.drain_timeout:g}s",
+                    "--seed",
+                    str(index),
+                ],
+                RUN_OVERHEAD_S + window_s + args.drain_timeout,
+            )
+            summary = load.summary
+            row = {
+                "window": index,
+                "exit_code": load.exit_code,
+                **{
+                    key: summary.get(key)
+                    for key in (
+                        "achieved_rps",
+                        "requests",
+                        "acks",
+                        "error_rate",
+                        "p50_ms",
+                        "p99_ms",
+                        "max_ms",
+                        "accepted",
+                        "processed",
+                        "dead_lettered",
+                        "missing",
+                        "drain_seconds",
+                        "status_counts",
+                    )
+                },
+                "memory_mib": sampler.mark(f"window {index}"),
+            }
+            windows.append(row)
+            console.print(
+                f"  p99 {row['p99_ms']} ms · drain {row['drain_seconds']} s · missing {row['missing']} · "
+                f"memory {json.dumps(row['memory_mib'])}"
+            )
+    finally:
+        sampler.stop()
+    result["memory_peak_mib"] = {role: round(memory.peak_mib, 1) for role, memory in sorted(sampler.roles.items())}
+    result["processes"] = {
+        role: {
+            "first": memory.processes_first,
+            "last": memory.processes_last,
+            "pids_seen": len(sampler.pids_seen[role]),
+        }
+        for role, memory in sorted(sampler.roles.items())
+    }
+    result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    if windows:
+        first, last = windows[0], windows[-1]
+        result["memory_growth_mib"] = {
+            role: round(last["memory_mib"].get(role, 0.0) - first["memory_mib"].get(role, 0.0), 1)
+            for role in sorted(set(first["memory_mib"]) | set(last["memory_mib"]))
+        }
+        result["p99_last_over_first"] = (
+            round(last["p99_ms"] / first["p99_ms"], 2) if first.get("p99_ms") and last.get("p99_ms") else None
+        )
+        result["missing_total"] = sum(int(w["missing"] or 0) for w in windows)
+    return result
+
+
+def print_result(console: Console, result: dict[str, Any]) -> None:
+    windows = result["windows"]
+    roles = sorted({role for w in windows for role in w["memory_mib"]})
+    table = Table(title=f"Soak: {result['rate_rps']:g} req/s steady for {result['minutes']:g} min, per window")
+    for column in ("window", "acks", "p50 ms", "p99 ms", "max ms", "drain s", "missing", *[f"{r} MiB" for r in roles]):
+        table.add_column(column, justify="right")
+    start = result["memory_start_mib"]
+    table.add_row("start", "", "", "", "", "", "", *[str(start.get(role, "")) for role in roles])
+    for w in windows:
+        table.add_row(
+            str(w["window"]),
+            str(w["acks"]),
+            str(w["p50_ms"]),
+            str(w["p99_ms"]),
+            str(w["max_ms"]),
+            str(w["drain_seconds"]),
+            str(w["missing"]),
+            *[str(w["memory_mib"].get(role, "")) for role in roles],
+        )
+    console.print(table)
+    if windows:
+        console.print(f"memory, last window − first, MiB: {json.dumps(result['memory_growth_mib'])}")
+        console.print(f"peak memory, MiB: {json.dumps(result['memory_peak_mib'])}")
+        console.print(f"processes (first → last, pids seen): {json.dumps(result['processes'])}")
+        console.print(
+            f"p99 last window / first: {result['p99_last_over_first']} · missing, all windows: "
+            f"[bold]{result['missing_total']}[/]"
+        )
+    before, after = result["load_average_before"][0], result["load_average_after"][0]
+    console.print(f"load average {before:.1f} → {after:.1f} on {result['cpu_count']} CPUs")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=20.0, help="offered rate, req/s (steady, open model)")
+    parser.add_argument("--minutes", type=float, default=30.0, help="minutes of load in all")
+    parser.add_argument("--window-minutes", type=float, default=5.0, help="minutes per window (one load run each)")
+    parser.add_argument("--drain-timeout", type=float, default=300.0, help="longest wait for each window's backlog, s")
+    parser.add_argument("--max-minutes", type=float, default=90.0, help="deadline of the whole benchmark")
+    parser.add_argument("--json", dest="json_path", type=Path, help="write the figures here")
+    parser.add_argument("--reports-dir", type=Path, help="keep every window's summary.json and report.html here")
+    args = parser.parse_args(argv)
+    if not (0 < args.rate <= 500 and 1 <= args.minutes <= 600 and 1 <= args.window_minutes <= args.minutes):
+        parser.error("--rate 0..500, --minutes 1..600, --window-minutes 1..--minutes")
+    if not 10 <= args.drain_timeout <= 3600:
+        parser.error("--drain-timeout 10..3600")
+    windows = math.ceil(args.minutes / args.window_minutes)
+    needed_min = args.minutes + windows * (RUN_OVERHEAD_S + args.drain_timeout) / 60 + 3
+    if needed_min > args.max_minutes:
+        parser.error(f"these settings can take {needed_min:.0f} min: raise --max-minutes or lower --drain-timeout")
+    console = Console()
+    if not console.is_terminal:
+        console.width = 150
+    result: dict[str, Any] | None = None
+    code = 1
+    with sigterm_as_interrupt():
+        try:
+            console.print("starting the embedded stack in a private home")
+            with PrivateStack() as stack:
+                console.print(f"stack up in {stack.up_seconds:.0f} s: {stack.outputs.api_url}")
+                result = run(args, console, stack)
+                if args.reports_dir:
+                    stack.keep_reports(args.reports_dir)
+            code = 0
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted: everything stopped[/]")
+            code = 130
+    if result is None:
+        return code
+    print_result(console, result)
+    if args.json_path is not None:
+        args.json_path.parent.mkdir(parents=True, exist_ok=True)
+        args.json_path.write_text(json.dumps(result, indent=2, default=str))
+        console.print(f"figures written to {args.json_path}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
