@@ -10,13 +10,16 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from stack.errors import HookstackError
+
+if TYPE_CHECKING:
+    from chaos.runner import DrillResult
 
 app = typer.Typer(
     help="Chaos drills: run-time fault injection, drills with reconciliation, game-day switches.", no_args_is_help=True
@@ -41,6 +44,55 @@ def _switch(outputs):
     return FaultSwitch(outputs.client("ssm"), load_config(stage=outputs.stage).faults_parameter)
 
 
+# Short headers, so that the table fits 80 columns (CI logs) without cutting a name or a verdict.
+SUMMARY_COLUMNS = (
+    ("sent", "sent"),
+    ("ack", "acked"),
+    ("proc", "processed"),
+    ("dlq", "dead_lettered"),
+    ("repl", "replayed"),
+    ("dup", "duplicates_applied"),
+    ("ord", "order_violations"),
+    ("miss", "missing"),
+)
+SUMMARY_LEGEND = (
+    "ack acknowledged (202) · proc processed · dlq dead-lettered · repl replayed · "
+    "dup duplicates applied · ord order violations · miss missing"
+)
+
+
+def drill_summary_table(results: list[DrillResult]) -> Table:
+    table = Table(box=None, padding=(0, 1), pad_edge=False)
+    table.add_column("drill", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("s", justify="right", no_wrap=True)
+    for header, _ in SUMMARY_COLUMNS:
+        table.add_column(header, justify="right", no_wrap=True)
+    for result in results:
+        counts = result.counts
+        table.add_row(
+            result.drill,
+            result.verdict,
+            f"{result.duration_s:.1f}",
+            *(str(counts[key]) for _, key in SUMMARY_COLUMNS),
+        )
+    return table
+
+
+def fault_lines(active: list[dict], now: float) -> list[str]:
+    """One line per active fault, its id first and whole (what `inject --id` named)."""
+    lines = []
+    for fault in active:
+        scope = ", ".join(
+            f"{k}={v}" for k, v in fault.items() if k not in ("id", "function", "point", "action", "expires_at")
+        )
+        lines.append(
+            f"{fault['id']}  {fault['function']}/{fault['point']}/{fault['action']}  "
+            f"scope {scope or 'all'}  expires in {fault['expires_at'] - now:.0f}s"
+        )
+    return lines
+
+
 @app.command("list")
 def list_drills() -> None:
     """The drills, with their expected duration on a drill-sized embedded stage."""
@@ -52,6 +104,8 @@ def list_drills() -> None:
         worker_timeout_s=timeout, visibility_timeout_s=6 * timeout, max_receive_count=3, faults_cache_s=2
     )
     table = Table("drill", "what it does", "about")
+    table.columns[0].no_wrap = True  # a name to type: never cut
+    table.columns[2].no_wrap = True
     for drill in DRILLS.values():
         table.add_row(drill.name, drill.summary, f"{drill.estimate(timings):.0f}s")
     out.print(table)
@@ -128,25 +182,10 @@ def run(
             for failure in result.failures[:8]:
                 console.print(f"  [red]•[/red] {failure}", highlight=False)
             results.append((result, json_path, html_path))
-    table = Table(
-        "drill", "verdict", "s", "sent", "acked", "processed", "dead-lettered", "replayed", "dup", "order", "missing"
-    )
-    for result, _, _ in results:
-        c = result.counts
-        table.add_row(
-            result.drill,
-            result.verdict,
-            f"{result.duration_s:.1f}",
-            str(c["sent"]),
-            str(c["acked"]),
-            str(c["processed"]),
-            str(c["dead_lettered"]),
-            str(c["replayed"]),
-            str(c["duplicates_applied"]),
-            str(c["order_violations"]),
-            str(c["missing"]),
-        )
+    table = drill_summary_table([result for result, _, _ in results])
     out.print(table)
+    if results:
+        console.print(SUMMARY_LEGEND, highlight=False)
     if refused:
         console.print(f"[red]not run:[/red] {refused}", highlight=False)
     if refused or not all(result.passed for result, _, _ in results):
@@ -176,19 +215,8 @@ def status(
     if as_json:
         out.print_json(json.dumps(described))
         return
-    table = Table("id", "function/point/action", "scope", "expires in")
-    now = time.time()
-    for fault in described["active"]:
-        scope = ", ".join(
-            f"{k}={v}" for k, v in fault.items() if k not in ("id", "function", "point", "action", "expires_at")
-        )
-        table.add_row(
-            fault["id"],
-            f"{fault['function']}/{fault['point']}/{fault['action']}",
-            scope or "all",
-            f"{fault['expires_at'] - now:.0f}s",
-        )
-    out.print(table)
+    for line in fault_lines(described["active"], time.time()):
+        out.print(line, soft_wrap=True, highlight=False, markup=False)
     console.print(
         f"{len(described['active'])} active fault(s) in {described['parameter']}"
         + (f"; applied log until {described['applied_log_until']}" if described["applied_log_until"] else "")

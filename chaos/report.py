@@ -14,13 +14,19 @@ from chaos.runner import DrillResult
 
 WIDTH, HEIGHT = 900, 300
 LEFT, RIGHT, TOP, BOTTOM = 56, 170, 24, 40
+# Drawn in this order. The DLQ depth often equals the dead-lettered count (until the replay), so
+# it comes last, dashed, over that line: both stay visible where they coincide.
 SERIES = (
     ("queue_visible", "queue (visible)", "#1f77b4"),
     ("queue_in_flight", "queue (in flight)", "#17becf"),
-    ("dlq", "DLQ depth", "#d62728"),
     ("processed", "processed", "#2ca02c"),
     ("dead_lettered", "dead-lettered", "#ff7f0e"),
+    ("dlq", "DLQ depth", "#d62728"),
 )
+DASHED = frozenset({"dlq"})
+LABEL_FONT_PX = 10
+LABEL_CHAR_PX = 6.2  # a generous average advance at 10 px sans-serif, so estimated boxes never touch
+LABEL_LINE_PX = 12
 
 
 def _esc(value: Any) -> str:
@@ -49,6 +55,30 @@ def fault_windows(marks: list[dict[str, Any]], end: float) -> list[tuple[str, fl
     return windows
 
 
+def label_lanes(starts: list[float], labels: list[str], left: float, right: float) -> list[tuple[float, int, str]]:
+    """(x, lane, anchor) for each fault label: beside the start of its window, in the first lane
+    (text line) where it does not overlap a label placed before it; near the right edge it ends at
+    its start instead of running out of the plot."""
+    lanes: list[list[tuple[float, float]]] = []
+    placed = []
+    for start, label in zip(starts, labels, strict=True):
+        width = len(label) * LABEL_CHAR_PX
+        if start + 3 + width <= right:
+            x, anchor, box = start + 3, "start", (start + 3, start + 3 + width)
+        else:
+            x, anchor, box = start - 3, "end", (start - 3 - width, start - 3)
+        box = (max(box[0], left), box[1])
+        lane = next(
+            (i for i, taken in enumerate(lanes) if all(box[1] + 4 <= a or b + 4 <= box[0] for a, b in taken)),
+            len(lanes),
+        )
+        if lane == len(lanes):
+            lanes.append([])
+        lanes[lane].append(box)
+        placed.append((x, lane, anchor))
+    return placed
+
+
 def timeline_svg(timeline: dict[str, Any]) -> str:
     samples = timeline.get("samples") or []
     marks = timeline.get("marks") or []
@@ -66,15 +96,20 @@ def timeline_svg(timeline: dict[str, Any]) -> str:
         return TOP + plot_h - v / y_top * plot_h
 
     parts = [f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#bbb"/>']
-    for index, (fault_id, start, stop) in enumerate(fault_windows(marks, end)):
+    windows = fault_windows(marks, end)
+    for fault_id, start, stop in windows:
         parts.append(
             f'<rect x="{x(start):.1f}" y="{TOP}" width="{max(1.0, x(stop) - x(start)):.1f}" '
             f'height="{plot_h}" fill="#f4b400" fill-opacity="0.15"><title>{_esc(fault_id)}: '
             f"{start:.1f}s → {stop:.1f}s</title></rect>"
         )
+    lanes = label_lanes([x(start) for _, start, _ in windows], [w[0] for w in windows], LEFT, LEFT + plot_w)
+    for (fault_id, _, _), (label_x, lane, anchor) in zip(windows, lanes, strict=True):
+        # A white halo keeps a label readable over the lines and the other windows' shading.
         parts.append(
-            f'<text x="{x(start) + 3:.1f}" y="{TOP + 12 + 11 * (index % 4)}" font-size="10" '
-            f'fill="#8a6d00">{_esc(fault_id)}</text>'
+            f'<text class="fault-label" x="{label_x:.1f}" y="{TOP + 12 + LABEL_LINE_PX * lane}" '
+            f'font-size="{LABEL_FONT_PX}" text-anchor="{anchor}" fill="#8a6d00" stroke="#fff" stroke-width="3" '
+            f'paint-order="stroke">{_esc(fault_id)}</text>'
         )
     value = 0.0
     while value <= y_top + 1e-9:
@@ -96,12 +131,16 @@ def timeline_svg(timeline: dict[str, Any]) -> str:
             )
     for index, (key, label, color) in enumerate(SERIES):
         points = " ".join(f"{x(s['t']):.1f},{y(s[key]):.1f}" for s in samples)
+        dash = ' stroke-dasharray="6 4"' if key in DASHED else ""
         if points:
-            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}"/>')
+            parts.append(
+                f'<polyline class="series-{key}" fill="none" stroke="{color}" stroke-width="2"{dash} '
+                f'points="{points}"/>'
+            )
         legend_y = TOP + 14 + 18 * index
         parts.append(
             f'<line x1="{LEFT + plot_w + 12}" x2="{LEFT + plot_w + 32}" y1="{legend_y - 4}" '
-            f'y2="{legend_y - 4}" stroke="{color}" stroke-width="3"/>'
+            f'y2="{legend_y - 4}" stroke="{color}" stroke-width="3"{dash}/>'
             f'<text x="{LEFT + plot_w + 38}" y="{legend_y}" font-size="12">{_esc(label)}</text>'
         )
     parts.append(

@@ -1,22 +1,24 @@
 """Settings that vary per deployment, with defaults.
 
-Read from ``hookstack.toml`` (table ``[hookstack]``) in the working directory when present, then
+Read from the project's ``hookstack.toml`` (table ``[hookstack]``; an unknown key is an error) when present, then
 from ``HOOKSTACK_*`` environment variables for the few that are commonly overridden. Nothing here
 needs a code edit to change.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from handlers.providers.registry import PROVIDERS  # what the deployed handlers verify
 from stack.clients.token_placement import DEFAULT_IDENTITY_HEADER, TokenPlacement
 from stack.errors import HookstackError
+from stack.home import config_file
 
 
 class TenantConfig(BaseModel):
@@ -49,7 +51,11 @@ class HookstackConfig(BaseModel):
     worker_batch_size: int = Field(10, ge=1, le=10)  # FIFO event source mappings cap at 10
     worker_max_concurrency: int = Field(2, ge=2, le=1000)
     max_receive_count: int = Field(3, ge=1, le=1000)
-    idempotency_ttl_seconds: int = Field(24 * 3600, ge=3600)  # Shopify retries for 4 hours
+    # SQS FIFO high-throughput mode on the queues (DeduplicationScope messageGroup,
+    # FifoThroughputLimit perMessageGroupId): throughput scales with the number of message groups
+    # instead of 300 sends/s per queue. The producer's dedup id is unique per tenant, so per-group
+    # scope deduplicates exactly what the queue-wide scope did (docs/architecture.md).
+    fifo_high_throughput: bool = True
     payload_retention_days: int = Field(14, ge=1)
     secret_cache_seconds: int = Field(300, ge=0)
     # Chaos drills' run-time fault switch. Every warm producer/worker reads it once per cache
@@ -108,15 +114,56 @@ class HookstackConfig(BaseModel):
         return f"{self.project}-{self.stage}-{suffix}"
 
 
+def _unknown_key(key: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(key.rpartition(".")[2], sorted(known), n=1)
+    return f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key)
+
+
+def _unknown_keys(values: dict[str, object], source: Path) -> None:
+    """A misspelt key would otherwise be ignored in silence and its default used."""
+    top_keys, tenant_keys = set(HookstackConfig.model_fields), set(TenantConfig.model_fields)
+    unknown = [_unknown_key(key, top_keys) for key in values if key not in top_keys]
+    tenants = values.get("tenants")
+    for index, tenant in enumerate(tenants if isinstance(tenants, list) else []):
+        if isinstance(tenant, dict):
+            where = f"tenants[{index}]"
+            unknown += [_unknown_key(f"{where}.{key}", tenant_keys) for key in tenant if key not in tenant_keys]
+    if unknown:
+        raise HookstackError(
+            f"{source}: unknown key {', '.join(unknown)} in [hookstack] (every key: stack/config.py, HookstackConfig)"
+        )
+
+
+def _read_file(path: Path) -> dict[str, object]:
+    try:
+        document = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise HookstackError(f"{path}: not valid TOML: {exc}") from None
+    other_tables = [key for key in document if key != "hookstack"]
+    if other_tables:
+        raise HookstackError(f"{path}: unknown table(s) {', '.join(other_tables)}: settings go in [hookstack]")
+    values = document.get("hookstack", {})
+    _unknown_keys(values, path)
+    return dict(values)
+
+
+def _invalid_value(exc: ValidationError, source: str) -> HookstackError:
+    """One line naming each bad key and the value given, instead of pydantic's dump."""
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error.get("loc", ())) or "value"
+        given = f" = {error['input']!r}" if "input" in error and not isinstance(error["input"], dict) else ""
+        problems.append(f"{key}{given}: {error.get('msg', 'invalid value')}")
+    return HookstackError(f"invalid configuration ({source}): " + "; ".join(problems))
+
+
 def load_config(path: Path | None = None, **overrides: object) -> HookstackConfig:
-    """Defaults, then ``hookstack.toml``, then environment, then explicit overrides."""
+    """Defaults, then ``hookstack.toml`` (the project's: see ``stack.home``), then environment,
+    then explicit overrides."""
     values: dict[str, object] = {}
-    path = path or Path(os.environ.get("HOOKSTACK_CONFIG", "hookstack.toml"))
+    path = path or config_file()
     if path.is_file():
-        try:
-            values.update(tomllib.loads(path.read_text()).get("hookstack", {}))
-        except tomllib.TOMLDecodeError as exc:
-            raise HookstackError(f"{path}: not valid TOML: {exc}") from None
+        values.update(_read_file(path))
     for key in ("stage", "region"):
         env = os.environ.get(f"HOOKSTACK_{key.upper()}")
         if env:
@@ -124,5 +171,5 @@ def load_config(path: Path | None = None, **overrides: object) -> HookstackConfi
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return HookstackConfig(**values)
-    except ValueError as exc:
-        raise HookstackError(f"invalid configuration: {exc}".replace("\n", " ")) from None
+    except ValidationError as exc:
+        raise _invalid_value(exc, str(path) if path.is_file() else "settings") from None

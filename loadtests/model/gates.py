@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stack.errors import HookstackError
+from stack.errors import UsageError
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -72,8 +72,8 @@ _UNITS: dict[str, dict[str | None, float]] = {
 }
 
 
-class GateError(HookstackError, ValueError):
-    """A gate that cannot be parsed."""
+class GateError(UsageError, ValueError):
+    """A gate that cannot be parsed: a usage error (exit 2), never mistaken for a failed gate (exit 1)."""
 
 
 @dataclass(frozen=True)

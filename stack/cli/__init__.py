@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
+import typer
 from rich.text import Text
 
 from stack.cli import edge
 from stack.cli.app import app, console
 
 # Each module registers its commands on import; this order is the order of `hookstack --help`.
-COMMAND_MODULES = ("stack.cli.lifecycle", "stack.cli.delivery", "stack.cli.demo")
+COMMAND_MODULES = ("stack.cli.lifecycle", "stack.cli.delivery", "stack.cli.env", "stack.cli.demo")
 
 
 def _register_commands() -> None:
@@ -33,9 +35,26 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _without_flag_placeholders(command: Any) -> None:
+    """A flag takes no value: show none in --help (Typer would print ``--json <bool>``). Typer's
+    own copy of click builds the tree, so its classes are not ``click``'s: read them by attribute."""
+    for param in command.get_params(command.context_class(command)):  # includes the (cached) --help
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _without_flag_placeholders(sub)
+
+
+def command_line() -> Any:
+    """The `hookstack` command tree, as `main` runs it."""
+    command = typer.main.get_command(app)
+    _without_flag_placeholders(command)
+    return command
+
+
 def main() -> None:
     try:
-        app()
+        command_line()(prog_name="hookstack")
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/yellow]")
         sys.exit(130)
@@ -44,4 +63,4 @@ def main() -> None:
         if line is None and edge.debugging():
             raise
         console.print(Text.assemble(("error: ", "red"), line or edge.bug_line(exc)), soft_wrap=True, highlight=False)
-        sys.exit(1)
+        sys.exit(edge.exit_code(exc))

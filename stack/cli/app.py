@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
@@ -21,6 +22,30 @@ app.add_typer(dlq_app, name="dlq")
 
 console = Console(stderr=True)
 out = Console()
+
+
+def hookstack_version() -> str:
+    try:
+        return version("hookstack")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        out.print(f"hookstack {hookstack_version()}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """hookstack: webhook ingestion stack, local emulation and load-testing harness."""
+
 
 TargetOpt = Annotated[str, typer.Option("--target", "-t", help="embedded | localstack | aws")]
 StageOpt = Annotated[str | None, typer.Option("--stage", help="stage name (default from config)")]

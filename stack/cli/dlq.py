@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from stack.cli.app import JsonOpt, StageOpt, TargetOpt, console, dlq_app, out, print_json
+from stack.errors import HookstackError, UsageError
+
+if TYPE_CHECKING:
+    from stack.ops.dlq import DeadLetter
+
+
+def dead_letter_lines(letters: list[DeadLetter]) -> list[str]:
+    """Three lines per dead letter, the event id first and whole (it is what `show` and `replay
+    --id` take); long values run on unbroken rather than being cut to a column."""
+    lines = []
+    for letter in letters:
+        lines += [
+            f"{letter.event_id or letter.message_id}  {letter.kind or '?'} · {letter.topic or '?'} · "
+            f"replays {letter.replay_count}",
+            f"  group   {letter.group}",
+            f"  reason  {letter.reason or '?'}",
+        ]
+    return lines
 
 
 @dlq_app.command("list")
@@ -27,17 +44,8 @@ def dlq_list(
     if as_json:
         print_json([letter.as_dict() for letter in letters])
         return
-    table = Table("event id", "group", "kind", "reason", "replays", "topic")
-    for letter in letters:
-        table.add_row(
-            letter.event_id or letter.message_id,
-            letter.group,
-            letter.kind or "?",
-            letter.reason or "?",
-            str(letter.replay_count),
-            letter.topic or "?",
-        )
-    out.print(table)
+    for line in dead_letter_lines(letters):
+        out.print(line, soft_wrap=True, highlight=False, markup=False)
     console.print(f"{len(letters)} dead letter(s) shown")
 
 
@@ -49,6 +57,13 @@ def dlq_show(event_id: str, target: TargetOpt = "embedded", stage: StageOpt = No
 
     found = load_outputs(target, stage)
     print_json(show(found.client("sqs"), found.dlq_url, event_id).as_dict(include_body=True))
+
+
+def _read_body(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise HookstackError(f"--body {path}: {exc.strerror or exc}") from None
 
 
 @dlq_app.command("replay")
@@ -65,6 +80,12 @@ def dlq_replay(
     from stack.deploy.outputs import load_outputs
     from stack.ops.dlq import replay
 
+    # Checked here, in the command's own terms, before any stack is looked up.
+    if replay_all == bool(ids):
+        raise UsageError("say which dead letters: --id EVENT_ID (repeatable) or --all")
+    if body is not None and (replay_all or len(ids or []) != 1):
+        raise UsageError("--body replaces the body of exactly one event: give one --id")
+    fixed_body = _read_body(body) if body is not None else None
     found = load_outputs(target, stage)
     result = replay(
         found.client("sqs"),
@@ -75,7 +96,7 @@ def dlq_replay(
         ids=ids,
         all=replay_all,
         dry_run=dry_run,
-        body_override=body.read_bytes() if body else None,
+        body_override=fixed_body,
     )
     if as_json:
         print_json(result.as_dict())

@@ -45,6 +45,11 @@ def error_line(exc: Exception) -> str | None:
     return None
 
 
+def exit_code(exc: Exception) -> int:
+    """2 for input that cannot be used as given (as for the command line's usage errors), else 1."""
+    return exc.exit_code if isinstance(exc, HookstackError) else 1
+
+
 def bug_line(exc: Exception) -> str:
     return f"unexpected {type(exc).__name__}: {exc} (a bug in hookstack; {DEBUG_VARIABLE}=1 shows the traceback)"
 

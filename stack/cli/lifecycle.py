@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from stack.cli.app import (
     EndpointOpt,
@@ -26,6 +25,9 @@ from stack.cli.app import (
 from stack.config import load_config
 from stack.errors import HookstackError
 
+if TYPE_CHECKING:
+    from stack.deploy.outputs import StackOutputs
+
 
 @app.command()
 def synth(
@@ -41,19 +43,26 @@ def synth(
     definition = bootstrap_stack(config) if bootstrap else hookstack_stack(config)
     text = template_json(render_template(definition, runtime=config.runtime, architecture=config.architecture))
     if output:
-        output.write_text(text + "\n")
+        try:
+            output.write_text(text + "\n")
+        except OSError as exc:
+            raise HookstackError(f"--out {output}: {exc.strerror or exc}") from None
         console.print(f"wrote {output} ({len(text)} bytes)")
     else:
         sys.stdout.write(text + "\n")
 
 
-def _outputs_table(outputs) -> Table:
-    table = Table(show_header=False, box=None)
+def outputs_lines(outputs: StackOutputs) -> list[str]:
+    """``name  value`` per output, one line each: URLs, ids and names are copied whole, so they are
+    printed unbroken (a narrow terminal wraps the line; nothing is cut or folded)."""
+    rows: list[tuple[str, str]] = []
     for key, value in outputs.model_dump(mode="json").items():
         if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
-        table.add_row(f"[bold]{key}[/bold]", str(value))
-    return table
+            rows += [(f"{key}.{name}", str(item)) for name, item in value.items()]
+        else:
+            rows.append((key, "" if value is None else str(value)))
+    width = max(len(key) for key, _ in rows)
+    return [f"{key:<{width}}  {value}".rstrip() for key, value in rows]
 
 
 @app.command()
@@ -62,21 +71,49 @@ def up(
         str, typer.Option(help="hookstack (own data plane) | ministack (the emulator's API path)")
     ] = "hookstack",
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="emulator port (default: a free one)")] = None,
+    gateway_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=65535, help="the endpoint's port (default: the one a running stack has, else a free one)"
+        ),
+    ] = None,
+    event_plane: Annotated[
+        str,
+        typer.Option(
+            help="who polls the queues for the worker: hookstack (scales per message group, as Lambda) | "
+            "ministack (the emulator's poller, one batch at a time)"
+        ),
+    ] = "hookstack",
     stage: StageOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start the embedded emulator, deploy the stack, print the endpoint."""
+    """Start the embedded emulator, deploy the stack, print the endpoint; on a running stack,
+    redeploy in place: the endpoint keeps its URL (the gateway restarts on the same port)."""
     from stack.embedded.lifecycle import up as embedded_up
 
-    result = embedded_up(load_config(stage=stage), gateway=gateway, port=port, progress=progress)
+    result = embedded_up(
+        load_config(stage=stage),
+        gateway=gateway,
+        port=port,
+        gateway_port=gateway_port,
+        event_plane=event_plane,
+        progress=progress,
+    )
     if as_json:
-        print_json({"outputs": result.outputs.model_dump(mode="json"), "seconds": round(result.total_s, 2)})
+        print_json(
+            {
+                "outputs": result.outputs.model_dump(mode="json"),
+                "redeployed": result.redeployed,
+                "seconds": round(result.total_s, 2),
+            }
+        )
         return
+    verb = "redeployed" if result.redeployed else "up"
     console.print(
-        f"[green]up[/green] in {result.total_s:.1f}s (emulator {result.emulator_ready_s:.1f}s, "
+        f"[green]{verb}[/green] in {result.total_s:.1f}s (emulator {result.emulator_ready_s:.1f}s, "
         f"deploy {result.deployment.seconds:.1f}s, gateway {result.gateway_ready_s:.1f}s)"
     )
-    out.print(f"endpoint: {result.outputs.api_url}")
+    out.print(f"endpoint: {result.outputs.api_url}", soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -112,7 +149,7 @@ def deploy(
 
     config = load_config(stage=stage, region=region)
     if target == "embedded":
-        up(gateway="hookstack", port=None, stage=stage, as_json=as_json)
+        up(gateway="hookstack", port=None, gateway_port=None, event_plane="hookstack", stage=stage, as_json=as_json)
         return
     where = _target(target, config, endpoint_url, profile, region)
     deployment = run_deploy(where, config, build_dir(), progress)
@@ -164,7 +201,8 @@ def outputs(target: TargetOpt = "embedded", stage: StageOpt = None, as_json: Jso
     if as_json:
         print_json(found.model_dump(mode="json"))
     else:
-        out.print(_outputs_table(found))
+        for line in outputs_lines(found):
+            out.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 @secrets_app.command("init")
