@@ -316,8 +316,9 @@ def worker_crash(ctx: DrillContext) -> Fixes:
         ctx.run_id, ctx.secrets, events=ctx.settings.events, groups=ctx.settings.groups, seed=ctx.seed, prefix="c"
     )
     ctx.plan([gate, *planned])
-    # The gate holds the (single) FIFO poller for a moment so the next batch is full: the crash
-    # then happens in the middle of a batch, after `after_writes` records were written.
+    # The gate holds one batch in flight for a moment while the traffic queues, so the next batches
+    # hold several records: the crash then happens in the middle of a batch, after `after_writes`
+    # records were written.
     gate_ms = int(min(2.0, ctx.timings.worker_timeout_s * 0.6) * 1000)
     gate_fault = ctx.fault(
         "crash-gate", "worker", "write", "latency", latency_ms=gate_ms, groups=(gate.group,), max_attempt=1

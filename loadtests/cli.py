@@ -25,8 +25,9 @@ from rich.table import Table
 
 from loadtests.launcher import LocustRun, LocustRunError, run_locust
 from loadtests.locust.options import DEFAULT_MAX_BODY_BYTES
-from loadtests.model.gates import GateError, parse_gate, parse_gates
+from loadtests.model.gates import METRICS, GateError, format_value, parse_gate, parse_gates
 from loadtests.model.params import LoadParams, parse_duration
+from loadtests.report import event_plane as event_plane_report
 from loadtests.report import hops
 from loadtests.report import html as html_report
 from loadtests.report import summary as run_summary
@@ -35,7 +36,7 @@ from loadtests.warmup import warm_up
 from stack.clients import providers as client_providers
 from stack.clients.events import scan_status_items
 from stack.clients.token_placement import TokenPlacement
-from stack.errors import HookstackError
+from stack.errors import HookstackError, UsageError
 
 PROVIDERS = client_providers.PROVIDERS
 DEFAULT_REPORT_ROOT = Path("load-reports")
@@ -204,6 +205,11 @@ def _queue_limit(outputs: Any) -> int:
         return DEFAULT_MAX_BODY_BYTES
 
 
+def _ms_or_dash(value: float | None) -> str:
+    """A latency of the last window; none yet (nothing answered in it) reads as a dash, not ``Nonems``."""
+    return "—" if value is None else f"{value}ms"
+
+
 class ProgressView:
     """A live table on stderr: the load while it runs, then the drain."""
 
@@ -231,7 +237,7 @@ class ProgressView:
             parts.append(
                 f"t={max(0.0, line['load_time']):.0f}/{self.params.duration:.0f}s "
                 f"offered={line['offered_rps']:.0f}/s sent={line['sent']} answered={line['completed']} "
-                f"errors={line['errors']} p99(5s)={line['p99_ms']}ms"
+                f"errors={line['errors']} p99(5s)={_ms_or_dash(line['p99_ms'])}"
             )
         if self.drain is not None:
             d = self.drain
@@ -254,7 +260,8 @@ class ProgressView:
             )
             table.add_row("acks / errors", f"{line['acks']} / {line['errors']}")
             table.add_row(
-                "ack latency, last 5 s", f"p50 {line['p50_ms']} ms · p99 {line['p99_ms']} ms · max {line['max_ms']} ms"
+                "ack latency, last 5 s",
+                " · ".join(f"{name} {_ms_or_dash(line[f'{name}_ms'])}" for name in ("p50", "p99", "max")),
             )
             cpu = " ".join(f"{node[:12]} {pct:.0f}%" for node, pct in line.get("cpu", {}).items())
             table.add_row("generator CPU", cpu or "—")
@@ -302,6 +309,14 @@ def _live(view: ProgressView, console: Console) -> Any:
     return _PlainProgress(view, console)
 
 
+def _error_rate(summary: dict[str, Any]) -> str:
+    """As a percentage, the unit the gate lines use (``errors<0.1%``)."""
+    rate = summary.get("error_rate")
+    if rate is None:
+        return "— (nothing sent)"
+    return f"{format_value(METRICS['errors'], rate)} ({summary.get('errors', 0)} of {summary.get('requests', 0)})"
+
+
 def _print_summary(console: Console, summary: dict[str, Any], paths: tuple[Path, Path]) -> None:
     table = Table(title=f"hookstack load · {summary['scenario']} · {summary['target']}", show_header=False)
     rows = [
@@ -311,7 +326,7 @@ def _print_summary(console: Console, summary: dict[str, Any], paths: tuple[Path,
             "ack latency p50/p90/p99/p99.9/max",
             " / ".join(str(summary[f"{k}_ms"]) for k in ("p50", "p90", "p99", "p999", "max")) + " ms",
         ),
-        ("error rate", str(summary["error_rate"])),
+        ("error rate", _error_rate(summary)),
     ]
     e2e = summary.get("e2e") or {}
     if e2e.get("available"):
@@ -322,7 +337,20 @@ def _print_summary(console: Console, summary: dict[str, Any], paths: tuple[Path,
             ),
             ("e2e p50 / p99 (ack → processed)", f"{summary['e2e_p50_ms']} / {summary['e2e_p99_ms']} ms"),
             ("drain after load", f"{summary['drain_seconds']} s"),
+            (
+                "worker events/s during load / drain rate",
+                f"{summary.get('worker_events_per_s_during_load')} / {summary.get('drain_events_per_s')} /s",
+            ),
         ]
+    plane = summary.get("event_plane") or {}
+    if plane.get("available"):
+        rows.append(
+            (
+                "worker batches / groups in flight (peak)",
+                f"{plane['peak_in_flight_batches']} / {plane['peak_in_flight_groups']} "
+                f"(concurrency limit {plane['concurrency_limit']})",
+            )
+        )
     else:
         rows += [
             ("accepted", str(summary["accepted"])),
@@ -337,7 +365,7 @@ def _print_summary(console: Console, summary: dict[str, Any], paths: tuple[Path,
                 f"p50 {stats['p50_ms']} / p99 {stats['p99_ms']} / mean {stats['mean_ms']} ms",
             )
         )
-    rows.append(("generator saturated", str(summary["generator_saturated"])))
+    rows.append(("load generator limited this run", html_report.generator_limits(summary) or "no"))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
@@ -377,6 +405,15 @@ def load(
     users: Annotated[int | None, typer.Option(help="Open: pool size; closed: peak users")] = None,
     processes: Annotated[int, typer.Option(help="Locust worker processes on this machine (0: one process)")] = 0,
     seed: Annotated[int | None, typer.Option(help="Seed for delivery contents")] = None,
+    groups: Annotated[
+        int | None,
+        typer.Option(
+            "--groups",
+            "--shops",
+            help="Message groups to spread over: ordering keys per provider (Shopify shops, Stripe accounts, "
+            "GitHub repositories; default: 10 sample ones)",
+        ),
+    ] = None,
     provider: Annotated[
         list[str] | None, typer.Option(help=f"Providers to send as (repeatable): {', '.join(PROVIDERS)}")
     ] = None,
@@ -451,10 +488,13 @@ def load(
             retry_share=retry_share,
             seed=seed,
             tail=tail,
+            groups=groups,
         )
         drain_limit = parse_duration(drain_timeout)
-    except (GateError, ValueError) as exc:
-        raise HookstackError(str(exc)) from None
+    except GateError:
+        raise
+    except ValueError as exc:  # a duration or a shape parameter that cannot be used
+        raise UsageError(str(exc)) from None
     if processes < 0:
         raise HookstackError("--processes must be 0 (one process) or more")
 
@@ -539,6 +579,7 @@ def load(
         gates=gates,
     )
     summary["warmup"] = warmed
+    summary["event_plane"] = _event_plane_figures(outputs, result)
     plot = run_summary.series(result, sampler.samples if sampler is not None else None)
     summary_path, html_path = directory / "summary.json", directory / "report.html"
     summary_path.write_text(json.dumps(summary, indent=2))
@@ -554,6 +595,21 @@ def load(
         raise typer.Exit(1)
 
 
+def _event_plane_figures(outputs: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """The worker mapping's concurrency and throughput during the run, from the data plane's stats."""
+    if outputs is None or outputs.gateway != "hookstack":
+        return {"available": False, "reason": "no hookstack data plane serves this stage"}
+    from stack.embedded.gateway.process import read_stats
+
+    try:
+        stats = read_stats(outputs.api_url)
+    except (OSError, ValueError) as exc:
+        return {"available": False, "reason": f"the data plane's stats could not be read: {exc}"}
+    return event_plane_report.figures(
+        stats, outputs.function_names["worker"], result["origin_epoch"], result["duration_s"], time.time()
+    )
+
+
 def main() -> None:
     """Standalone use (``python -m loadtests.cli``); ``hookstack load`` is the usual entry point."""
     app = typer.Typer(add_completion=False)
@@ -562,7 +618,7 @@ def main() -> None:
         app()
     except HookstackError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

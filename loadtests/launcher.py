@@ -123,6 +123,7 @@ class LocustRun:
             ("--peak", p.peak),
             ("--retry-share", p.retry_share),
             ("--seed", p.seed),
+            ("--groups", p.groups),
         ):
             if value is not None:
                 command += [flag, str(value)]

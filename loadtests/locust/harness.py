@@ -412,7 +412,8 @@ class WebhookUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.rng = HARNESS.user_rng()
-        self.traffic = ProviderTraffic(HARNESS.secret(self.provider), self.rng, HARNESS.sizes)
+        groups = HARNESS.params.groups if HARNESS.params else None
+        self.traffic = ProviderTraffic(HARNESS.secret(self.provider), self.rng, HARNESS.sizes, groups=groups)
         self.token_placement = HARNESS.token_placement()
         self.last_start: float | None = None
 

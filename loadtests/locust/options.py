@@ -68,6 +68,13 @@ def register(parser: Any) -> None:
         "--seed", type=int, default=None, env_var="HOOKSTACK_SEED", help="Seed for the delivery contents"
     )
     group.add_argument(
+        "--groups",
+        type=int,
+        default=None,
+        env_var="HOOKSTACK_GROUPS",
+        help="Ordering keys per provider (shops, accounts, repositories): the message groups traffic spreads over",
+    )
+    group.add_argument(
         "--tail",
         type=float,
         default=10.0,
@@ -142,4 +149,5 @@ def params_from(options: Any) -> LoadParams:
         retry_share=options.retry_share,
         seed=options.seed,
         tail=float(options.tail),
+        groups=options.groups,
     )

@@ -66,6 +66,9 @@ class LoadParams:
     retry_share: float | None = None
     seed: int | None = None
     tail: float = 10.0
+    # Ordering keys (message groups) per provider: Shopify shops, Stripe accounts, GitHub
+    # repositories. None: each provider's sample keys (10 shops, …).
+    groups: int | None = None
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -84,6 +87,8 @@ class LoadParams:
             raise ValueError(f"retry share must be in [0, 1), got {self.retry_share}")
         if self.tail < 0:
             raise ValueError(f"tail must be >= 0, got {self.tail}")
+        if self.groups is not None and self.groups < 1:
+            raise ValueError(f"groups must be at least 1, got {self.groups}")
 
     def with_(self, **changes: Any) -> LoadParams:
         return replace(self, **changes)

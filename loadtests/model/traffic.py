@@ -71,10 +71,12 @@ class ProviderTraffic:
     the provider's sample ordering keys (shops, accounts, repositories, …), a share with unknown
     fields, and for providers whose bodies get big the long tail of sizes."""
 
-    def __init__(self, secret: str, rng: random.Random, sizes: BodySizes):
+    def __init__(self, secret: str, rng: random.Random, sizes: BodySizes, groups: int | None = None):
         self.secret = secret
         self.rng = rng
         self.sizes = sizes
+        self.groups = groups
+        self._group_keys: dict[str, tuple[str, ...]] = {}
 
     def _extra(self) -> bool:
         return self.rng.random() < EXTRA_FIELDS_SHARE
@@ -82,7 +84,10 @@ class ProviderTraffic:
     def delivery(self, provider: str, topic: str) -> Delivery:
         sender = client_providers.get(provider)
         size = self.sizes.pick(self.rng) if sender.large_bodies else None
-        group_key = self.rng.choice(sender.sample_group_keys)
+        keys = self._group_keys.get(provider)
+        if keys is None:
+            keys = self._group_keys[provider] = sender.group_keys(self.groups)
+        group_key = self.rng.choice(keys)
         try:
             return sender.delivery(
                 topic, self.secret, group_key=group_key, rng=self.rng, extra_fields=self._extra(), size_bytes=size

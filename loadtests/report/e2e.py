@@ -89,6 +89,7 @@ class DrainResult:
     e2e_ms: list[float] = field(default_factory=list)  # processed_at - received_at
     worker_ms: list[float] = field(default_factory=list)  # processed_at - processing_at
     dead_letter_ms: list[float] = field(default_factory=list)
+    terminal_at_ms: list[float] = field(default_factory=list)  # when each event reached its final status
     last_terminal_ms: float | None = None
     timed_out: bool = False
     waited_s: float = 0.0
@@ -126,6 +127,7 @@ def summarize_items(found: dict[str, dict[str, Any]], acked: set[str]) -> DrainR
             result.missing_unfinished += 1
             continue
         if isinstance(done, int | float):
+            result.terminal_at_ms.append(float(done))
             last = done if last is None else max(last, done)
     result.last_terminal_ms = last
     return result

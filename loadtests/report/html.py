@@ -318,10 +318,6 @@ def _share(value: Any) -> str:
     return "—" if not isinstance(value, int | float) else f"{value * 100:.2f} %"
 
 
-def _yes_no(value: Any) -> str:
-    return "yes" if value else "no"
-
-
 def _started(summary: dict[str, Any]) -> str:
     text = str(summary.get("started_at") or "")
     return text[:19].replace("T", " ") + " UTC" if text.endswith("+00:00") else text
@@ -335,6 +331,19 @@ def _gate_measured(gate: dict[str, Any]) -> str:
     if measured is None:
         return "not measured on this run"
     return format_value(metric, measured) if metric is not None else str(measured)
+
+
+def generator_limits(summary: dict[str, Any]) -> str | None:
+    """How the load generator, not the target, limited the run ("yes: …"), or None. One answer
+    for the banner, the figures and the terminal: a generator process at its CPU limit or late on
+    its schedule (``generator_saturated``), or an open-model user pool too small to keep the
+    schedule (``pool_exhausted``)."""
+    causes = [
+        cause
+        for key, cause in (("generator_saturated", "generator saturated"), ("pool_exhausted", "user pool exhausted"))
+        if summary.get(key)
+    ]
+    return f"yes: {', '.join(causes)}" if causes else None
 
 
 def _figures(summary: dict[str, Any]) -> list[list[str]]:
@@ -380,7 +389,7 @@ def _figures(summary: dict[str, Any]) -> list[list[str]]:
         ]
     else:
         rows.append(["end to end", f"not measured: {e2e.get('reason', 'not measured')}"])
-    rows.append(["generator saturated", _yes_no(get("generator_saturated"))])
+    rows.append(["load generator limited this run", generator_limits(summary) or "no"])
     return rows
 
 
@@ -396,6 +405,23 @@ def _offered_steps(offered: list[list[float]], duration: float | None) -> list[P
         end = offered[index + 1][0] if index + 1 < len(offered) else (duration or t + 1)
         points += [(t, rate), (end, rate)]
     return points
+
+
+def _event_plane_chart(plane: dict[str, Any], duration: float | None) -> str:
+    if not plane.get("available"):
+        reason = plane.get("reason", "not collected")
+        return f"<p>Worker concurrency over time: not available ({_esc(reason)}).</p>"
+    rows = plane.get("timeline", [])
+    series = [
+        (name, [(row[0], row[index]) for row in rows])
+        for index, name in ((1, "batches in flight"), (2, "message groups in flight"), (3, "events done per second"))
+    ]
+    return line_chart(
+        f"Worker concurrency over time (event plane; concurrency limit {plane.get('concurrency_limit')})",
+        series,
+        y_label="batches · groups · events/s",
+        load_end=duration,
+    )
 
 
 def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
@@ -419,7 +445,7 @@ def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
         for index, name in ((1, "queue visible"), (2, "queue in flight"), (3, "DLQ visible"))
     ]
     saturation = ""
-    if summary.get("generator_saturated") or summary.get("pool_exhausted"):
+    if generator_limits(summary):
         notes = "".join(f"<li>{_esc(n)}</li>" for n in summary.get("generator_notes", []))
         saturation = (
             f'<div class="warn"><b>The load generator limited this run</b> — figures describe the '
@@ -466,6 +492,7 @@ def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
         line_chart("Backlog depth (sampled every second)", backlog_series, y_label="messages", load_end=duration)
         if backlog
         else "<p>Backlog depth: not sampled (the queues are read only with a deployed stack: --target).</p>",
+        _event_plane_chart(summary.get("event_plane") or {}, duration),
         "<h2>Status codes</h2>",
         _table(sorted(summary.get("status_counts", {}).items()), ["status", "count"]),
         "<h2>Per hop</h2>",

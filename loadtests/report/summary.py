@@ -158,15 +158,22 @@ def _drain_fields(drain: DrainResult | None, note: str | None, result: dict[str,
             "dead_lettered": None,
             "missing": None,
             "drain_seconds": None,
+            "worker_events_per_s_during_load": None,
+            "backlog_at_load_end": None,
+            "drain_events_per_s": None,
             **{key: None for key in e2e_keys},
             "e2e": {"available": False, "reason": note or "not measured"},
         }
     e2e = percentiles(drain.e2e_ms, EVENT_PERCENTILES, digits=3)
     dead = percentiles(drain.dead_letter_ms, EVENT_PERCENTILES, digits=3)
+    load_start_ms = result["origin_epoch"] * 1000
     load_end_ms = (result["origin_epoch"] + result["duration_s"]) * 1000
     drain_seconds = None
     if drain.missing == 0 and drain.last_terminal_ms is not None:
         drain_seconds = round(max(0.0, drain.last_terminal_ms - load_end_ms) / 1000, 3)
+    # What the worker side got through while the load ran, and after it: the backlog's drain rate.
+    during = sum(1 for t in drain.terminal_at_ms if load_start_ms <= t <= load_end_ms)
+    after = sum(1 for t in drain.terminal_at_ms if t > load_end_ms)
     return {
         "processed": drain.processed,
         "dead_lettered": drain.dead_lettered,
@@ -177,6 +184,9 @@ def _drain_fields(drain: DrainResult | None, note: str | None, result: dict[str,
         "dead_letter_p99_ms": dead["p99"],
         "drain_seconds": drain_seconds,
         "drain_timed_out": drain.timed_out,
+        "worker_events_per_s_during_load": round(during / result["duration_s"], 3) if result["duration_s"] else None,
+        "backlog_at_load_end": after,
+        "drain_events_per_s": round(after / drain_seconds, 3) if drain_seconds else None,
         "e2e": {
             "available": True,
             "basis": "processed_at - received_at of each acknowledged event",

@@ -7,17 +7,21 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from stack.config import HookstackConfig
 from stack.deploy.cloudformation import FUNCTION_KEYS, Deployment, Progress, deploy
 from stack.deploy.outputs import StackOutputs, save_outputs
 from stack.deploy.targets import EmbeddedTarget, Target
-from stack.embedded.emulator import Emulator
-from stack.embedded.processes import stop_group
+from stack.embedded.emulator import Emulator, port_is_free
+from stack.embedded.processes import pid_alive, stop_group
 from stack.errors import HookstackError
 from stack.home import build_dir, hookstack_home
 
 GATEWAYS = ("hookstack", "ministack")
+# Who serves the stack's SQS event source mappings: hookstack's event plane (scales per message
+# group as Lambda does) or the emulator's own poller (one batch at a time), for comparison.
+EVENT_PLANES = ("hookstack", "ministack")
 
 
 @dataclass
@@ -27,6 +31,7 @@ class UpResult:
     emulator_ready_s: float
     gateway_ready_s: float
     total_s: float
+    redeployed: bool = False  # the emulator was already running: deployed in place, same endpoint
 
 
 def outputs_from_stack(
@@ -65,7 +70,14 @@ def _gateway_state_file(home: Path, stage: str) -> Path:
     return home / "embedded" / f"gateway-{stage}.json"
 
 
-def _start_gateway(endpoint_url: str, api_id: str, config: HookstackConfig, home: Path) -> tuple[str, float]:
+def _start_gateway(
+    endpoint_url: str,
+    api_id: str,
+    config: HookstackConfig,
+    home: Path,
+    port: int = 0,
+    event_plane: str = "hookstack",
+) -> tuple[str, float]:
     from stack.embedded import gateway  # the embedded data plane; imported only when it is used
 
     started = time.monotonic()
@@ -75,17 +87,45 @@ def _start_gateway(endpoint_url: str, api_id: str, config: HookstackConfig, home
         endpoint_url=endpoint_url,
         rest_api_id=api_id,
         stage=config.stage,
+        stack_name=config.stack_name if event_plane == "hookstack" else None,
         log_dir=_log_dir(home, config.stage),
         state_dir=state_dir,
         region=config.region,
+        port=port,
         exit_with_parent=False,
     )
-    _gateway_state_file(home, config.stage).write_text(json.dumps({"pid": process.pid, "url": process.url}))
+    _gateway_state_file(home, config.stage).write_text(
+        json.dumps({"pid": process.pid, "url": process.url, "port": process.port})
+    )
     return process.url, time.monotonic() - started
 
 
 def _log_dir(home: Path, stage: str) -> Path:
     return home / "embedded" / "logs" / stage
+
+
+def _running_gateway_port(state_file: Path) -> int | None:
+    """The port of the stage's data plane when one is running: a re-run of `up` keeps it."""
+    if not state_file.exists():
+        return None
+    state = json.loads(state_file.read_text())
+    if not pid_alive(state["pid"]):
+        return None
+    return int(state.get("port") or urlsplit(state["url"]).port or 0) or None
+
+
+def _check_gateway_port_free(port: int) -> None:
+    if not port_is_free(port):
+        raise HookstackError(
+            f"gateway port {port} is taken by another process: free it, or pick another with --gateway-port"
+        )
+
+
+def _hand_mappings_to_emulator(target: Target, config: HookstackConfig) -> None:
+    """Release any claim an event plane killed before it could let go left on the stack's mappings."""
+    from stack.embedded.event_plane.claims import release_stack
+
+    release_stack(target.client("lambda"), target.client("cloudformation"), config.stack_name)
 
 
 def _stop_gateway(state_file: Path) -> None:
@@ -97,31 +137,65 @@ def _stop_gateway(state_file: Path) -> None:
 
 
 def up(
-    config: HookstackConfig, *, gateway: str = "hookstack", port: int | None = None, progress: Progress = lambda _: None
+    config: HookstackConfig,
+    *,
+    gateway: str = "hookstack",
+    port: int | None = None,
+    gateway_port: int | None = None,
+    event_plane: str = "hookstack",
+    progress: Progress = lambda _: None,
 ) -> UpResult:
+    """Start the emulator (or reuse the running one), deploy by change set, (re)start the data plane.
+
+    On a running stack the endpoint does not move: the data plane restarts on the port it had
+    (or ``gateway_port``), so a changed handler is served at the same URL after a brief gap."""
     if gateway not in GATEWAYS:
         raise HookstackError(f"unknown gateway {gateway!r}: choose one of {', '.join(GATEWAYS)}")
+    if event_plane not in EVENT_PLANES:
+        raise HookstackError(f"unknown event plane {event_plane!r}: choose one of {', '.join(EVENT_PLANES)}")
+    if event_plane == "hookstack" and gateway != "hookstack":
+        event_plane = "ministack"  # the event plane runs beside hookstack's gateway; alone, the emulator polls
+    if gateway_port is not None and gateway != "hookstack":
+        raise HookstackError("--gateway-port is for the hookstack gateway (ministack uses the emulator's port)")
     started = time.monotonic()
     home = hookstack_home()
     emulator = Emulator(home)
-    progress("starting the embedded emulator")
-    state = emulator.start(port=port)
+    running = emulator.state()
+    if running is not None and port is not None and port != running.port:
+        raise HookstackError(
+            f"the emulator already runs on port {running.port}: `hookstack down` first to move it to {port}"
+        )
+    gateway_file = _gateway_state_file(home, config.stage)
+    previous_port = _running_gateway_port(gateway_file)
+    serve_port = gateway_port or previous_port or 0
+    if gateway == "hookstack" and serve_port and serve_port != previous_port:
+        _check_gateway_port_free(serve_port)  # before anything changes
+    progress("redeploying to the running emulator" if running else "starting the embedded emulator")
+    state = running or emulator.start(port=port)
     target = EmbeddedTarget(region=config.region, endpoint_url=state.endpoint_url)
     try:
         deployment = deploy(target, config, build_dir(), progress)
         outs = deployment.app.outputs
-        # A re-run of `up` replaces the data plane with a fresh one.
-        _stop_gateway(_gateway_state_file(home, config.stage))
+        # The data plane reads the deployed API and code at start: restart it to serve this deploy.
+        _stop_gateway(gateway_file)
+        if event_plane == "ministack":
+            _hand_mappings_to_emulator(target, config)
         gateway_s = 0.0
         log_dir = None
         if gateway == "hookstack":
-            progress("starting the hookstack gateway")
-            api_url, gateway_s = _start_gateway(state.endpoint_url, outs["ApiId"], config, home)
+            verb = "restarting" if previous_port else "starting"
+            progress(f"{verb} the hookstack gateway" + (f" on port {serve_port}" if serve_port else ""))
+            if serve_port:
+                _check_gateway_port_free(serve_port)  # the old one has gone: anyone else holding it is not ours
+            api_url, gateway_s = _start_gateway(
+                state.endpoint_url, outs["ApiId"], config, home, port=serve_port, event_plane=event_plane
+            )
             log_dir = _log_dir(home, config.stage)
         else:
             api_url = target.invoke_url(outs["ApiId"], config.stage, outs["ApiUrl"])
     except BaseException:
-        down(config)
+        if running is None:  # a stack that was running before this `up` is left running
+            down(config)
         raise
     outputs = outputs_from_stack(
         target,
@@ -133,7 +207,9 @@ def up(
         log_dir=log_dir,
     )
     save_outputs(outputs)
-    return UpResult(outputs, deployment, state.ready_seconds, gateway_s, time.monotonic() - started)
+    emulator_s = 0.0 if running else state.ready_seconds
+    elapsed = time.monotonic() - started
+    return UpResult(outputs, deployment, emulator_s, gateway_s, elapsed, redeployed=running is not None)
 
 
 def down(config: HookstackConfig) -> bool:

@@ -1,5 +1,5 @@
-"""The child processes hookstack starts: waiting until one is ready, stopping its process group
-(politely first, then firmly), a free loopback port for it.
+"""The child processes hookstack starts: starting one (``python -m``), waiting until it is ready,
+stopping its process group (politely first, then firmly), a free loopback port for it.
 
 Every long-lived child (emulator, data plane, Locust) leads its own process group, so its own
 children (Lambda workers, environments, Locust workers) go with it and nothing is left behind.
@@ -7,13 +7,16 @@ children (Lambda workers, environments, Locust workers) go with it and nothing i
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 from stack.errors import HookstackError
 
@@ -62,6 +65,41 @@ def wait_ready(
             stop_group(process.pid, escalation, process=process)
             raise NotReady(None, timeout_s)
         time.sleep(poll_s)
+
+
+def start_module(module: str, args: list[str], log_path: Path) -> subprocess.Popen:
+    """``python -m module args`` with this interpreter, leading its own process group, output to
+    ``log_path`` (appended), importing this very checkout of hookstack wherever it was imported from."""
+    import stack
+
+    child_env = dict(os.environ)
+    package_root = str(Path(stack.__file__).resolve().parent.parent)
+    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, child_env.get("PYTHONPATH", "")) if p)
+    with open(log_path, "ab") as log_file:
+        return subprocess.Popen(  # our own interpreter and module
+            [sys.executable, "-m", module, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            env=child_env,
+            start_new_session=True,
+        )
+
+
+def read_ready_file(path: Path, pid: int) -> dict[str, Any] | None:
+    """The JSON a child wrote to ``path`` once ready, if that child is ``pid`` (not a previous one)."""
+    try:
+        ready = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return ready if isinstance(ready, dict) and ready.get("pid") == pid else None
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {path})"
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -102,6 +102,19 @@ class ClientProvider(ABC):
     def poison_body(self, original: dict[str, Any], group_key: str) -> dict[str, Any]:
         """A body the stack accepts (its delivery fields intact) but no model of the worker does."""
 
+    def group_keys(self, count: int | None = None) -> tuple[str, ...]:
+        """``count`` distinct ordering keys for simulated traffic (the message groups it spreads
+        over): the samples first, then keys made with :meth:`group_key`; None: the samples. A
+        provider with a single ordered stream per tenant gives its one key whatever ``count``."""
+        if count is None:
+            return self.sample_group_keys
+        if count < 1:
+            raise ValueError(f"the number of {self.group_key_name}s must be at least 1, got {count}")
+        keys = dict.fromkeys(self.sample_group_keys[:count])
+        for index in range(len(keys) + 1, count + 1):
+            keys.setdefault(self.group_key(f"{self.group_key_name}-{index:04d}"))
+        return tuple(keys)
+
     def new_secret(self) -> str:
         """A fresh signing secret in the form the provider issues them."""
         return random_secrets.token_urlsafe(32)

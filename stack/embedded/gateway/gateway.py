@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -130,6 +130,8 @@ class Gateway:
         self.max_request_bytes = api.stage.max_request_bytes
         self.statuses: Counter[int] = Counter()
         self.authorizer_invocations: Counter[str] = Counter()
+        # The event plane's last figures, when this data plane also serves the stack's mappings.
+        self.event_plane_stats: Callable[[], dict[str, Any] | None] | None = None
 
     # --- entry points ---
 
@@ -156,6 +158,7 @@ class Gateway:
                 "invocations": dict(self.authorizer_invocations),
             },
             "responses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "event_plane": self.event_plane_stats() if self.event_plane_stats is not None else None,
         }
 
     # --- pipeline ---

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-import stack
 from stack.embedded.gateway.gateway import STATS_PATH
-from stack.embedded.processes import KILL, Escalation, NotReady, stop_group, wait_ready
+from stack.embedded.processes import (
+    KILL,
+    Escalation,
+    NotReady,
+    log_tail,
+    read_ready_file,
+    start_module,
+    stop_group,
+    wait_ready,
+)
 from stack.errors import HookstackError
 
 READY_FILE_NAME = "gateway.ready.json"
@@ -94,13 +100,6 @@ def stop_gateway(pid: int, timeout_s: float = 10.0) -> bool:
     return stop_group(pid, _stop_escalation(timeout_s))
 
 
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no gateway log)"
-
-
 def launch(
     endpoint_url: str,
     rest_api_id: str,
@@ -110,6 +109,7 @@ def launch(
     host: str = "127.0.0.1",
     port: int = 0,
     *,
+    stack_name: str | None = None,
     region: str = "us-east-1",
     timeout_s: float = 60.0,
     host_site_packages: bool = False,
@@ -132,9 +132,6 @@ def launch(
     ready_file.unlink(missing_ok=True)
     log_path = state / GATEWAY_LOG_NAME
     command = [
-        sys.executable,
-        "-m",
-        "stack.embedded.gateway",
         "--endpoint-url",
         endpoint_url,
         "--rest-api-id",
@@ -154,28 +151,23 @@ def launch(
         "--region",
         region,
     ]
+    if stack_name is not None:
+        command += ["--stack-name", stack_name]
     if host_site_packages:
         command.append("--host-site-packages")
     if exit_with_parent:
         command.append("--exit-with-parent")
-    env = os.environ.copy()
-    # The child imports this very package, wherever it was imported from.
-    package_root = str(Path(stack.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-    with open(log_path, "ab") as log_file:
-        process = subprocess.Popen(  # our own interpreter and module
-            command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env, start_new_session=True
-        )
+    process = start_module("stack.embedded.gateway", command, log_path)
     try:
-        ready = wait_ready(process, lambda: _read_ready(ready_file, process.pid), timeout_s, escalation=KILL)
+        ready = wait_ready(process, lambda: read_ready_file(ready_file, process.pid), timeout_s, escalation=KILL)
     except NotReady as failure:
         if failure.exited:
             raise GatewayStartError(
                 f"the gateway exited with code {process.returncode} before listening; its log ({log_path}):\n"
-                + _tail(log_path)
+                + log_tail(log_path)
             ) from None
         raise GatewayStartError(
-            f"the gateway was not listening after {timeout_s:.0f} s; its log ({log_path}):\n" + _tail(log_path)
+            f"the gateway was not listening after {timeout_s:.0f} s; its log ({log_path}):\n" + log_tail(log_path)
         ) from None
     return GatewayProcess(
         url=ready["url"],
@@ -185,11 +177,3 @@ def launch(
         log_path=log_path,
         _process=process,
     )
-
-
-def _read_ready(path: Path, pid: int) -> dict[str, Any] | None:
-    try:
-        ready = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return ready if ready.get("pid") == pid else None

@@ -161,3 +161,57 @@ def test_report_without_end_to_end_accounting_says_why_once():
     page = html_report.render(built, summary.series(synthetic_result()))
     assert f"not measured: {reason}" in page and f"worker: {reason}" in page
     assert "processed / dead-lettered / missing" not in page and "end to end p50" not in page
+
+
+def test_the_worker_side_throughput_splits_at_the_load_end():
+    result = synthetic_result()
+    drain = drain_for(result)
+    load_end_ms = (result["origin_epoch"] + result["duration_s"]) * 1000
+    # 30 events done during the load, 12 after it, over the 4.5 s drain
+    drain.terminal_at_ms = [result["origin_epoch"] * 1000 + 100 * i for i in range(30)]
+    drain.terminal_at_ms += [load_end_ms + 300 * (i + 1) for i in range(12)]
+    drain.last_terminal_ms = max(drain.terminal_at_ms)
+    drain.processed, drain.dead_lettered = 42, 0
+    drain.accepted = 42
+    built, _ = summary.build(result, target="embedded", drain=drain)
+    assert built["worker_events_per_s_during_load"] == round(30 / result["duration_s"], 3)
+    assert built["backlog_at_load_end"] == 12
+    assert built["drain_seconds"] == 3.6 and built["drain_events_per_s"] == round(12 / 3.6, 3)
+
+
+def test_event_plane_figures_and_chart():
+    from loadtests.report import event_plane
+
+    stats = {
+        "event_plane": {
+            "mappings": {
+                "WorkerQueueMapping": {
+                    "function": "w",
+                    "concurrency_limit": 4,
+                    "maximum_concurrency": 4,
+                    "timeline": [
+                        {
+                            "t": ORIGIN + t,
+                            "in_flight_batches": min(t, 4),
+                            "in_flight_groups": 2 * min(t, 4),
+                            "records_deleted": 10,
+                            "receivers": 2,
+                        }
+                        for t in range(-5, 20)
+                    ],
+                    "poll_ms": {"p99": 3.0},
+                    "invoke_ms": {"p99": 9.0},
+                }
+            }
+        }
+    }
+    figures = event_plane.figures(stats, "w", ORIGIN, 10.0, ORIGIN + 15)
+    assert figures["available"] and figures["peak_in_flight_batches"] == 4 and figures["peak_in_flight_groups"] == 8
+    assert figures["timeline"][0][0] == -1.0 and figures["timeline"][-1][0] == 16.0  # the window, ±1 s
+    assert figures["records_per_s_during_load"] == 12.0  # t = -1 … 10 within the load window: 12 seconds of 10
+    assert not event_plane.figures({"event_plane": None}, "w", ORIGIN, 10.0, ORIGIN + 15)["available"]
+    result = synthetic_result()
+    built, _ = summary.build(result, target="embedded")
+    built["event_plane"] = figures
+    page = html_report.render(built, summary.series(result))
+    assert "Worker concurrency over time (event plane; concurrency limit 4)" in page

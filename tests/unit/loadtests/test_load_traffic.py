@@ -119,3 +119,22 @@ def test_load_goes_elsewhere_only_with_an_explicit_flag():
     check_url("https://abc.execute-api.us-east-1.amazonaws.com/dev", allow_remote=True)
     with pytest.raises(Exception, match="not an http"):
         check_url("ftp://127.0.0.1/", allow_remote=False)
+
+
+def test_traffic_spreads_over_as_many_groups_as_asked():
+    traffic = ProviderTraffic(SECRET, random.Random(5), BodySizes(256 * 1024), groups=50)
+    keys = {traffic.delivery("shopify", "orders/create").group_key for _ in range(2000)}
+    assert len(keys) == 50 and set(SHOPS) <= keys
+    assert all(key.endswith(".myshopify.com") for key in keys)
+    few = ProviderTraffic(SECRET, random.Random(5), BodySizes(256 * 1024), groups=3)
+    assert {few.delivery("shopify", "orders/create").group_key for _ in range(300)} == set(SHOPS[:3])
+
+
+def test_group_keys_are_distinct_and_a_single_stream_provider_keeps_its_one():
+    from stack.clients import providers as client_providers
+
+    github = client_providers.get("github").group_keys(12)
+    assert len(github) == len(set(github)) == 12
+    assert len(client_providers.get("standard-webhooks").group_keys(20)) == 1
+    with pytest.raises(ValueError, match="at least 1"):
+        client_providers.get("stripe").group_keys(0)
