@@ -65,6 +65,44 @@ def stop_child(process: subprocess.Popen[bytes]) -> None:
     stop_group(process.pid, ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)), process=process)
 
 
+def run_load(work: Path, env: dict[str, str], name: str, stage: str, options: list[str], budget_s: float) -> LoadRun:
+    """``hookstack load --target embedded --stage STAGE OPTIONS`` as a child in its own session,
+    within ``budget_s``; its reports under ``work/name``, its output in ``work/name.log``."""
+    report_dir = work / name
+    command = [sys.executable, "-m", "loadtests.cli", "--target", "embedded", "--stage", stage]
+    command += ["--report-dir", str(report_dir), *options]
+    log_path = work / f"{name}.log"
+    started, started_epoch = time.monotonic(), time.time()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C reaches it only through us, once
+        )
+        try:
+            code = process.wait(timeout=budget_s)
+        except subprocess.TimeoutExpired:
+            raise LoadRunError(f"{name} outlived its {budget_s:.0f} s budget (log {log_path})") from None
+        finally:
+            stop_child(process)
+    summary_path = report_dir / "summary.json"
+    if not summary_path.exists():
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-12:])
+        raise LoadRunError(f"{name} wrote no summary (exit {code}):\n{tail}")
+    return LoadRun(
+        exit_code=code,
+        summary=json.loads(summary_path.read_text()),
+        raw=json.loads((report_dir / "locust-result.json").read_text()),
+        log_path=log_path,
+        started_epoch=started_epoch,
+        seconds=time.monotonic() - started,
+    )
+
+
 class PrivateStack:
     """``with PrivateStack() as stack:`` — the embedded stack up in a fresh private home."""
 
@@ -114,39 +152,7 @@ class PrivateStack:
 
     def load(self, name: str, options: list[str], budget_s: float) -> LoadRun:
         """``hookstack load --target embedded --stage dev OPTIONS``, within ``budget_s``."""
-        report_dir = self.work / name
-        command = [sys.executable, "-m", "loadtests.cli", "--target", "embedded", "--stage", STAGE]
-        command += ["--report-dir", str(report_dir), *options]
-        log_path = self.work / f"{name}.log"
-        started, started_epoch = time.monotonic(), time.time()
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C reaches it only through us, once
-            )
-            try:
-                code = process.wait(timeout=budget_s)
-            except subprocess.TimeoutExpired:
-                raise LoadRunError(f"{name} outlived its {budget_s:.0f} s budget (log {log_path})") from None
-            finally:
-                stop_child(process)
-        summary_path = report_dir / "summary.json"
-        if not summary_path.exists():
-            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-12:])
-            raise LoadRunError(f"{name} wrote no summary (exit {code}):\n{tail}")
-        return LoadRun(
-            exit_code=code,
-            summary=json.loads(summary_path.read_text()),
-            raw=json.loads((report_dir / "locust-result.json").read_text()),
-            log_path=log_path,
-            started_epoch=started_epoch,
-            seconds=time.monotonic() - started,
-        )
+        return run_load(self.work, self.env, name, STAGE, options, budget_s)
 
     def keep_reports(self, destination: Path) -> None:
         destination.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,10 +44,10 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.embedded_load import run_load  # noqa: E402 - run as a script: the repository goes on sys.path first
 from benchmarks.load_vs_baseline import (  # noqa: E402 - run as a script: the repository goes on sys.path first
     leftovers,
     sigterm_as_interrupt,
-    stop_child,
     tear_down,
 )
 from loadtests.report import latency  # noqa: E402 - run as a script: the repository goes on sys.path first
@@ -114,45 +113,8 @@ class Bench:
     def load(self, stage: str, name: str, extra: list[str], budget_s: float) -> dict[str, Any]:
         if self.deadline - time.monotonic() < budget_s:
             raise DeadlineReached(f"a {name} run needs up to {budget_s:.0f} s")
-        report_dir = self.work / name
-        command = [
-            sys.executable,
-            "-m",
-            "loadtests.cli",
-            "--target",
-            "embedded",
-            "--stage",
-            stage,
-            "--report-dir",
-            str(report_dir),
-            *extra,
-        ]
-        log_path = self.work / f"{name}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            try:
-                code = process.wait(timeout=budget_s)
-            except subprocess.TimeoutExpired:
-                raise RuntimeError(f"{name} outlived its {budget_s:.0f} s budget (log {log_path})") from None
-            finally:
-                stop_child(process)
-        summary_path = report_dir / "summary.json"
-        if not summary_path.exists():
-            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-12:])
-            raise RuntimeError(f"{name} wrote no summary (exit {code}):\n{tail}")
-        summary = json.loads(summary_path.read_text())
-        raw = json.loads((report_dir / "locust-result.json").read_text())
-        summary["_histogram"] = raw["histograms"]["latency"]
-        summary["_exit_code"] = code
-        return summary
+        run = run_load(self.work, self.env, name, stage, extra, budget_s)
+        return {**run.summary, "_histogram": run.raw["histograms"]["latency"], "_exit_code": run.exit_code}
 
     def warm_up(self, stage: str) -> None:
         """A short discarded run: every function's environments (the worker's included, up to its
@@ -172,43 +134,12 @@ class Bench:
         ]
         self.load(stage, f"warmup-{stage}", extra, 60 + self.args.warmup_seconds + 60)
 
-    def drain_round(self, stage: str, round_index: int) -> dict[str, Any]:
+    def steady_round(self, stage: str, name: str, rate: float, duration: int, seed: int) -> dict[str, Any]:
+        """``steady`` at ``rate`` for ``duration`` s over the shops, every event read back."""
         args = self.args
-        extra = [
-            "--scenario",
-            "steady",
-            "--rate",
-            repr(args.rate),
-            "--duration",
-            f"{args.duration}s",
-            "--groups",
-            str(args.groups),
-            "--seed",
-            str(round_index),
-            "--drain-timeout",
-            f"{args.drain_timeout}s",
-        ]
-        budget = 60 + args.duration + args.drain_timeout + 60
-        return self.load(stage, f"drain-{round_index}-{stage}", extra, budget)
-
-    def ack_round(self, stage: str, round_index: int) -> dict[str, Any]:
-        args = self.args
-        extra = [
-            "--scenario",
-            "steady",
-            "--rate",
-            repr(args.ack_rate),
-            "--duration",
-            f"{args.ack_duration}s",
-            "--groups",
-            str(args.groups),
-            "--seed",
-            str(round_index),
-            "--drain-timeout",
-            f"{args.drain_timeout}s",
-        ]
-        budget = 60 + args.ack_duration + args.drain_timeout + 60
-        return self.load(stage, f"ack-{round_index}-{stage}", extra, budget)
+        extra = ["--scenario", "steady", "--rate", repr(rate), "--duration", f"{duration}s"]
+        extra += ["--groups", str(args.groups), "--seed", str(seed), "--drain-timeout", f"{args.drain_timeout}s"]
+        return self.load(stage, name, extra, 60 + duration + args.drain_timeout + 60)
 
 
 def mean(values: list[float | None]) -> float | None:
@@ -261,7 +192,7 @@ def run(bench: Bench) -> dict[str, Any]:
         for stage in order:
             bench.wait_quiet(stages)
             console.print(f"round {index + 1}: {args.rate:g} req/s for {args.duration} s on {stage}")
-            summary = bench.drain_round(stage, index)
+            summary = bench.steady_round(stage, f"drain-{index}-{stage}", args.rate, args.duration, index)
             runs[stage].append(summary)
             console.print(
                 f"  drain {summary.get('drain_seconds')} s, e2e p99 {summary.get('e2e_p99_ms')} ms, "
@@ -279,7 +210,9 @@ def run(bench: Bench) -> dict[str, Any]:
             for stage in order:
                 bench.wait_quiet(stages)
                 console.print(f"ack round {index + 1}: {args.ack_rate:g} req/s for {args.ack_duration} s on {stage}")
-                ack_runs[stage].append(bench.ack_round(stage, index))
+                ack_runs[stage].append(
+                    bench.steady_round(stage, f"ack-{index}-{stage}", args.ack_rate, args.ack_duration, index)
+                )
         result["ack"] = {stage: ack_figures(r) for stage, r in ack_runs.items()}
         result["ack"]["p99_ratio_plane_over_base"] = ratio(
             result["ack"]["plane"]["p99_ms"], result["ack"]["base"]["p99_ms"]
