@@ -15,11 +15,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
 
 from stack.embedded.processes import stop_group
 
@@ -56,8 +58,83 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def leftovers(home: Path) -> list[int]:
+    """Processes still running from a benchmark's private home (emulator, gateways, Locust)."""
     found = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
     return [int(pid) for pid in found if int(pid) != os.getpid()]
+
+
+def kill_leftovers(home: Path, report: Callable[[int], None] = lambda _: None) -> None:
+    for pid in leftovers(home):  # ours: started under this private home; stopped by id
+        report(pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def tear_down(console: Console, home: Path) -> None:
+    """``hookstack down`` for the private home (a second Ctrl-C cannot skip it), then anything left."""
+    from stack.config import load_config
+    from stack.embedded.lifecycle import down
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with console.status("stopping the gateways and the emulator"):
+            down(load_config(stage=STAGE))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    kill_leftovers(home, lambda pid: console.print(f"[yellow]stopping leftover process {pid}[/]"))
+
+
+def queue_depth(sqs: Any, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def wait_for_empty_queues(queues: list[tuple[Any, str]], limit_s: float) -> int:
+    """Poll (sqs client, queue URL) pairs every second until all are empty or ``limit_s`` passed:
+    the messages still queued (0: quiet)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        depth = sum(queue_depth(sqs, url) for sqs, url in queues)
+        if depth == 0 or time.monotonic() >= deadline:
+            return depth
+        time.sleep(1.0)
+
+
+def run_on_private_stack(
+    console: Console,
+    run: Callable[[PrivateStack], dict[str, Any]],
+    print_result: Callable[[dict[str, Any]], None],
+    reports_dir: Path | None,
+    json_path: Path | None,
+) -> int:
+    """A benchmark's main: the stack up in a private home, ``run`` on it, everything stopped
+    (Ctrl-C and SIGTERM included), then its figures printed and written; the exit code."""
+    result: dict[str, Any] | None = None
+    code = 1
+    with sigterm_as_interrupt():
+        try:
+            console.print("starting the embedded stack in a private home")
+            with PrivateStack() as stack:
+                console.print(f"stack up in {stack.up_seconds:.0f} s: {stack.outputs.api_url}")
+                result = run(stack)
+                if reports_dir:
+                    stack.keep_reports(reports_dir)
+            code = 0
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted: everything stopped[/]")
+            code = 130
+    if result is None:
+        return code
+    print_result(result)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2, default=str))
+        console.print(f"figures written to {json_path}")
+    return code
 
 
 def stop_child(process: subprocess.Popen[bytes]) -> None:
@@ -139,11 +216,7 @@ class PrivateStack:
             down(load_config(stage=STAGE))
         finally:
             signal.signal(signal.SIGINT, previous)
-            for pid in leftovers(self.home):  # ours: started under this private home; stopped by id
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            kill_leftovers(self.home)
             if self._previous_home is None:
                 os.environ.pop("HOOKSTACK_HOME", None)
             else:

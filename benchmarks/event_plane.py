@@ -44,11 +44,12 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.embedded_load import run_load  # noqa: E402 - run as a script: the repository goes on sys.path first
-from benchmarks.load_vs_baseline import (  # noqa: E402 - run as a script: the repository goes on sys.path first
+from benchmarks.embedded_load import (  # noqa: E402 - run as a script: the repository goes on sys.path first
     leftovers,
+    run_load,
     sigterm_as_interrupt,
     tear_down,
+    wait_for_empty_queues,
 )
 from loadtests.report import latency  # noqa: E402 - run as a script: the repository goes on sys.path first
 
@@ -96,19 +97,8 @@ class Bench:
         for stage in stages:
             outputs = load_outputs("embedded", stage)
             queues.append((outputs.client("sqs"), outputs.queue_url))
-        deadline = time.monotonic() + min(QUIET_TIMEOUT_S, max(0.0, self.deadline - time.monotonic()))
-        while time.monotonic() < deadline:
-            depth = 0
-            for sqs, url in queues:
-                attributes = sqs.get_queue_attributes(
-                    QueueUrl=url,
-                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-                )["Attributes"]
-                depth += sum(int(v) for v in attributes.values())
-            if depth == 0:
-                return
-            time.sleep(1.0)
-        self.console.print("[yellow]queues still hold messages; measuring anyway[/]")
+        if wait_for_empty_queues(queues, min(QUIET_TIMEOUT_S, max(0.0, self.deadline - time.monotonic()))):
+            self.console.print("[yellow]queues still hold messages; measuring anyway[/]")
 
     def load(self, stage: str, name: str, extra: list[str], budget_s: float) -> dict[str, Any]:
         if self.deadline - time.monotonic() < budget_s:

@@ -39,13 +39,9 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,8 +52,14 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.embedded_load import (  # noqa: E402 - run as a script: the repository goes on sys.path first
+    leftovers,
+    run_load,
+    sigterm_as_interrupt,
+    tear_down,
+    wait_for_empty_queues,
+)
 from loadtests.report import latency  # noqa: E402 - run as a script: the repository goes on sys.path first
-from stack.embedded.processes import stop_group  # noqa: E402 - run as a script: the repository goes on sys.path first
 
 STAGES = {"hookstack": "dev", "baseline": "base"}
 # Diagnosis (--pause-worker): the dev stage with its worker's event source mapping disabled during
@@ -152,7 +154,6 @@ class Benchmark:
     work: Path
     deadline: float
     env: dict[str, str] = field(default_factory=dict)
-    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -186,27 +187,15 @@ class Benchmark:
         from stack.deploy.outputs import load_outputs
 
         started = time.monotonic()
-        clients = []
+        queues = []
         for stage in self.stages().values():
             outputs = load_outputs("embedded", stage)
-            clients.append((outputs.client("sqs"), outputs.queue_url))
+            queues.append((outputs.client("sqs"), outputs.queue_url))
         limit = min(QUIET_TIMEOUT_S, max(0.0, self.remaining()))
-        while True:
-            depth = 0
-            for sqs, url in clients:
-                attributes = sqs.get_queue_attributes(
-                    QueueUrl=url,
-                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-                )["Attributes"]
-                depth += sum(int(value) for value in attributes.values())
-            if depth == 0:
-                return time.monotonic() - started
-            if time.monotonic() - started > limit:
-                self.console.print(
-                    f"[yellow]queues still hold {depth} messages after {limit:.0f} s; measuring anyway[/]"
-                )
-                return time.monotonic() - started
-            time.sleep(1.0)
+        depth = wait_for_empty_queues(queues, limit)
+        if depth:
+            self.console.print(f"[yellow]queues still hold {depth} messages after {limit:.0f} s; measuring anyway[/]")
+        return time.monotonic() - started
 
     # --- one `hookstack load` run -------------------------------------------------------------
 
@@ -225,51 +214,8 @@ class Benchmark:
         if self.remaining() < budget_s:
             raise DeadlineReached(f"{self.remaining():.0f} s left, a {label} run needs up to {budget_s:.0f} s")
         name = f"{label}-{round_index}-{stage}" + ("-worker-paused" if handlers == PAUSED else "")
-        report_dir = self.work / name
-        command = [
-            sys.executable,
-            "-m",
-            "loadtests.cli",
-            "--target",
-            "embedded",
-            "--stage",
-            stage,
-            "--report-dir",
-            str(report_dir),
-            "--seed",
-            str(round_index),
-            *extra,
-        ]
-        log_path = self.work / f"{name}.log"
-        started = time.monotonic()
-        with log_path.open("wb") as log:
-            # Its own session: a Ctrl-C reaches it only through us, once, so it can stop Locust cleanly.
-            process = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            self.children.append(process)
-            try:
-                code = process.wait(timeout=budget_s)
-            except subprocess.TimeoutExpired:
-                stop_child(process)
-                raise RuntimeError(
-                    f"{label} run on {stage} outlived its {budget_s:.0f} s budget (log {log_path})"
-                ) from None
-            finally:
-                stop_child(process)
-                self.children.remove(process)
-        summary_path = report_dir / "summary.json"
-        if not summary_path.exists():
-            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-12:])
-            raise RuntimeError(f"{label} run on {stage} wrote no summary (exit {code}):\n{tail}")
-        raw = json.loads((report_dir / "locust-result.json").read_text())
-        summary = json.loads(summary_path.read_text())
+        run = run_load(self.work, self.env, name, stage, ["--seed", str(round_index), *extra], budget_s)
+        raw, summary, code = run.raw, run.summary, run.exit_code
         return RunFigures(
             stage=stage,
             handlers=handlers,
@@ -277,8 +223,8 @@ class Benchmark:
             exit_code=code,
             summary=summary,
             latency_histogram=raw["histograms"]["latency"],
-            report_dir=report_dir,
-            seconds=time.monotonic() - started,
+            report_dir=self.work / name,
+            seconds=run.seconds,
             stalls=stalled_seconds(raw.get("timeline", []), raw["origin_epoch"], summary["p50_ms"]),
         )
 
@@ -328,11 +274,6 @@ class Benchmark:
         ]
         budget = 60 + args.capacity_duration + 5 + 30
         return self.load(handlers, 0, extra, budget, "capacity")
-
-
-def stop_child(process: subprocess.Popen[bytes]) -> None:
-    """Ask the `hookstack load` child to stop (it stops its Locust child), then insist."""
-    stop_group(process.pid, ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)), process=process)
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -604,44 +545,6 @@ def print_capacity(console: Console, capacity: dict[str, Any]) -> None:
 # --- the run -----------------------------------------------------------------------------------
 
 
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the clean-up below runs either way."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def leftovers(home: Path) -> list[int]:
-    """Processes still running from this benchmark's private home (emulator, gateways, Locust)."""
-    found = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
-    return [int(pid) for pid in found if int(pid) != os.getpid()]
-
-
-def tear_down(console: Console, home: Path) -> None:
-    from stack.config import load_config
-    from stack.embedded.lifecycle import down
-
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip this
-    try:
-        with console.status("stopping the gateways and the emulator"):
-            down(load_config(stage="dev"))
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    for pid in leftovers(home):  # ours: started under this private home; stopped by id
-        console.print(f"[yellow]stopping leftover process {pid}[/]")
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def run(bench: Benchmark) -> dict[str, Any]:
     args, console = bench.args, bench.console
     result: dict[str, Any] = {
@@ -794,8 +697,6 @@ def main(argv: list[str] | None = None) -> int:
                 console.print("[yellow]interrupted: stopping everything[/]")
                 code = 130
             finally:
-                for child in list(bench.children):
-                    stop_child(child)
                 tear_down(console, home)
     finally:
         if previous_home is None:

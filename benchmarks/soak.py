@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402 - run as a script: the repository goes on sys.path first
 from rich.table import Table  # noqa: E402
 
-from benchmarks.embedded_load import PrivateStack, sigterm_as_interrupt  # noqa: E402
+from benchmarks.embedded_load import PrivateStack, run_on_private_stack  # noqa: E402
 from benchmarks.process_memory import MemorySampler  # noqa: E402
 
 # Start-up of one `hookstack load` run (Locust, warm-up) and its summary, on top of load and drain.
@@ -181,28 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     if not console.is_terminal:
         console.width = 150
-    result: dict[str, Any] | None = None
-    code = 1
-    with sigterm_as_interrupt():
-        try:
-            console.print("starting the embedded stack in a private home")
-            with PrivateStack() as stack:
-                console.print(f"stack up in {stack.up_seconds:.0f} s: {stack.outputs.api_url}")
-                result = run(args, console, stack)
-                if args.reports_dir:
-                    stack.keep_reports(args.reports_dir)
-            code = 0
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted: everything stopped[/]")
-            code = 130
-    if result is None:
-        return code
-    print_result(console, result)
-    if args.json_path is not None:
-        args.json_path.parent.mkdir(parents=True, exist_ok=True)
-        args.json_path.write_text(json.dumps(result, indent=2, default=str))
-        console.print(f"figures written to {args.json_path}")
-    return code
+    return run_on_private_stack(
+        console,
+        lambda stack: run(args, console, stack),
+        lambda result: print_result(console, result),
+        args.reports_dir,
+        args.json_path,
+    )
 
 
 if __name__ == "__main__":

@@ -86,6 +86,14 @@ def start_module(module: str, args: list[str], log_path: Path) -> subprocess.Pop
         )
 
 
+def write_json_atomically(path: Path, payload: object) -> None:
+    """Write ``path`` whole or not at all (a reader never sees half a file): stage, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}")
+    staging.write_text(json.dumps(payload))
+    staging.replace(path)
+
+
 def read_ready_file(path: Path, pid: int) -> dict[str, Any] | None:
     """The JSON a child wrote to ``path`` once ready, if that child is ``pid`` (not a previous one)."""
     try:

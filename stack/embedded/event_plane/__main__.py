@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from stack.embedded.event_plane.plane import EventPlane, EventPlaneOptions
 from stack.embedded.gateway.discovery import DefinitionError
+from stack.embedded.processes import write_json_atomically
 
 EXIT_DEFINITION_ERROR = 2
 PARENT_CHECK_INTERVAL_S = 1.0
@@ -60,18 +60,14 @@ async def serve(options: EventPlaneOptions, ready_file: Path, exit_with_parent: 
     plane = EventPlane(options)
     try:
         await plane.start()
-        ready_file.parent.mkdir(parents=True, exist_ok=True)
-        staging = ready_file.with_name(f".{ready_file.name}.{os.getpid()}")
-        staging.write_text(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "mappings": [p.mapping.label for p in plane.pollers],
-                    "stats_file": str(options.stats_file),
-                }
-            )
+        write_json_atomically(
+            ready_file,
+            {
+                "pid": os.getpid(),
+                "mappings": [p.mapping.label for p in plane.pollers],
+                "stats_file": str(options.stats_file),
+            },
         )
-        staging.replace(ready_file)
         parent = os.getppid()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):

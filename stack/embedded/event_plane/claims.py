@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from stack.embedded.ministack.patches import EXTERNAL_POLLER_TAG_KEY, EXTERNAL_POLLER_TAG_VALUE
-
-log = logging.getLogger("stack.embedded.event_plane")
+from stack.embedded.ministack.patches import is_claimed as mapping_is_claimed
 
 
 def claim(lambda_client: Any, mapping_arn: str) -> None:
@@ -20,8 +18,8 @@ def release(lambda_client: Any, mapping_arn: str) -> None:
 
 
 def is_claimed(lambda_client: Any, mapping_arn: str) -> bool:
-    tags = lambda_client.list_tags(Resource=mapping_arn).get("Tags") or {}
-    return bool(tags.get(EXTERNAL_POLLER_TAG_KEY) == EXTERNAL_POLLER_TAG_VALUE)
+    # The patch's own rule, over the tags the Lambda API reads back.
+    return mapping_is_claimed({"Tags": lambda_client.list_tags(Resource=mapping_arn).get("Tags")})
 
 
 def release_stack(lambda_client: Any, cloudformation: Any, stack_name: str) -> int:

@@ -17,8 +17,10 @@ from stack.embedded.event_plane import claims
 from stack.embedded.event_plane.mappings import MappingSettings, QueueMapping, discover_mappings
 from stack.embedded.event_plane.poller import QueuePoller
 from stack.embedded.event_plane.queue_client import QueueClient
+from stack.embedded.gateway.discovery import emulator_clients
 from stack.embedded.gateway.environment import LaunchSettings, prepare_runtime_libs
 from stack.embedded.gateway.pool import FunctionPool
+from stack.embedded.processes import write_json_atomically
 
 log = logging.getLogger("stack.embedded.event_plane")
 
@@ -42,21 +44,10 @@ class EventPlaneOptions:
 
 
 def aws_clients(endpoint_url: str, region: str, max_connections: int = 10) -> dict[str, Any]:
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
     # The long poll (LONG_POLL_S) must fit in the read timeout.
-    config = Config(
-        retries={"max_attempts": 3, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=30,
-        max_pool_connections=max_connections,
+    return emulator_clients(
+        endpoint_url, region, ("sqs", "lambda", "cloudformation"), read_timeout_s=30, max_connections=max_connections
     )
-    return {
-        name: session.client(name, endpoint_url=endpoint_url, config=config)
-        for name in ("sqs", "lambda", "cloudformation")
-    }
 
 
 def pool_size(function_mappings: list[QueueMapping]) -> int:
@@ -197,11 +188,8 @@ class EventPlane:
         }
 
     def write_stats(self) -> None:
-        path = self.options.stats_file
-        staging = path.with_name(f".{path.name}.{os.getpid()}")
-        with contextlib.suppress(OSError):
-            staging.write_text(json.dumps(self.snapshot()))
-            staging.replace(path)
+        with contextlib.suppress(OSError):  # figures for readers: a full disk must not stop the plane
+            write_json_atomically(self.options.stats_file, self.snapshot())
 
 
 def read_stats(path: Path) -> dict[str, Any] | None:

@@ -83,17 +83,27 @@ def parse_function_ref(uri: str) -> FunctionRef:
     return FunctionRef(name, qualifier or None)
 
 
-def _clients(endpoint_url: str, region: str) -> tuple[Any, Any, Any]:
+def emulator_clients(
+    endpoint_url: str, region: str, services: Iterable[str], *, read_timeout_s: float = 60, max_connections: int = 10
+) -> dict[str, Any]:
+    """boto3 clients of the emulator's control planes, with the dummy credentials it accepts
+    (never the caller's own)."""
     import boto3
     from botocore.config import Config
 
     session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
-    config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60)
-    return (
-        session.client("apigateway", endpoint_url=endpoint_url, config=config),
-        session.client("lambda", endpoint_url=endpoint_url, config=config),
-        session.client("sts", endpoint_url=endpoint_url, config=config),
+    config = Config(
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=read_timeout_s,
+        max_pool_connections=max_connections,
     )
+    return {name: session.client(name, endpoint_url=endpoint_url, config=config) for name in services}
+
+
+def _clients(endpoint_url: str, region: str) -> tuple[Any, Any, Any]:
+    clients = emulator_clients(endpoint_url, region, ("apigateway", "lambda", "sts"))
+    return clients["apigateway"], clients["lambda"], clients["sts"]
 
 
 def discover(endpoint_url: str, rest_api_id: str, stage_name: str, region: str, state_dir: Path) -> ApiSpec:

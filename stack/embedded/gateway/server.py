@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -20,6 +19,7 @@ from stack.embedded.gateway.environment import LaunchSettings, prepare_runtime_l
 from stack.embedded.gateway.gateway import Gateway
 from stack.embedded.gateway.http_server import ConnectionLimiter, HttpLimits, HttpServerProtocol
 from stack.embedded.gateway.pool import FunctionPool
+from stack.embedded.processes import write_json_atomically
 
 log = logging.getLogger("stack.embedded.gateway")
 
@@ -42,13 +42,6 @@ class GatewayOptions:
     http_limits: HttpLimits = HttpLimits()  # timeouts, connection cap, head limits (docs/gateway.md)
     # Also serve this stack's SQS event source mappings (hookstack's event plane, a child process).
     stack_name: str | None = None
-
-
-def _write_ready_file(path: Path, payload: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}")
-    staging.write_text(json.dumps(payload))
-    staging.replace(path)
 
 
 def open_function_log(log_dir: Path, function_name: str) -> int:
@@ -126,7 +119,7 @@ async def serve(options: GatewayOptions) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     watcher = loop.create_task(_watch_parent(stop)) if options.exit_with_parent else None
-    _write_ready_file(options.ready_file, {"url": url, "port": port, "pid": os.getpid()})
+    write_json_atomically(options.ready_file, {"url": url, "port": port, "pid": os.getpid()})
     try:
         await stop.wait()
     finally:
