@@ -20,6 +20,10 @@ from stack.clients.token_placement import DEFAULT_IDENTITY_HEADER, TokenPlacemen
 from stack.errors import HookstackError
 from stack.home import config_file
 
+# The patterns a stage can select (stack/patterns/: one module each, same order). "all" selects every one.
+PATTERN_NAMES = ("webhooks",)
+ALL_PATTERNS = "all"
+
 
 class TenantConfig(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
@@ -69,6 +73,20 @@ class HookstackConfig(BaseModel):
     # plus the producer's status write, to tell that write's cost apart from the rest.
     handler_set: Literal["hookstack", "baseline", "baseline-status"] = "hookstack"
     tenants: list[TenantConfig] = [TenantConfig(name="demo")]
+    patterns: list[str] = ["webhooks"]
+
+    @field_validator("patterns")
+    @classmethod
+    def _known_patterns(cls, patterns: list[str]) -> list[str]:
+        if ALL_PATTERNS in patterns:
+            return list(PATTERN_NAMES)
+        unknown = [name for name in patterns if name not in PATTERN_NAMES]
+        if unknown:
+            names = ", ".join(map(repr, unknown))
+            raise ValueError(f"unknown pattern {names} (known: {', '.join(PATTERN_NAMES)}, all)")
+        if not patterns:
+            raise ValueError(f"select at least one pattern ({', '.join(PATTERN_NAMES)}, all)")
+        return [name for name in PATTERN_NAMES if name in patterns]
 
     @field_validator("tenants")
     @classmethod

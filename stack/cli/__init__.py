@@ -14,7 +14,13 @@ from stack.cli import edge
 from stack.cli.app import app, console
 
 # Each module registers its commands on import; this order is the order of `hookstack --help`.
-COMMAND_MODULES = ("stack.cli.lifecycle", "stack.cli.delivery", "stack.cli.env", "stack.cli.demo")
+COMMAND_MODULES = (
+    "stack.cli.lifecycle",
+    "stack.cli.patterns",
+    "stack.cli.delivery",
+    "stack.cli.env",
+    "stack.cli.demo",
+)
 
 
 def _register_commands() -> None:

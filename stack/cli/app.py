@@ -53,6 +53,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")
 EndpointOpt = Annotated[str | None, typer.Option("--endpoint-url", help="emulator endpoint (localstack)")]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS named profile (aws)")]
 RegionOpt = Annotated[str | None, typer.Option("--region", help="AWS region")]
+PatternOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--pattern",
+        metavar="NAME",
+        help="a pattern to deploy (repeatable; `all`; default: `patterns` in hookstack.toml)",
+    ),
+]
 
 
 def progress(message: str) -> None:

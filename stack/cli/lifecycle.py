@@ -11,6 +11,7 @@ import typer
 from stack.cli.app import (
     EndpointOpt,
     JsonOpt,
+    PatternOpt,
     ProfileOpt,
     RegionOpt,
     StageOpt,
@@ -34,12 +35,13 @@ def synth(
     output: Annotated[Path | None, typer.Option("--out", "-o", help="file (default stdout)")] = None,
     bootstrap: Annotated[bool, typer.Option(help="the artifacts bootstrap stack instead")] = False,
     stage: StageOpt = None,
+    pattern: PatternOpt = None,
 ) -> None:
     """Write the CloudFormation template (JSON)."""
     from stack.definition.app import bootstrap_stack, hookstack_stack
     from stack.definition.render import render_template, template_json
 
-    config = load_config(stage=stage)
+    config = load_config(stage=stage, patterns=pattern or None)
     definition = bootstrap_stack(config) if bootstrap else hookstack_stack(config)
     text = template_json(render_template(definition, runtime=config.runtime, architecture=config.architecture))
     if output:
@@ -57,7 +59,9 @@ def outputs_lines(outputs: StackOutputs) -> list[str]:
     printed unbroken (a narrow terminal wraps the line; nothing is cut or folded)."""
     rows: list[tuple[str, str]] = []
     for key, value in outputs.model_dump(mode="json").items():
-        if isinstance(value, dict):
+        if isinstance(value, list):
+            rows.append((key, ", ".join(map(str, value))))
+        elif isinstance(value, dict):
             rows += [(f"{key}.{name}", str(item)) for name, item in value.items()]
         else:
             rows.append((key, "" if value is None else str(value)))
@@ -85,6 +89,7 @@ def up(
         ),
     ] = "hookstack",
     stage: StageOpt = None,
+    pattern: PatternOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start the embedded emulator, deploy the stack, print the endpoint; on a running stack,
@@ -92,7 +97,7 @@ def up(
     from stack.embedded.lifecycle import up as embedded_up
 
     result = embedded_up(
-        load_config(stage=stage),
+        load_config(stage=stage, patterns=pattern or None),
         gateway=gateway,
         port=port,
         gateway_port=gateway_port,
@@ -139,6 +144,7 @@ def deploy(
     endpoint_url: EndpointOpt = None,
     profile: ProfileOpt = None,
     region: RegionOpt = None,
+    pattern: PatternOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create or update the stack on a target (embedded: same as `up`)."""
@@ -147,9 +153,17 @@ def deploy(
     from stack.embedded.lifecycle import outputs_from_stack
     from stack.home import build_dir
 
-    config = load_config(stage=stage, region=region)
+    config = load_config(stage=stage, region=region, patterns=pattern or None)
     if target == "embedded":
-        up(gateway="hookstack", port=None, gateway_port=None, event_plane="hookstack", stage=stage, as_json=as_json)
+        up(
+            gateway="hookstack",
+            port=None,
+            gateway_port=None,
+            event_plane="hookstack",
+            stage=stage,
+            pattern=pattern,
+            as_json=as_json,
+        )
         return
     where = _target(target, config, endpoint_url, profile, region)
     deployment = run_deploy(where, config, build_dir(), progress)

@@ -234,7 +234,44 @@ def _render_method(api: RestApi, route: Route) -> Template:
     }
     if route.authorizer:
         props["AuthorizerId"] = ref(route.authorizer)
-    return {_method_id(api, route): {"Type": "AWS::ApiGateway::Method", "Properties": props}}
+    out: Template = {}
+    if route.request_model:
+        model = route.request_model
+        model_id = f"{api.logical_id}{model.name}Model"
+        out[model_id] = {
+            "Type": "AWS::ApiGateway::Model",
+            "Properties": {
+                "RestApiId": ref(api.logical_id),
+                "Name": model.name,
+                "ContentType": model.content_type,
+                "Schema": model.json_schema,
+            },
+        }
+        props["RequestModels"] = {model.content_type: ref(model_id)}
+        props["RequestValidatorId"] = ref(_body_validator_id(api))
+    out[_method_id(api, route)] = {"Type": "AWS::ApiGateway::Method", "Properties": props}
+    return out
+
+
+def _body_validator_id(api: RestApi) -> str:
+    return f"{api.logical_id}BodyValidator"
+
+
+def _render_body_validator(api: RestApi) -> Template:
+    """One validator per API, shared by every method with a body model."""
+    if not any(route.request_model for route in api.routes):
+        return {}
+    return {
+        _body_validator_id(api): {
+            "Type": "AWS::ApiGateway::RequestValidator",
+            "Properties": {
+                "RestApiId": ref(api.logical_id),
+                "Name": "body",
+                "ValidateRequestBody": True,
+                "ValidateRequestParameters": False,
+            },
+        }
+    }
 
 
 def _render_authorizer(api: RestApi, authorizer: Authorizer) -> Template:
@@ -281,10 +318,11 @@ def render_api(api: RestApi) -> Template:
     out.update(_render_resources(api))
     for authorizer in api.authorizers:
         out.update(_render_authorizer(api, authorizer))
+    out.update(_render_body_validator(api))
     methods: list[str] = []
     for route in api.routes:
         rendered = _render_method(api, route)
-        methods += list(rendered)
+        methods.append(_method_id(api, route))
         out.update(rendered)
     for function in sorted({r.function for r in api.routes}):
         out[f"{function}ApiPermission"] = {

@@ -7,6 +7,7 @@ application stack by change set → wait → outputs.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,12 +27,18 @@ Progress = Callable[[str], None]
 MAX_TEMPLATE_BODY = 51_200  # CloudFormation's TemplateBody limit; larger goes through S3
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
-FUNCTION_KEYS = {
-    "authorizer": "AuthorizerFunctionName",
-    "producer": "ProducerFunctionName",
-    "worker": "WorkerFunctionName",
-    "status": "StatusFunctionName",
-}
+FUNCTION_OUTPUT_SUFFIX = "FunctionName"  # stack.patterns.base.output_name
+
+
+def function_names(outputs: dict[str, str]) -> dict[str, str]:
+    """Each function's short name (``WorkerFunctionName`` → ``worker``, ``JobsIntakeFunctionName``
+    → ``jobs-intake``) → its deployed name, from the stack's outputs."""
+    names = {}
+    for key, value in outputs.items():
+        if key.endswith(FUNCTION_OUTPUT_SUFFIX) and key != FUNCTION_OUTPUT_SUFFIX:
+            camel = key.removesuffix(FUNCTION_OUTPUT_SUFFIX)
+            names[re.sub(r"(?<!^)(?=[A-Z])", "-", camel).lower()] = value
+    return names
 
 
 @dataclass

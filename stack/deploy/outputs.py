@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stack.config import load_config
 from stack.deploy.targets import Target, target_named
@@ -15,7 +15,10 @@ from stack.home import hookstack_home
 
 
 class StackOutputs(BaseModel):
-    """What a deployed stack exposes to the CLI, load tests and drills."""
+    """What a deployed stack exposes to the CLI, load tests and drills: where it runs, and every
+    output of its template (``resources``, by output key) for the patterns it deployed."""
+
+    model_config = ConfigDict(extra="forbid")
 
     target: str
     stage: str
@@ -26,14 +29,43 @@ class StackOutputs(BaseModel):
     gateway: str  # "hookstack" (embedded data plane), "ministack", "localstack" or "aws"
     endpoint_url: str | None = None
     profile: str | None = None
-    queue_url: str
-    dlq_url: str
-    events_table: str
-    projections_table: str
-    payload_bucket: str
+    patterns: list[str] = ["webhooks"]
     artifacts_bucket: str
-    function_names: dict[str, str]
+    function_names: dict[str, str]  # short name (``worker``, ``jobs-intake``) → deployed name
+    resources: dict[str, str] = {}
     log_dir: Path | None = None
+
+    def resource(self, key: str, pattern: str) -> str:
+        """One output of the stack's template, which ``pattern`` renders."""
+        try:
+            return self.resources[key]
+        except KeyError:
+            deployed = ", ".join(self.patterns) or "none"
+            raise HookstackError(
+                f"stage {self.stage!r} on {self.target} has no {pattern} pattern deployed (patterns: {deployed}): "
+                f"add it with `hookstack up --pattern {pattern}`"
+            ) from None
+
+    # The webhooks pattern's resources, which most commands use.
+    @property
+    def queue_url(self) -> str:
+        return self.resource("QueueUrl", "webhooks")
+
+    @property
+    def dlq_url(self) -> str:
+        return self.resource("DlqUrl", "webhooks")
+
+    @property
+    def events_table(self) -> str:
+        return self.resource("EventsTable", "webhooks")
+
+    @property
+    def projections_table(self) -> str:
+        return self.resource("ProjectionsTable", "webhooks")
+
+    @property
+    def payload_bucket(self) -> str:
+        return self.resource("PayloadBucket", "webhooks")
 
     def as_target(self) -> Target:
         return target_named(self.target, region=self.region, endpoint_url=self.endpoint_url, profile=self.profile)
@@ -63,7 +95,11 @@ def load_outputs(target: str = "embedded", stage: str | None = None) -> StackOut
     if not path.exists():
         hint = "hookstack up" if target == "embedded" else f"hookstack deploy --target {target}"
         raise HookstackError(f"no {target} stack for stage {stage!r} is deployed here: run `{hint}`")
-    outputs = StackOutputs(**json.loads(path.read_text()))
+    try:
+        outputs = StackOutputs(**json.loads(path.read_text()))
+    except (ValueError, ValidationError):
+        hint = "hookstack up" if target == "embedded" else f"hookstack deploy --target {target}"
+        raise HookstackError(f"{path} was written by another hookstack version: run `{hint}` again") from None
     outputs.as_target().check_running()
     return outputs
 

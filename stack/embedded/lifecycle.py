@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from stack.config import HookstackConfig
-from stack.deploy.cloudformation import FUNCTION_KEYS, Deployment, Progress, deploy
+from stack.deploy.cloudformation import Deployment, Progress, deploy, function_names
 from stack.deploy.outputs import StackOutputs, save_outputs
 from stack.deploy.targets import EmbeddedTarget, Target
 from stack.embedded.emulator import Emulator, port_is_free
@@ -54,13 +54,10 @@ def outputs_from_stack(
         gateway=gateway,
         endpoint_url=target.endpoint_url,
         profile=target.profile,
-        queue_url=outs["QueueUrl"],
-        dlq_url=outs["DlqUrl"],
-        events_table=outs["EventsTable"],
-        projections_table=outs["ProjectionsTable"],
-        payload_bucket=outs["PayloadBucket"],
+        patterns=list(config.patterns),
         artifacts_bucket=artifacts_bucket,
-        function_names={name: outs[key] for name, key in FUNCTION_KEYS.items()},
+        function_names=function_names(outs),
+        resources=outs,
         log_dir=log_dir,
     )
 

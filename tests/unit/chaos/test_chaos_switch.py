@@ -101,11 +101,13 @@ def deployed(ssm, tmp_path, monkeypatch):
             api_id="abc",
             api_url="https://x",
             gateway="aws",
-            queue_url="q",
-            dlq_url="d",
-            events_table="e",
-            projections_table="p",
-            payload_bucket="b",
+            resources={
+                "QueueUrl": "q",
+                "DlqUrl": "d",
+                "EventsTable": "e",
+                "ProjectionsTable": "p",
+                "PayloadBucket": "b",
+            },
             artifacts_bucket="a",
             function_names={},
         )

@@ -20,11 +20,13 @@ def outputs(**overrides: object) -> StackOutputs:
         "api_url": "http://127.0.0.1:38135/dev",
         "gateway": "hookstack",
         "endpoint_url": "http://127.0.0.1:45049",
-        "queue_url": "http://127.0.0.1:45049/000000000000/hookstack-dev-ingest.fifo",
-        "dlq_url": "http://127.0.0.1:45049/000000000000/hookstack-dev-ingest-dlq.fifo",
-        "events_table": "events",
-        "projections_table": "projections",
-        "payload_bucket": "payloads",
+        "resources": {
+            "QueueUrl": "http://127.0.0.1:45049/000000000000/hookstack-dev-ingest.fifo",
+            "DlqUrl": "http://127.0.0.1:45049/000000000000/hookstack-dev-ingest-dlq.fifo",
+            "EventsTable": "events",
+            "ProjectionsTable": "projections",
+            "PayloadBucket": "payloads",
+        },
         "artifacts_bucket": "artifacts",
         "function_names": {},
     }

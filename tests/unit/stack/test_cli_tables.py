@@ -73,11 +73,13 @@ def test_outputs_show_queue_urls_whole():
         api_url="http://127.0.0.1:38135/production",
         gateway="hookstack",
         endpoint_url="http://127.0.0.1:45049",
-        queue_url=QUEUE_URL,
-        dlq_url=QUEUE_URL.replace("ingest", "ingest-dlq"),
-        events_table="hookstack-production-EventsTable-A73E3297D8658",
-        projections_table="hookstack-production-ProjectionsTable-0F2EC2849C380",
-        payload_bucket="hookstack-production-payloadbucket-8c3d33bc72474",
+        resources={
+            "QueueUrl": QUEUE_URL,
+            "DlqUrl": QUEUE_URL.replace("ingest", "ingest-dlq"),
+            "EventsTable": "hookstack-production-EventsTable-A73E3297D8658",
+            "ProjectionsTable": "hookstack-production-ProjectionsTable-0F2EC2849C380",
+            "PayloadBucket": "hookstack-production-payloadbucket-8c3d33bc72474",
+        },
         artifacts_bucket="hookstack-production-bootstrap-artifactsbucket-2e22542f42f66",
         function_names={"producer": "hookstack-production-producer"},
     )

@@ -59,11 +59,13 @@ def _saved_outputs() -> StackOutputs:
         api_url="http://127.0.0.1:1/dev",
         gateway="hookstack",
         endpoint_url="http://127.0.0.1:2",
-        queue_url="http://127.0.0.1:2/000000000000/hookstack-dev-ingest.fifo",
-        dlq_url="http://127.0.0.1:2/000000000000/hookstack-dev-ingest-dlq.fifo",
-        events_table="events",
-        projections_table="projections",
-        payload_bucket="payloads",
+        resources={
+            "QueueUrl": "http://127.0.0.1:2/000000000000/hookstack-dev-ingest.fifo",
+            "DlqUrl": "http://127.0.0.1:2/000000000000/hookstack-dev-ingest-dlq.fifo",
+            "EventsTable": "events",
+            "ProjectionsTable": "projections",
+            "PayloadBucket": "payloads",
+        },
         artifacts_bucket="artifacts",
         function_names={"producer": "hookstack-dev-producer"},
     )

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from stack.config import HookstackConfig
-from stack.definition.app import VISIBILITY_TIMEOUT_FACTOR, bootstrap_stack, hookstack_stack
+from stack.definition.app import bootstrap_stack, hookstack_stack
+from stack.patterns.base import VISIBILITY_TIMEOUT_FACTOR
 from stack.definition.render import render_template
 
 
