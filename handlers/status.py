@@ -3,7 +3,6 @@ same body as for an id that does not exist)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import time
 from collections.abc import Mapping
@@ -14,16 +13,12 @@ from handlers.contract.settings import StatusSettings
 from handlers.platform.api_gateway import authorizer_context, json_response, path_parameter
 from handlers.platform.aws_clients import client
 from handlers.platform.logging_setup import elapsed_ms, function_logger
+from handlers.platform.timestamps import iso_from_ms
 from handlers.stores.status_store import TIMESTAMP_ATTRIBUTES, StatusStore
 
 logger = function_logger("status")
 
 NOT_FOUND = {"message": "event not found"}
-
-
-def iso_from_ms(epoch_ms: int) -> str:
-    moment = dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _integer(value: Any) -> int | None:

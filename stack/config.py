@@ -21,7 +21,7 @@ from stack.errors import HookstackError
 from stack.home import config_file
 
 # The patterns a stage can select (stack/patterns/: one module each, same order). "all" selects every one.
-PATTERN_NAMES = ("webhooks",)
+PATTERN_NAMES = ("webhooks", "jobs")
 ALL_PATTERNS = "all"
 
 
@@ -61,6 +61,10 @@ class HookstackConfig(BaseModel):
     # scope deduplicates exactly what the queue-wide scope did (docs/architecture.md).
     fifo_high_throughput: bool = True
     payload_retention_days: int = Field(14, ge=1)
+    # Jobs pattern: how long a consumer machine holds a job before SQS redelivers it, unless the
+    # consumer's heartbeat extends it (SQS allows up to 12 h).
+    jobs_visibility_timeout_seconds: int = Field(300, ge=30, le=12 * 3600)
+    job_attachment_retention_days: int = Field(14, ge=1)
     secret_cache_seconds: int = Field(300, ge=0)
     # Chaos drills' run-time fault switch. Every warm producer/worker reads it once per cache
     # period (SSM's default limit is 40 reads/s per account), so production stages may turn it off:

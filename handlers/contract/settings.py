@@ -114,3 +114,33 @@ class StatusSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> StatusSettings:
         return cls(events_table=_required(env, "EVENTS_TABLE"))
+
+
+@dataclass(frozen=True)
+class JobsIntakeSettings:
+    jobs_table: str
+    jobs_queue_url: str
+    attachments_bucket: str
+    max_body_bytes: int
+    claim_check_bytes: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> JobsIntakeSettings:
+        return cls(
+            jobs_table=_required(env, "JOBS_TABLE"),
+            jobs_queue_url=_required(env, "JOBS_QUEUE_URL"),
+            attachments_bucket=_required(env, "ATTACHMENTS_BUCKET"),
+            max_body_bytes=_integer(env, "MAX_BODY_BYTES"),
+            claim_check_bytes=_integer(env, "CLAIM_CHECK_BYTES"),
+        )
+
+
+@dataclass(frozen=True)
+class JobsTableSettings:
+    """The query and results functions: the jobs table only."""
+
+    jobs_table: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> JobsTableSettings:
+        return cls(jobs_table=_required(env, "JOBS_TABLE"))

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "stack.cli.delivery",
     "stack.cli.env",
     "stack.cli.demo",
+    "stack.cli.partner",
 )
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from stack.config import HookstackConfig
 from stack.patterns.base import Pattern
+from stack.patterns.jobs import JobsPattern
 from stack.patterns.webhooks import WebhooksPattern
 
-PATTERNS: dict[str, Pattern] = {pattern.name: pattern for pattern in (WebhooksPattern(),)}
+PATTERNS: dict[str, Pattern] = {pattern.name: pattern for pattern in (WebhooksPattern(), JobsPattern())}
 
 
 def selected_patterns(config: HookstackConfig) -> list[Pattern]:

@@ -98,6 +98,7 @@ def _full_config() -> HookstackConfig:
         fault_injection=True,
         identity_query_parameter="token",
         tenants=[TenantConfig(name="demo", source_cidrs=["127.0.0.1/32"])],
+        patterns=["all"],
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stack.embedded.gateway.throttling import ThrottleLimits
 
@@ -51,6 +52,8 @@ class MethodSpec:
     authorizer_id: str | None
     function_name: str
     integration_timeout_ms: int = MAX_INTEGRATION_TIMEOUT_MS
+    # Set when a request validator checks the body: content type → the model's JSON schema.
+    body_models: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import shutil
 import tempfile
@@ -123,6 +124,9 @@ def discover(endpoint_url: str, rest_api_id: str, stage_name: str, region: str, 
     stage.max_request_bytes  # noqa: B018 - refuse a malformed maxRequestBytes now, not per request
 
     authorizers_raw = apigateway.get_authorizers(restApiId=rest_api_id, limit=500).get("items", [])
+    validators_raw = apigateway.get_request_validators(restApiId=rest_api_id, limit=500).get("items", [])
+    validators = {v["id"]: v for v in validators_raw}
+    models = {m["name"]: m for m in apigateway.get_models(restApiId=rest_api_id, limit=500).get("items", [])}
     resources_raw: list[dict[str, Any]] = []
     for page in apigateway.get_paginator("get_resources").paginate(restApiId=rest_api_id, embed=["methods"]):
         resources_raw.extend(page.get("items", []))
@@ -140,7 +144,7 @@ def discover(endpoint_url: str, rest_api_id: str, stage_name: str, region: str, 
                 )
             except ClientError as exc:
                 raise DefinitionError(f"{verb} {resource['path']} has no integration: {exc}") from exc
-            spec, ref = read_method(resource["path"], verb, method, integration)
+            spec, ref = read_method(resource["path"], verb, method, integration, validators, models)
             function_refs[ref.label] = ref
             if spec.authorizer_id:
                 used_authorizers.add(spec.authorizer_id)
@@ -185,8 +189,41 @@ def read_stage(raw: Mapping[str, Any]) -> StageSpec:
     )
 
 
+def read_body_models(
+    where: str, method: Mapping[str, Any], validators: Mapping[str, Any], models: Mapping[str, Any]
+) -> dict[str, dict[str, Any]] | None:
+    """The schemas the method's request validator checks bodies against (content type → schema),
+    or None when it has no validator or its validator does not check bodies."""
+    validator_id = method.get("requestValidatorId")
+    if not validator_id:
+        return None
+    validator = validators.get(validator_id)
+    if validator is None:
+        raise DefinitionError(f"{where}: request validator {validator_id!r} does not exist")
+    if validator.get("validateRequestParameters"):
+        raise NotSupportedOnTarget(f"{where}: request parameter validation is not supported on this target")
+    if not validator.get("validateRequestBody"):
+        return None
+    schemas: dict[str, dict[str, Any]] = {}
+    for content_type, model_name in (method.get("requestModels") or {}).items():
+        model = models.get(model_name)
+        if model is None:
+            raise DefinitionError(f"{where}: request model {model_name!r} does not exist")
+        try:
+            schema = json.loads(model.get("schema") or "{}")
+        except ValueError as exc:
+            raise DefinitionError(f"{where}: request model {model_name!r} is not JSON: {exc}") from exc
+        schemas[content_type] = schema
+    return schemas
+
+
 def read_method(
-    path: str, verb: str, method: Mapping[str, Any], integration: Mapping[str, Any]
+    path: str,
+    verb: str,
+    method: Mapping[str, Any],
+    integration: Mapping[str, Any],
+    validators: Mapping[str, Any] | None = None,
+    models: Mapping[str, Any] | None = None,
 ) -> tuple[MethodSpec, FunctionRef]:
     where = f"{verb} {path}"
     integration_type = integration.get("type")
@@ -201,8 +238,7 @@ def read_method(
         raise NotSupportedOnTarget(f"{where}: authorizationType {authorization} is not supported on this target")
     if method.get("apiKeyRequired"):
         raise NotSupportedOnTarget(f"{where}: API keys (apiKeyRequired) are not supported on this target")
-    if method.get("requestValidatorId"):
-        raise NotSupportedOnTarget(f"{where}: request validators are not supported on this target")
+    body_models = read_body_models(where, method, validators or {}, models or {})
     timeout_ms = int(integration.get("timeoutInMillis") or MAX_INTEGRATION_TIMEOUT_MS)
     ref = parse_function_ref(uri)
     spec = MethodSpec(
@@ -211,6 +247,7 @@ def read_method(
         authorizer_id=method.get("authorizerId") if authorization == "CUSTOM" else None,
         function_name=ref.label,
         integration_timeout_ms=max(50, min(timeout_ms, MAX_INTEGRATION_TIMEOUT_MS)),
+        body_models=body_models,
     )
     if authorization == "CUSTOM" and not spec.authorizer_id:
         raise DefinitionError(f"{where}: authorizationType CUSTOM without authorizerId")

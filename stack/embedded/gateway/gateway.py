@@ -49,6 +49,7 @@ from stack.embedded.gateway.proxy_event import (
     parse_proxy_response,
     parse_query,
 )
+from stack.embedded.gateway.request_validation import BodyValidator
 from stack.embedded.gateway.routing import RouteTable
 from stack.embedded.gateway.throttling import StageThrottle
 
@@ -126,6 +127,14 @@ class Gateway:
         self.stage = api.stage.name
         self.routes: RouteTable[ResourceSpec] = RouteTable((r.path, r.methods.keys(), r) for r in api.resources)
         self.throttle = StageThrottle(api.stage.throttling)
+        # Per (resource path, verb): the request validator of methods that validate bodies.
+        self.body_validators = {
+            (resource.path, verb): BodyValidator(method.body_models, f"{verb} {resource.path}")
+            for resource in api.resources
+            for verb, method in resource.methods.items()
+            if method.body_models
+        }
+        self.body_refusals = 0
         self.authorizer_cache = AuthorizerCache()
         self.max_request_bytes = api.stage.max_request_bytes
         self.statuses: Counter[int] = Counter()
@@ -158,6 +167,7 @@ class Gateway:
                 "invocations": dict(self.authorizer_invocations),
             },
             "responses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "request_validation": {"methods": len(self.body_validators), "refused": self.body_refusals},
             "event_plane": self.event_plane_stats() if self.event_plane_stats is not None else None,
         }
 
@@ -205,6 +215,12 @@ class Gateway:
 
         if not self.throttle.allow(resource.path, method.http_method):
             return self._gateway_response(responses.THROTTLED, request_id, extended_id)
+
+        validator = self.body_validators.get((resource.path, method.http_method))
+        refusal = validator.refusal(request.header("Content-Type"), request.body) if validator else None
+        if refusal is not None:
+            self.body_refusals += 1
+            return self._gateway_response(refusal, request_id, extended_id)
 
         event = build_proxy_event(
             request=view,

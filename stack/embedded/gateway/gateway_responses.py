@@ -38,6 +38,8 @@ AUTHORIZER_FAILURE = GatewayResponse(500, b'{"message":null}', "AuthorizerConfig
 AUTHORIZER_CONFIGURATION_ERROR = GatewayResponse(
     500, b'{"message": "Internal server error"}', "AuthorizerConfigurationException"
 )
+# A request validator refused the body (it is not JSON, or fails the method's model).
+BAD_REQUEST_BODY = GatewayResponse(400, b'{"message": "Invalid request body"}', "BadRequestException")
 THROTTLED = GatewayResponse(429, b'{"message":"Too Many Requests"}', "TooManyRequestsException")
 REQUEST_TOO_LARGE = GatewayResponse(413, b'{"message":"Request Too Long"}')
 INTEGRATION_TIMEOUT = GatewayResponse(504, b'{"message": "Endpoint request timed out"}')

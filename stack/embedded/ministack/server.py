@@ -21,6 +21,7 @@ import os
 import sys
 
 from stack.embedded.emulator import REQUIRE_PATCHES_ENV
+from stack.embedded.ministack.apigateway_patches import apply_request_validator_patch
 from stack.embedded.ministack.patches import apply_patches
 
 EXIT_PATCH_REFUSED = 3
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         raise SystemExit(EXIT_DETACH_REFUSED)
-    outcomes = apply_patches()
+    outcomes = [*apply_patches(), apply_request_validator_patch()]
     for outcome in outcomes:
         print(f"hookstack: {outcome.describe()}", file=sys.stderr, flush=True)
     if os.environ.get(REQUIRE_PATCHES_ENV) == "1" and not all(o.applied for o in outcomes):

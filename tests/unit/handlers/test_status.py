@@ -8,7 +8,8 @@ import boto3
 import pytest
 
 from handlers.contract.message import event_id
-from handlers.status import handle, iso_from_ms
+from handlers.platform.timestamps import iso_from_ms
+from handlers.status import handle
 from handlers.stores.status_store import EventMeta, StatusStore
 
 EID = event_id("acme", "shopify", "delivery-1")

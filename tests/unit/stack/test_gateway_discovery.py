@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -106,12 +107,35 @@ def test_read_method() -> None:
         ({"authorizationType": "AWS_IAM"}, _integration()),
         ({"authorizationType": "COGNITO_USER_POOLS"}, _integration()),
         ({"authorizationType": "NONE", "apiKeyRequired": True}, _integration()),
-        ({"authorizationType": "NONE", "requestValidatorId": "v1"}, _integration()),
+        ({"authorizationType": "NONE", "requestValidatorId": "params"}, _integration()),
     ],
 )
 def test_unsupported_methods_are_refused_clearly(method: dict, integration: dict) -> None:
+    validators = {"params": {"id": "params", "validateRequestParameters": True, "validateRequestBody": True}}
     with pytest.raises(NotSupportedOnTarget, match="not supported on this target"):
-        read_method("/x", "GET", method, integration)
+        read_method("/x", "GET", method, integration, validators, {})
+
+
+JOB_SCHEMA = {"type": "object", "required": ["reference"]}
+BODY_VALIDATOR = {"body": {"id": "body", "validateRequestBody": True, "validateRequestParameters": False}}
+JOB_MODEL = {"Job": {"name": "Job", "schema": json.dumps(JOB_SCHEMA)}}
+
+
+def test_a_body_validator_brings_its_models_schemas() -> None:
+    method = {"authorizationType": "NONE", "requestValidatorId": "body", "requestModels": {"application/json": "Job"}}
+    spec, _ = read_method("/jobs", "POST", method, _integration(), BODY_VALIDATOR, JOB_MODEL)
+    assert spec.body_models == {"application/json": JOB_SCHEMA}
+    plain, _ = read_method("/jobs", "POST", {"authorizationType": "NONE"}, _integration(), BODY_VALIDATOR, JOB_MODEL)
+    assert plain.body_models is None
+
+
+def test_a_validator_or_model_that_does_not_exist_is_a_definition_error() -> None:
+    method = {"authorizationType": "NONE", "requestValidatorId": "gone", "requestModels": {"application/json": "Job"}}
+    with pytest.raises(DefinitionError, match="request validator 'gone' does not exist"):
+        read_method("/jobs", "POST", method, _integration(), BODY_VALIDATOR, JOB_MODEL)
+    method = {**method, "requestValidatorId": "body", "requestModels": {"application/json": "Missing"}}
+    with pytest.raises(DefinitionError, match="request model 'Missing' does not exist"):
+        read_method("/jobs", "POST", method, _integration(), BODY_VALIDATOR, JOB_MODEL)
 
 
 def test_read_authorizer_defaults() -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from stack.config import HookstackConfig
 from stack.definition.app import bootstrap_stack, hookstack_stack
-from stack.patterns.base import VISIBILITY_TIMEOUT_FACTOR
 from stack.definition.render import render_template
+from stack.patterns.base import VISIBILITY_TIMEOUT_FACTOR
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +95,29 @@ def test_least_privilege_per_function(template):
         for statement in _statements(template, function):
             assert "*" not in json.dumps(statement["Action"])
             assert statement["Resource"] != "*"
+
+
+def test_least_privilege_for_the_jobs_functions():
+    jobs = render_template(hookstack_stack(HookstackConfig(patterns=["jobs"])))
+    intake = _granted(jobs, "JobsIntakeFunction")
+    assert {"dynamodb:PutItem", "sqs:SendMessage", "s3:PutObject"} <= intake
+    assert not intake & {"dynamodb:UpdateItem", "sqs:ReceiveMessage", "s3:GetObject"}
+    assert _granted(jobs, "JobsQueryFunction") == {"dynamodb:GetItem", "logs:CreateLogStream", "logs:PutLogEvents"}
+    results = _granted(jobs, "JobsResultsFunction")
+    assert {"dynamodb:UpdateItem", "sqs:ReceiveMessage", "sqs:DeleteMessage"} <= results
+    assert not results & {"dynamodb:PutItem", "dynamodb:DeleteItem", "sqs:SendMessage"}
+    for function in ("JobsIntakeFunction", "JobsQueryFunction", "JobsResultsFunction"):
+        for statement in _statements(jobs, function):
+            assert "*" not in json.dumps(statement["Action"]) and statement["Resource"] != "*"
+    # Not one webhooks resource in a jobs-only stage, and the job body model is bound to POST /jobs.
+    assert "IngestQueue" not in jobs["Resources"] and "ProducerFunction" not in jobs["Resources"]
+    (method,) = [
+        r for r in resources_of(jobs, "AWS::ApiGateway::Method").values() if r["Properties"]["HttpMethod"] == "POST"
+    ]
+    assert method["Properties"]["RequestModels"] == {"application/json": {"Ref": "WebhookApiJobSubmissionModel"}}
+    assert method["Properties"]["RequestValidatorId"] == {"Ref": "WebhookApiBodyValidator"}
+    (validator,) = resources_of(jobs, "AWS::ApiGateway::RequestValidator").values()
+    assert validator["Properties"]["ValidateRequestBody"] is True
 
 
 def test_functions_take_code_from_the_artifact_parameters(template):
