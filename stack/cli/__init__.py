@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "stack.cli.env",
     "stack.cli.demo",
     "stack.cli.partner",
+    "stack.cli.consumer",
 )
 
 

@@ -1,0 +1,156 @@
+"""The jobs pattern end to end on the embedded target: the gateway's schema check, the intake,
+a consumer machine (``hookstack consumer`` as a separate process), the results function and
+polling — through the deployed API, as a partner uses it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+from urllib.request import urlopen
+
+import pytest
+
+from stack.clients.webhook_client import ApiClient
+from stack.config import load_config
+from stack.deploy.outputs import StackOutputs, tenant_token
+from stack.embedded.lifecycle import down, up
+from stack.home import use_home
+
+pytestmark = pytest.mark.integration
+
+STAGE = "jobs"
+WAIT_S = 90.0  # upper bound of any wait for a job to reach its final status
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def jobs_home(tmp_path_factory) -> Iterator[tuple[StackOutputs, os.PathLike]]:
+    home = tmp_path_factory.mktemp("hookstack-jobs-home")
+    config = load_config(stage=STAGE, patterns=["jobs"])
+    with use_home(home):
+        try:
+            yield up(config).outputs, home
+        finally:
+            down(config)
+    leftovers = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
+    assert not leftovers, f"processes left behind: {leftovers}"
+
+
+@pytest.fixture(scope="module")
+def stage(jobs_home) -> StackOutputs:
+    return jobs_home[0]
+
+
+@pytest.fixture(scope="module")
+def partner(stage) -> Iterator[ApiClient]:
+    client = ApiClient(stage.api_url, tenant_token(stage))
+    yield client
+    client.close()
+
+
+def _stats(stage: StackOutputs) -> dict:
+    parts = urlsplit(stage.api_url)
+    with urlopen(f"{parts.scheme}://{parts.netloc}/_hookstack/stats", timeout=5) as answer:
+        return json.loads(answer.read())
+
+
+def _intake_invocations(stage: StackOutputs) -> int:
+    functions = _stats(stage)["functions"]
+    return sum(f["invocations"] for label, f in functions.items() if label.endswith("jobs-intake"))
+
+
+def _job(reference: str | None = None, **data) -> dict:
+    records = [{"id": f"r{i}", "name": f"record {i}"} for i in range(3)]
+    return {
+        "reference": reference or uuid.uuid4().hex,
+        "customer": "c1",
+        "type": "import",
+        "data": {"records": records, **data},
+    }
+
+
+def _submit(partner: ApiClient, job: dict):
+    return partner.request("POST", "/jobs", json.dumps(job).encode(), JSON)
+
+
+def _final(partner: ApiClient, job_id: str) -> dict:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        document = partner.request("GET", f"/jobs/{job_id}").json()
+        if document["status"] in ("SUCCEEDED", "FAILED"):
+            return document
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not finish within {WAIT_S} s: {document}")
+
+
+def _run_consumer(home, jobs: int) -> subprocess.CompletedProcess:
+    """A consumer machine: its own process, as a partner's would be, bounded by jobs and idleness."""
+    command = [
+        sys.executable,
+        "-m",
+        "stack.cli",
+        "consumer",
+        "--handler",
+        "stack.jobs_consumer.sample_job:insert_customer_records",
+        "--stage",
+        STAGE,
+        "--max-jobs",
+        str(jobs),
+        "--idle-exit",
+        "20",
+    ]
+    env = {**os.environ, "HOOKSTACK_HOME": str(home)}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=WAIT_S + 30)
+
+
+def test_a_body_failing_the_schema_is_400_at_the_gateway_and_the_intake_never_runs(stage, partner):
+    before = _intake_invocations(stage)
+    for body in (b"{}", b"not json", json.dumps({**_job(), "unexpected": True}).encode()):
+        answer = partner.request("POST", "/jobs", body, JSON)
+        assert (answer.status, answer.json()) == (400, {"message": "Invalid request body"})
+    assert _intake_invocations(stage) == before
+    assert _stats(stage)["request_validation"]["refused"] >= 3
+
+
+def test_a_job_with_a_3_mb_attachment_runs_on_a_consumer_and_is_polled_to_success(stage, partner, jobs_home):
+    # 3 MB: base64 makes it 4 MB, within the stage's 4 MiB body limit (Lambda's 6 MB payload, escaped).
+    attachment = os.urandom(3_000_000)
+    job = _job()
+    job["attachments"] = [{"name": "catalogue.bin", "content_base64": base64.b64encode(attachment).decode()}]
+    accepted = _submit(partner, job)
+    assert accepted.status == 202, accepted.json()
+    job_id = accepted.json()["id"]
+    assert accepted.json()["status_url"].endswith(f"/{STAGE}/jobs/{job_id}")
+    failing = _submit(partner, _job(fail="customer c1 is closed"))
+    assert failing.status == 202
+
+    consumer = _run_consumer(jobs_home[1], jobs=2)
+    assert consumer.returncode == 0, consumer.stderr[-2000:]
+
+    done = _final(partner, job_id)
+    assert done["status"] == "SUCCEEDED" and done["result"] == {"inserted": 3} and done["attachments"] == 1
+    failed = _final(partner, failing.json()["id"])
+    assert failed["status"] == "FAILED" and "customer c1 is closed" in failed["reason"]
+    records = stage.client("dynamodb").scan(TableName=stage.resource("CustomerRecordsTable", "jobs"))["Items"]
+    assert {item["id"]["S"] for item in records} >= {"c1#r0", "c1#r1", "c1#r2"}
+
+
+def test_bad_jobs_get_their_reason_and_leave_nothing_behind(stage, partner):
+    first = _submit(partner, _job("ref-dup"))
+    duplicate = _submit(partner, _job("ref-dup"))
+    assert first.status == 202 and duplicate.status == 409
+    assert duplicate.json()["id"] == first.json()["id"]
+    not_base64 = _job()
+    not_base64["attachments"] = [{"name": "a.txt", "content_base64": "%%%"}]
+    answer = _submit(partner, not_base64)
+    assert answer.status == 400 and "not valid base64" in answer.json()["message"]
+    too_large = json.dumps({**_job(), "data": {"blob": "x" * (5 * 1024 * 1024)}}).encode()
+    assert partner.request("POST", "/jobs", too_large, JSON).status == 413
+    assert partner.request("GET", "/jobs/job_" + "0" * 32).status == 404
