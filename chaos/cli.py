@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from stack.ci import CheckCase, failure_annotations, under_github_actions, write_junit
 from stack.errors import HookstackError
 
 if TYPE_CHECKING:
@@ -77,6 +78,24 @@ def drill_summary_table(results: list[DrillResult]) -> Table:
             *(str(counts[key]) for _, key in SUMMARY_COLUMNS),
         )
     return table
+
+
+def drill_cases(results: list[DrillResult], refused: tuple[str, str] | None = None) -> list[CheckCase]:
+    """One CI check per drill run (and one failed check for a drill that could not start)."""
+    cases = [
+        CheckCase(
+            name=result.drill,
+            passed=result.passed,
+            message=f"{result.verdict} in {result.duration_s:.1f}s"
+            + (f": {result.failures[0]}" if result.failures else ""),
+            detail="\n".join(result.failures),
+            seconds=result.duration_s,
+        )
+        for result in results
+    ]
+    if refused is not None:
+        cases.append(CheckCase(name=refused[0], passed=False, message=f"not run: {refused[1]}"))
+    return cases
 
 
 def fault_lines(active: list[dict], now: float) -> list[str]:
@@ -153,6 +172,9 @@ def run(
     sabotage: Annotated[
         str | None, typer.Option(help="break the stage on purpose (skip-write | broken-replay): the drill must FAIL")
     ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="also write the verdicts as JUnit XML here (one testcase per drill)")
+    ] = None,
 ) -> None:
     """Run a drill (or all): send, inject, wait, recover, reconcile, fix and replay, verdict."""
     from chaos.context import DrillSettings
@@ -166,7 +188,7 @@ def run(
         raise HookstackError(f"unknown drill {unknown[0]!r}: choose one of {', '.join(DRILLS)} or all")
     settings = DrillSettings(events=events, groups=groups, seed=seed, max_seconds=max_seconds, sabotage=sabotage)
     results = []
-    refused: str | None = None
+    refused: tuple[str, str] | None = None  # (drill, why it could not start)
     with _stack(target, stage, fresh) as outputs:
         for name in names:
             with console.status(f"drill {name}…"):
@@ -174,7 +196,7 @@ def run(
                 try:
                     result = run_drill(name, outputs, settings, progress=_say)
                 except HookstackError as error:  # could not start (budget, dirty stage): stop here
-                    refused = f"{name}: {error}"
+                    refused = (name, str(error))
                     break
             json_path, html_path = write_reports(result, report_dir)
             style = "green" if result.passed else "red"
@@ -187,7 +209,13 @@ def run(
     if results:
         console.print(SUMMARY_LEGEND, highlight=False)
     if refused:
-        console.print(f"[red]not run:[/red] {refused}", highlight=False)
+        console.print(f"[red]not run:[/red] {refused[0]}: {refused[1]}", highlight=False)
+    cases = drill_cases([result for result, _, _ in results], refused)
+    if junit is not None:
+        write_junit(junit, f"hookstack chaos {drill}", cases, classname="hookstack.chaos")
+    if under_github_actions():
+        for annotation in failure_annotations(cases, "chaos drill"):
+            print(annotation)  # a workflow command, read from stdout as is (no rich markup or wrapping)
     if refused or not all(result.passed for result, _, _ in results):
         raise typer.Exit(1)
 

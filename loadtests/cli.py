@@ -25,12 +25,16 @@ from rich.table import Table
 
 from loadtests.launcher import LocustRun, LocustRunError, run_locust
 from loadtests.locust.options import DEFAULT_MAX_BODY_BYTES
-from loadtests.model.gates import METRICS, GateError, format_value, parse_gate, parse_gates
+from loadtests.model import baseline as run_baseline
+from loadtests.model.gates import METRICS, GateError, against_baseline, format_value, parse_gate, parse_gates
 from loadtests.model.params import LoadParams, parse_duration
 from loadtests.report import event_plane as event_plane_report
+from loadtests.report import forecast as load_forecast
 from loadtests.report import hops
 from loadtests.report import html as html_report
 from loadtests.report import summary as run_summary
+from loadtests.report.ci import report_gates
+from loadtests.report.compare import delta_table
 from loadtests.report.e2e import BacklogSampler, DrainResult, wait_for_drain
 from loadtests.warmup import warm_up
 from stack.clients import providers as client_providers
@@ -421,6 +425,17 @@ def load(
         list[str] | None, typer.Option(help='Pass/fail gate, e.g. "p99<250ms", "errors<0.1%" (repeatable)')
     ] = None,
     report_dir: Annotated[Path | None, typer.Option(help="Where to write summary.json and report.html")] = None,
+    baseline_run: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="An earlier run (its summary.json or report directory): print the deltas; relative gates "
+            '("p99<+10%") are set against it',
+        ),
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Also write the gates as JUnit XML here (one testcase per gate)")
+    ] = None,
     drain_timeout: Annotated[str, typer.Option(help="Longest wait for the backlog to drain")] = "5m",
     e2e: Annotated[
         bool | None,
@@ -497,6 +512,8 @@ def load(
         raise UsageError(str(exc)) from None
     if processes < 0:
         raise HookstackError("--processes must be 0 (one process) or more")
+    baseline_summary = run_baseline.read_summary(baseline_run) if baseline_run is not None else None
+    gates = against_baseline(gates, baseline_summary)
 
     outputs = _stack(target, stage, url)
     api_url = url or outputs.api_url
@@ -580,11 +597,31 @@ def load(
     )
     summary["warmup"] = warmed
     summary["event_plane"] = _event_plane_figures(outputs, result)
+    summary["forecast"] = load_forecast.for_run(
+        summary,
+        result,
+        providers=providers,
+        groups=groups,
+        scan=(lambda: scan_status_items(dynamodb, outputs.events_table, fields=load_forecast.KEY_FIELDS))
+        if reads_back
+        else None,
+    )
+    deltas = run_baseline.deltas(summary, baseline_summary) if baseline_summary is not None else []
+    if baseline_run is not None and baseline_summary is not None:
+        summary["baseline"] = {
+            "summary": str(run_baseline.summary_path(baseline_run)),
+            "started_at": baseline_summary.get("started_at"),
+            "deltas": [delta.as_dict() for delta in deltas],
+        }
     plot = run_summary.series(result, sampler.samples if sampler is not None else None)
     summary_path, html_path = directory / "summary.json", directory / "report.html"
     summary_path.write_text(json.dumps(summary, indent=2))
     html_path.write_text(html_report.render(summary, plot), encoding="utf-8")
     _print_summary(Console(), summary, (summary_path, html_path))
+    if baseline_run is not None and deltas:
+        Console().print(delta_table(deltas, str(run_baseline.summary_path(baseline_run)), "this run"))
+    for annotation in report_gates(results, scenario=params.scenario, junit=junit):
+        print(annotation)  # a workflow command: the runner reads it from stdout
     for gate_result in results:
         if gate_result.passed:
             console.print(f"[green]{gate_result.line()}[/]")

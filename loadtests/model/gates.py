@@ -5,14 +5,22 @@
 
 Latency thresholds default to milliseconds; ``errors`` is a share of requests (``%`` or a
 fraction); ``achieved_rps`` requests/s; ``missing`` and ``dead_lettered`` counts.
+
+A signed value makes a relative gate, set against a baseline run (``hookstack load --baseline``):
+
+    p99<+10%   e2e_p99<=+20%   max<+50ms   achieved_rps>=-5%   errors<=+0.001
+
+``+N%`` is a share of the baseline's own value (``p99<+10%``: at most 10 % above the baseline's
+p99); any other unit is an amount added to it (``max<+50ms``: at most 50 ms above).
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from stack.errors import UsageError
@@ -27,7 +35,7 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 _GATE = re.compile(
     r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_.()]*)\s*(?P<op><=|>=|==|!=|<|>)\s*"
-    r"(?P<value>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|us|µs|s|%|rps|/s)?\s*$"
+    r"(?P<sign>[+-])?(?P<value>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|us|µs|s|%|rps|/s)?\s*$"
 )
 _PERCENTILE = re.compile(r"^(?P<prefix>e2e_)?p\(?(?P<p>[0-9]+(?:\.[0-9]+)?)\)?$")
 _PERCENTILE_NAMES = {"50": "p50", "90": "p90", "95": "p95", "99": "p99", "99.9": "p999", "999": "p999"}
@@ -77,13 +85,41 @@ class GateError(UsageError, ValueError):
 
 
 @dataclass(frozen=True)
+class RelativeBound:
+    """A threshold set against a baseline run's value of the same metric."""
+
+    change: float  # signed: a fraction of the baseline (``percent``), else an amount in the metric's base unit
+    percent: bool
+
+    def threshold(self, baseline: float) -> float:
+        return baseline * (1 + self.change) if self.percent else baseline + self.change
+
+
+@dataclass(frozen=True)
 class Gate:
     text: str
     metric: Metric
     op: str
-    threshold: float  # in the metric's base unit (ms, fraction, rps, count, s)
+    threshold: float  # in the metric's base unit (ms, fraction, rps, count, s); NaN until a relative gate is resolved
+    relative: RelativeBound | None = None
+    baseline: float | None = None  # the baseline's value a relative gate was resolved against
+
+    @property
+    def needs_baseline(self) -> bool:
+        return self.relative is not None and self.baseline is None
+
+    def against(self, baseline: Mapping[str, Any]) -> Gate:
+        """This gate with its threshold set from a baseline run's summary (an absolute gate as is)."""
+        if self.relative is None:
+            return self
+        value = baseline.get(self.metric.key)
+        if value is None:
+            raise GateError(f"gate {self.text!r}: the baseline run did not measure {self.metric.label}")
+        return replace(self, threshold=self.relative.threshold(float(value)), baseline=float(value))
 
     def check(self, summary: Mapping[str, Any]) -> GateResult:
+        if self.needs_baseline:
+            raise GateError(f"gate {self.text!r} is relative to a baseline run: pass --baseline SUMMARY")
         measured = summary.get(self.metric.key)
         if measured is None:
             return GateResult(self, None, False)
@@ -102,9 +138,18 @@ class GateResult:
             return "not measured on this run"
         return format_value(self.gate.metric, self.measured)
 
+    @property
+    def explanation(self) -> str:
+        """What was measured, and for a relative gate the baseline and the limit it set."""
+        metric, gate = self.gate.metric, self.gate
+        text = f"measured {metric.label} = {self.measured_text}"
+        if gate.baseline is not None:
+            text += f"; baseline {format_value(metric, gate.baseline)}, limit {format_value(metric, gate.threshold)}"
+        return text
+
     def line(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
-        return f"gate {verdict}: {self.gate.text} (measured {self.gate.metric.label} = {self.measured_text})"
+        return f"gate {verdict}: {self.gate.text} ({self.explanation})"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +159,7 @@ class GateResult:
             "threshold": self.gate.threshold,
             "measured": self.measured,
             "passed": self.passed,
+            **({"baseline": self.gate.baseline} if self.gate.relative is not None else {}),
         }
 
 
@@ -147,18 +193,34 @@ def _metric(name: str) -> Metric:
 def parse_gate(text: str) -> Gate:
     match = _GATE.match(text)
     if not match:
-        raise GateError(f"cannot read gate {text!r}: expected METRIC OP VALUE[UNIT], e.g. p99<250ms")
+        raise GateError(f"cannot read gate {text!r}: expected METRIC OP VALUE[UNIT], e.g. p99<250ms or p99<+10%")
     metric = _metric(match.group("metric"))
-    unit = match.group("unit")
+    unit, sign = match.group("unit"), match.group("sign")
+    value = float(match.group("value")) * (-1.0 if sign == "-" else 1.0)
+    if sign is not None and unit == "%":  # a share of the baseline's value, whatever the metric's unit
+        return Gate(text.strip(), metric, match.group("op"), math.nan, RelativeBound(value / 100, percent=True))
     scales = _UNITS[metric.kind]
     if unit not in scales:
         allowed = ", ".join(u for u in scales if u) or "none"
         raise GateError(f"gate {text!r}: unit {unit!r} does not fit {metric.label} (allowed: {allowed})")
-    return Gate(text.strip(), metric, match.group("op"), float(match.group("value")) * scales[unit])
+    if sign is not None:
+        return Gate(text.strip(), metric, match.group("op"), math.nan, RelativeBound(value * scales[unit], False))
+    return Gate(text.strip(), metric, match.group("op"), value * scales[unit])
 
 
 def parse_gates(texts: list[str]) -> list[Gate]:
     return [parse_gate(text) for text in texts]
+
+
+def against_baseline(gates: list[Gate], baseline: Mapping[str, Any] | None) -> list[Gate]:
+    """The gates with every relative threshold set from ``baseline``; a relative gate without
+    one is a usage error, raised before anything runs."""
+    if baseline is None:
+        relative = [gate.text for gate in gates if gate.needs_baseline]
+        if relative:
+            raise GateError(f"gate(s) {', '.join(relative)} are relative to a baseline run: pass --baseline SUMMARY")
+        return gates
+    return [gate.against(baseline) for gate in gates]
 
 
 def evaluate(gates: list[Gate], summary: Mapping[str, Any]) -> list[GateResult]:

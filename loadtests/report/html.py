@@ -8,6 +8,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from loadtests.report import forecast as load_forecast
+
 WIDTH, HEIGHT = 880, 260
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 150, 28, 40
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
@@ -424,6 +426,16 @@ def _event_plane_chart(plane: dict[str, Any], duration: float | None) -> str:
     )
 
 
+def _on_aws(summary: dict[str, Any]) -> str:
+    """The forecast of what this traffic meets on AWS (``summary["forecast"]``)."""
+    table = load_forecast.report_table(summary.get("forecast"))
+    if table is None:
+        return ""
+    header, rows, notes = table
+    items = "".join(f"<li>{_esc(note)}</li>" for note in notes)
+    return f"<h2>On AWS</h2>{_table(rows, header)}<ul class='note'>{items}</ul>"
+
+
 def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
     """The whole report page as one string."""
     passed = summary.get("passed", True)
@@ -493,6 +505,7 @@ def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
         if backlog
         else "<p>Backlog depth: not sampled (the queues are read only with a deployed stack: --target).</p>",
         _event_plane_chart(summary.get("event_plane") or {}, duration),
+        _on_aws(summary),
         "<h2>Status codes</h2>",
         _table(sorted(summary.get("status_counts", {}).items()), ["status", "count"]),
         "<h2>Per hop</h2>",

@@ -22,6 +22,9 @@ COMMAND_MODULES = (
     "stack.cli.demo",
     "stack.cli.partner",
     "stack.cli.consumer",
+    "stack.cli.report",
+    "stack.cli.logs",
+    "stack.cli.forecast",
 )
 
 

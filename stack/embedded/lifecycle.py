@@ -13,6 +13,7 @@ from stack.config import HookstackConfig
 from stack.deploy.cloudformation import Deployment, Progress, deploy, function_names
 from stack.deploy.outputs import StackOutputs, save_outputs
 from stack.deploy.targets import EmbeddedTarget, Target
+from stack.embedded import function_logs
 from stack.embedded.emulator import Emulator, port_is_free
 from stack.embedded.processes import pid_alive, stop_group
 from stack.errors import HookstackError
@@ -98,7 +99,7 @@ def _start_gateway(
 
 
 def _log_dir(home: Path, stage: str) -> Path:
-    return home / "embedded" / "logs" / stage
+    return function_logs.logs_dir(home, stage)
 
 
 def _running_gateway_port(state_file: Path) -> int | None:
@@ -168,6 +169,8 @@ def up(
     if gateway == "hookstack" and serve_port and serve_port != previous_port:
         _check_gateway_port_free(serve_port)  # before anything changes
     progress("redeploying to the running emulator" if running else "starting the embedded emulator")
+    if running is None:  # a new session: the last one's function logs move aside, kept for one more
+        function_logs.rotate(home, config.stage)
     state = running or emulator.start(port=port)
     target = EmbeddedTarget(region=config.region, endpoint_url=state.endpoint_url)
     try:
@@ -190,6 +193,9 @@ def up(
             log_dir = _log_dir(home, config.stage)
         else:
             api_url = target.invoke_url(outs["ApiId"], config.stage, outs["ApiUrl"])
+        function_logs.write_manifest(
+            _log_dir(home, config.stage), function_names(outs), gateway=gateway, event_plane=event_plane
+        )
     except BaseException:
         if running is None:  # a stack that was running before this `up` is left running
             down(config)
@@ -218,7 +224,7 @@ def down(config: HookstackConfig) -> bool:
     for state_dir in (home / "embedded").glob("gateway-*"):
         shutil.rmtree(state_dir, ignore_errors=True)
     was_running = Emulator(home).stop()
-    shutil.rmtree(home / "embedded" / "logs", ignore_errors=True)
+    # The function logs stay (`hookstack logs` reads them after the stack is gone); a new `up` rotates them.
     for outputs_file in home.glob("outputs-embedded-*.json"):
         outputs_file.unlink()
     return was_running

@@ -3,6 +3,9 @@ the aggregate hands it to the summary and the reports."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from loadtests.report.aggregate import RunAggregate
 from loadtests.report.measurements import Attempt, ProcessMeasurements
 
@@ -55,3 +58,19 @@ def synthetic_result(cpu_percent: float = 35.0, wake_lag_s: float = 0.0002) -> d
             "peak_rate": 100.0,
         }
     )
+
+
+def write_report_dir(directory: Path, *, keep_histogram: bool = True, slower_by: float = 1.0) -> Path:
+    """A report directory as `hookstack load` leaves it (summary.json, and the Locust result with
+    its latency histogram unless ``keep_histogram`` is false); ``slower_by`` scales the latencies."""
+    from loadtests.report import summary as run_summary
+
+    result = synthetic_result()
+    summary, _ = run_summary.build(result, target="embedded")
+    for key in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms"):
+        summary[key] = round(summary[key] * slower_by, 3)
+    directory.mkdir(parents=True)
+    (directory / "summary.json").write_text(json.dumps(summary))
+    if keep_histogram:
+        (directory / "locust-result.json").write_text(json.dumps(result))
+    return directory
