@@ -21,10 +21,11 @@ COMMAND_MODULES = (
     "stack.cli.env",
     "stack.cli.demo",
     "stack.cli.partner",
-    "stack.cli.consumer",
     "stack.cli.report",
     "stack.cli.logs",
     "stack.cli.forecast",
+    "stack.cli.fidelity",
+    "stack.cli.consumer",
 )
 
 
