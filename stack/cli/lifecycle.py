@@ -24,7 +24,7 @@ from stack.cli.app import (
     secrets_app,
 )
 from stack.config import load_config
-from stack.errors import HookstackError
+from stack.errors import HookstackError, UsageError
 
 if TYPE_CHECKING:
     from stack.deploy.outputs import StackOutputs
@@ -34,16 +34,23 @@ if TYPE_CHECKING:
 def synth(
     output: Annotated[Path | None, typer.Option("--out", "-o", help="file (default stdout)")] = None,
     bootstrap: Annotated[bool, typer.Option(help="the artifacts bootstrap stack instead")] = False,
+    openapi: Annotated[bool, typer.Option("--openapi", help="the stage's API as an OpenAPI 3.0 document")] = False,
     stage: StageOpt = None,
     pattern: PatternOpt = None,
 ) -> None:
-    """Write the CloudFormation template (JSON)."""
+    """Write the CloudFormation template (JSON), or with --openapi the API document."""
     from stack.definition.app import bootstrap_stack, hookstack_stack
+    from stack.definition.openapi import stack_openapi
     from stack.definition.render import render_template, template_json
 
+    if bootstrap and openapi:
+        raise UsageError("--bootstrap and --openapi: choose one (the bootstrap stack has no API)")
     config = load_config(stage=stage, patterns=pattern or None)
     definition = bootstrap_stack(config) if bootstrap else hookstack_stack(config)
-    text = template_json(render_template(definition, runtime=config.runtime, architecture=config.architecture))
+    if openapi:
+        text = template_json(stack_openapi(definition, region=config.region))
+    else:
+        text = template_json(render_template(definition, runtime=config.runtime, architecture=config.architecture))
     if output:
         try:
             output.write_text(text + "\n")

@@ -126,6 +126,9 @@ class Route(BaseModel):
     function: LogicalId
     authorizer: LogicalId | None = None
     request_model: RequestModel | None = None
+    # What the function answers, status → meaning (the API document lists these, and the
+    # gateway's own answers beside them).
+    responses: dict[int, str] = {}
 
     @property
     def path_parameters(self) -> list[str]:

@@ -141,8 +141,26 @@ class JobsPattern(Pattern):
                     function="JobsIntakeFunction",
                     authorizer=platform.authorizer,
                     request_model=RequestModel(name="JobSubmission", json_schema=JOB_SUBMISSION_SCHEMA),
+                    responses={
+                        202: "accepted: recorded and queued; poll status_url",
+                        400: "a domain rule refused the job (an attachment not base64, a name twice)",
+                        403: "no tenant",
+                        409: "the tenant already used this reference (the body names its job)",
+                        413: "body larger than the stage takes",
+                        503: "not queued (a store unavailable): nothing was recorded, retry",
+                    },
                 ),
-                Route(method="GET", path="/jobs/{id}", function="JobsQueryFunction", authorizer=platform.authorizer),
+                Route(
+                    method="GET",
+                    path="/jobs/{id}",
+                    function="JobsQueryFunction",
+                    authorizer=platform.authorizer,
+                    responses={
+                        200: "the job's status and result",
+                        403: "no tenant",
+                        404: "no such job for this tenant",
+                    },
+                ),
             ],
             outputs={
                 "JobsTable": ("JobsTable", "Ref"),

@@ -16,12 +16,17 @@ from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stack.clients.webhook_client import ApiClient
 from stack.config import load_config
+from stack.definition.app import hookstack_stack
+from stack.definition.openapi import documented_statuses
 from stack.deploy.outputs import StackOutputs, tenant_token
 from stack.embedded.lifecycle import down, up
 from stack.home import use_home
+from tests.fuzz.strategies import json_texts, json_values
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +159,70 @@ def test_bad_jobs_get_their_reason_and_leave_nothing_behind(stage, partner):
     too_large = json.dumps({**_job(), "data": {"blob": "x" * (5 * 1024 * 1024)}}).encode()
     assert partner.request("POST", "/jobs", too_large, JSON).status == 413
     assert partner.request("GET", "/jobs/job_" + "0" * 32).status == 404
+
+
+# --- property: the deployed API answers only what it documents, and writes whole jobs or nothing ---
+
+_references = st.from_regex(r"\A[A-Za-z0-9._:-]{1,20}\Z")
+_attachments = st.lists(
+    st.fixed_dictionaries(
+        {
+            "name": st.sampled_from(["a.txt", "b.bin", "a b", ""]),
+            "content_base64": st.sampled_from(["", "aGVsbG8=", "not base64!", "aGVsbG8"]),
+        },
+        optional={"content_type": st.sampled_from(["text/plain", ""])},
+    ),
+    max_size=3,
+)
+_submissions = st.fixed_dictionaries(
+    {
+        "reference": _references | st.text(max_size=5),
+        "customer": st.sampled_from(["c1", "c2", "bad customer"]),
+        "type": st.sampled_from(["import", "Import", "x" * 70]),
+        "data": st.dictionaries(st.text(max_size=5), json_values, max_size=3) | json_values,
+    },
+    optional={"attachments": _attachments, "extra": st.integers()},
+)
+_bodies = (
+    st.builds(lambda d: json.dumps(d).encode(), _submissions)
+    | st.builds(str.encode, json_texts)
+    | st.binary(max_size=64)
+)
+
+
+def _job_items(stage: StackOutputs) -> tuple[int, int]:
+    table = stage.resource("JobsTable", "jobs")
+    items = stage.client("dynamodb").scan(TableName=table, ProjectionExpression="kind")["Items"]
+    kinds = [item.get("kind", {}).get("S") for item in items]
+    return kinds.count("job"), kinds.count("reference")
+
+
+def _queued_jobs(stage: StackOutputs) -> int:
+    attributes = stage.client("sqs").get_queue_attributes(
+        QueueUrl=stage.resource("JobsQueueUrl", "jobs"),
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
+
+
+def test_arbitrary_submissions_get_documented_answers_and_leave_whole_jobs_only(stage, partner):
+    definition = hookstack_stack(load_config(stage=STAGE, patterns=["jobs"]))
+    (route,) = [r for r in definition.apis[0].routes if (r.method, r.path) == ("POST", "/jobs")]
+    documented = set(documented_statuses(route))
+    jobs_before, claims_before, queued_before = *_job_items(stage), _queued_jobs(stage)
+    answers: list[int] = []
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(body=_bodies)
+    def submit(body: bytes) -> None:
+        status = partner.request("POST", "/jobs", body, JSON).status
+        answers.append(status)
+        assert status in documented, f"{status} is not documented for POST /jobs: {body[:200]!r}"
+        assert status < 500 or status == 503, f"{status} for {body[:200]!r}"
+
+    submit()
+    accepted = answers.count(202)
+    jobs_after, claims_after = _job_items(stage)
+    assert (jobs_after - jobs_before, claims_after - claims_before) == (accepted, accepted)
+    assert _queued_jobs(stage) - queued_before == accepted
+    assert {202, 400} <= set(answers), answers  # the strategy reached both sides of the gateway's check
