@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.runner import DrillResult
+from stack.fidelity.report_section import fidelity_section_html
 
 WIDTH, HEIGHT = 900, 300
 LEFT, RIGHT, TOP, BOTTOM = 56, 170, 24, 40
@@ -256,6 +257,7 @@ code {{ font-size: 12px; }} .grid {{ display: flex; gap: 32px; flex-wrap: wrap; 
 <h2>Before the fix</h2>{_phase(result.before_fix)}
 <h2>After the replay</h2>{_phase(result.after_replay)}
 <h2>Marks</h2><table><tr><th>t (s)</th><th>what</th><th>detail</th></tr>{marks}</table>
+{fidelity_section_html(result.fidelity)}
 {f"<h2>Error</h2><pre>{_esc(result.error)}</pre>" if result.error else ""}
 </body></html>
 """

@@ -16,11 +16,16 @@ from chaos.reconcile import Reconciliation, reconcile
 from chaos.stage import StageTimings, read_timings
 from stack.deploy.outputs import StackOutputs
 from stack.errors import HookstackError
+from stack.fidelity.divergences import fidelity_report
 from stack.ops.dlq import replay
 
 MAX_REPLAY_ROUNDS = 3
 # Reconcile, fix and replay, reconcile: replayed messages are processed at once when the fix holds.
 FIX_AND_REPLAY_ESTIMATE_S = 15.0
+
+
+# What a drill's verdict rests on: queue delivery and redrive, the mappings, errors, the runtime.
+DRILL_AREAS = {"sqs-fifo", "event-source-mapping", "lambda-errors", "lambda-runtime"}
 
 
 @dataclass
@@ -49,7 +54,12 @@ class DrillResult:
         return self.verdict == "PASS"
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "fidelity": self.fidelity}
+
+    @property
+    def fidelity(self) -> dict[str, Any]:
+        """The target's known divergences from AWS that bear on what a drill proves."""
+        return fidelity_report(self.target, DRILL_AREAS)
 
 
 def broken_replay(sqs: Any, dlq_url: str) -> int:

@@ -41,9 +41,12 @@ from stack.clients import providers as client_providers
 from stack.clients.events import scan_status_items
 from stack.clients.token_placement import TokenPlacement
 from stack.errors import HookstackError, UsageError
+from stack.fidelity.divergences import fidelity_report
 
 PROVIDERS = client_providers.PROVIDERS
 DEFAULT_REPORT_ROOT = Path("load-reports")
+# What a load run's figures rest on: the API path, the queue, the mappings, the runtime, the host.
+LOAD_AREAS = {"sqs-fifo", "event-source-mapping", "authorizer", "api-limits", "lambda-runtime", "performance"}
 
 
 class Scenario(enum.StrEnum):
@@ -597,6 +600,7 @@ def load(
     )
     summary["warmup"] = warmed
     summary["event_plane"] = _event_plane_figures(outputs, result)
+    summary["fidelity"] = fidelity_report(summary["target"], LOAD_AREAS)
     summary["forecast"] = load_forecast.for_run(
         summary,
         result,

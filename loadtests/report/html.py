@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from loadtests.report import forecast as load_forecast
+from stack.fidelity.report_section import fidelity_section_html
 
 WIDTH, HEIGHT = 880, 260
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 150, 28, 40
@@ -506,6 +507,7 @@ def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
         else "<p>Backlog depth: not sampled (the queues are read only with a deployed stack: --target).</p>",
         _event_plane_chart(summary.get("event_plane") or {}, duration),
         _on_aws(summary),
+        fidelity_section_html(summary.get("fidelity")),
         "<h2>Status codes</h2>",
         _table(sorted(summary.get("status_counts", {}).items()), ["status", "count"]),
         "<h2>Per hop</h2>",

@@ -7,6 +7,7 @@ report, a log or another command.
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from typing import TYPE_CHECKING
@@ -23,6 +24,11 @@ EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "t
 UNSET_ON_AWS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
+def resource_variable(output_key: str) -> str:
+    """``JobsQueueUrl`` → ``HOOKSTACK_JOBS_QUEUE_URL``."""
+    return "HOOKSTACK_" + re.sub(r"(?<!^)(?=[A-Z])", "_", output_key).upper()
+
+
 def stage_variables(
     outputs: StackOutputs, placement: TokenPlacement, token: str, secrets: dict[str, str]
 ) -> dict[str, str]:
@@ -34,15 +40,11 @@ def stage_variables(
         variables.update(EMULATOR_CREDENTIALS)
     elif outputs.profile:
         variables["AWS_PROFILE"] = outputs.profile
+    variables["HOOKSTACK_API_URL"] = outputs.api_url
+    # Every resource of every pattern the stage deployed: QueueUrl → HOOKSTACK_QUEUE_URL,
+    # JobsTable → HOOKSTACK_JOBS_TABLE. The template's ApiUrl is the AWS form: the endpoint is above.
     variables.update(
-        {
-            "HOOKSTACK_API_URL": outputs.api_url,
-            "HOOKSTACK_QUEUE_URL": outputs.queue_url,
-            "HOOKSTACK_DLQ_URL": outputs.dlq_url,
-            "HOOKSTACK_EVENTS_TABLE": outputs.events_table,
-            "HOOKSTACK_PROJECTIONS_TABLE": outputs.projections_table,
-            "HOOKSTACK_PAYLOAD_BUCKET": outputs.payload_bucket,
-        }
+        {resource_variable(key): value for key, value in sorted(outputs.resources.items()) if key != "ApiUrl"}
     )
     if placement.header is not None:
         variables["HOOKSTACK_TOKEN_HEADER"] = placement.header

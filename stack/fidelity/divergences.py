@@ -8,6 +8,7 @@ lists the same entries (a unit test compares the two).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from stack.fidelity.behaviour import AREAS
 
@@ -121,3 +122,25 @@ def divergences_bearing_on(areas: set[str]) -> list[Divergence]:
     if unknown:
         raise ValueError(f"unknown areas {sorted(unknown)}; known: {', '.join(DIVERGENCE_AREAS)}")
     return [d for d in CATALOGUE if d.areas & set(areas)]
+
+
+def fidelity_report(target: str, areas: set[str]) -> dict[str, Any]:
+    """What a load or drill report on ``target`` says of the catalogued divergences bearing on what it
+    measured (``areas``): the ``fidelity`` key of summary.json and of the drill report."""
+    if target != "embedded":
+        note = (
+            "measured on AWS itself: no emulator divergence applies"
+            if target == "aws"
+            else f"the {target} target's divergences from AWS are not catalogued here"
+        )
+        return {"target": target, "areas": sorted(areas), "note": note, "divergences": []}
+    return {
+        "target": target,
+        "areas": sorted(areas),
+        "note": "the embedded emulator differs from AWS in these ways that bear on this report "
+        "(`hookstack fidelity` measures the rest)",
+        "divergences": [
+            {"id": d.id, "areas": sorted(d.areas), "differs": d.differs, "not_fixed": d.not_fixed}
+            for d in divergences_bearing_on(areas)
+        ],
+    }
