@@ -75,7 +75,7 @@ def drill_summary_table(results: list[DrillResult]) -> Table:
             result.drill,
             result.verdict,
             f"{result.duration_s:.1f}",
-            *(str(counts[key]) for _, key in SUMMARY_COLUMNS),
+            *(str(counts.get(key, "-")) for _, key in SUMMARY_COLUMNS),
         )
     return table
 
@@ -115,8 +115,11 @@ def fault_lines(active: list[dict], now: float) -> list[str]:
 @app.command("list")
 def list_drills() -> None:
     """The drills, with their expected duration on a drill-sized embedded stage."""
+    from chaos.consumer_crash import NAME as CONSUMER_CRASH
+    from chaos.consumer_crash import SUMMARY as CONSUMER_CRASH_SUMMARY
+    from chaos.consumer_crash import JobsTimings
     from chaos.drills import DRILLS
-    from chaos.stage import DRILL_OVERRIDES, StageTimings
+    from chaos.stage import DRILL_OVERRIDES, JOBS_DRILL_VISIBILITY_TIMEOUT_S, StageTimings
 
     timeout = float(DRILL_OVERRIDES["worker_timeout_seconds"])
     timings = StageTimings(
@@ -127,12 +130,15 @@ def list_drills() -> None:
     table.columns[2].no_wrap = True
     for drill in DRILLS.values():
         table.add_row(drill.name, drill.summary, f"{drill.estimate(timings):.0f}s")
+    jobs_timings = JobsTimings(float(JOBS_DRILL_VISIBILITY_TIMEOUT_S), max_receive_count=3)
+    table.add_row(f"{CONSUMER_CRASH} (jobs)", CONSUMER_CRASH_SUMMARY, f"{jobs_timings.estimate_s(24):.0f}s")
     out.print(table)
 
 
 @contextlib.contextmanager
-def _stack(target: str, stage: str | None, fresh: bool | None) -> Iterator:
-    from chaos.stage import drill_config, fresh_embedded_stack
+def _stack(target: str, stage: str | None, fresh: bool | None, *, jobs: bool = False) -> Iterator:
+    """The stage to drill: on ``fresh``, a private drill-sized one (``jobs``: with the jobs pattern)."""
+    from chaos.stage import drill_config, fresh_embedded_stack, jobs_drill_config
 
     fresh = (target == "embedded") if fresh is None else fresh
     if fresh and target != "embedded":
@@ -140,7 +146,8 @@ def _stack(target: str, stage: str | None, fresh: bool | None) -> Iterator:
             f"--fresh is not supported on the {target} target: deploy a stage there and run the drills against it"
         )
     if fresh:
-        with fresh_embedded_stack(drill_config(**({"stage": stage} if stage else {})), progress=_say) as outputs:
+        make_config = jobs_drill_config if jobs else drill_config
+        with fresh_embedded_stack(make_config(**({"stage": stage} if stage else {})), progress=_say) as outputs:
             yield outputs
     else:
         yield _outputs(target, stage)
@@ -155,7 +162,7 @@ def _say(message: str) -> None:
 
 @app.command()
 def run(
-    drill: Annotated[str, typer.Argument(help="a drill name (see `list`) or `all`")],
+    drill: Annotated[str, typer.Argument(help="a drill name (see `list`) or `all` (the webhooks drills)")],
     target: TargetOpt = "embedded",
     stage: StageOpt = None,
     events: Annotated[int, typer.Option(min=4, max=500, help="events per drill")] = 24,
@@ -170,31 +177,42 @@ def run(
     seed: Annotated[int, typer.Option(help="traffic seed")] = 7,
     max_seconds: Annotated[float, typer.Option(help="time budget per drill")] = 240.0,
     sabotage: Annotated[
-        str | None, typer.Option(help="break the stage on purpose (skip-write | broken-replay): the drill must FAIL")
+        str | None,
+        typer.Option(
+            help="break the stage on purpose (skip-write | broken-replay; consumer-crash: delete-first): "
+            "the drill must FAIL"
+        ),
     ] = None,
     junit: Annotated[
         Path | None, typer.Option("--junit", help="also write the verdicts as JUnit XML here (one testcase per drill)")
     ] = None,
 ) -> None:
     """Run a drill (or all): send, inject, wait, recover, reconcile, fix and replay, verdict."""
+    from chaos.consumer_crash import NAME as CONSUMER_CRASH
+    from chaos.consumer_crash import run_consumer_crash
     from chaos.context import DrillSettings
     from chaos.drills import DRILLS
     from chaos.report import write_reports
     from chaos.runner import run_drill
 
     names = list(DRILLS) if drill == "all" else [drill]
-    unknown = [n for n in names if n not in DRILLS]
+    unknown = [n for n in names if n not in DRILLS and n != CONSUMER_CRASH]
     if unknown:
-        raise HookstackError(f"unknown drill {unknown[0]!r}: choose one of {', '.join(DRILLS)} or all")
+        raise HookstackError(
+            f"unknown drill {unknown[0]!r}: choose one of {', '.join(DRILLS)}, {CONSUMER_CRASH} or all"
+        )
     settings = DrillSettings(events=events, groups=groups, seed=seed, max_seconds=max_seconds, sabotage=sabotage)
     results = []
     refused: tuple[str, str] | None = None  # (drill, why it could not start)
-    with _stack(target, stage, fresh) as outputs:
+    with _stack(target, stage, fresh, jobs=names == [CONSUMER_CRASH]) as outputs:
         for name in names:
             with console.status(f"drill {name}…"):
                 _say(f"[bold]drill {name}[/bold] on {outputs.target}/{outputs.stage}")
                 try:
-                    result = run_drill(name, outputs, settings, progress=_say)
+                    if name == CONSUMER_CRASH:
+                        result = run_consumer_crash(outputs, settings, progress=_say)
+                    else:
+                        result = run_drill(name, outputs, settings, progress=_say)
                 except HookstackError as error:  # could not start (budget, dirty stage): stop here
                     refused = (name, str(error))
                     break

@@ -18,7 +18,8 @@ from stack.config import PROVIDERS, load_config
 from stack.deploy.outputs import StackOutputs, provider_secret, tenant_token
 from stack.errors import HookstackError
 
-SABOTAGES = ("skip-write", "broken-replay")
+# delete-first breaks the jobs drills' consumers (chaos.delete_first_consumer); the others the webhooks stage.
+SABOTAGES = ("skip-write", "broken-replay", "delete-first")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,35 @@ DASHED = frozenset({"dlq"})
 LABEL_FONT_PX = 10
 LABEL_CHAR_PX = 6.2  # a generous average advance at 10 px sans-serif, so estimated boxes never touch
 LABEL_LINE_PX = 12
+# The counts table, in this order; a drill shows the counts it has (the jobs drills have their own).
+COUNT_LABELS = (
+    ("sent", "sent (HTTP deliveries)"),
+    ("reinjected", "re-injected into the queue"),
+    ("acked", "acknowledged (202)"),
+    ("rejected", "rejected"),
+    ("processed_before_fix", "processed before the fix"),
+    ("processed", "processed at the end (jobs: SUCCEEDED)"),
+    ("failed", "jobs FAILED"),
+    ("unfinished", "jobs not finished"),
+    ("lost", "jobs lost (nothing left to run them)"),
+    ("stuck", "jobs stuck (still queued)"),
+    ("dead_lettered", "dead-lettered"),
+    ("records_expected", "customer records expected"),
+    ("records_found", "customer records found"),
+    ("records_missing", "customer records missing"),
+    ("records_unexpected", "customer records no job asked for"),
+    ("consumers_started", "consumers started"),
+    ("consumers_killed", "consumers killed (SIGKILL)"),
+    ("killed_runs", "job runs killed"),
+    ("rerun_after_kill", "killed jobs finished by another consumer"),
+    ("replayed", "replayed"),
+    ("duplicates_applied", "duplicates applied"),
+    ("order_violations", "order violations"),
+    ("missing", "missing"),
+    ("unexpected_outcomes", "unexpected outcomes"),
+    ("stale_status", "status not updated for a dead letter"),
+    ("dlq_depth_end", "DLQ depth at the end"),
+)
 
 
 def _esc(value: Any) -> str:
@@ -199,26 +228,36 @@ def _phase(phase: dict[str, Any] | None) -> str:
     return _list((phase or {}).get("problems", []), "no problems") + _events_table(phase)
 
 
+def _phases(result: DrillResult) -> str:
+    return f"<h2>Before the fix</h2>{_phase(result.before_fix)}\n<h2>After the replay</h2>{_phase(result.after_replay)}"
+
+
+def _jobs(jobs: dict[str, Any]) -> str:
+    """A jobs drill's reconciliation: its problems, and one row per accepted job."""
+    columns = ("key", "job_id", "status", "consumer", "records_expected", "records_found", "problem")
+    rows = "".join(
+        f"<tr class='{'bad' if job.get('problem') else ''}'>"
+        + "".join(f"<td>{_esc(job.get(c) if job.get(c) is not None else '')}</td>" for c in columns)
+        + "</tr>"
+        for job in jobs.get("jobs", [])
+    )
+    return (
+        f"<h2>Jobs reconciliation</h2>{_list(jobs.get('problems', []), 'no problems')}"
+        "<details><summary>jobs</summary><table class='events'><tr>"
+        + "".join(f"<th>{_esc(c.replace('_', ' '))}</th>" for c in columns)
+        + f"</tr>{rows}</table></details>"
+    )
+
+
 def render_html(result: DrillResult) -> str:
     counts = result.counts
     verdict_class = "pass" if result.passed else "fail"
     count_rows = [
-        ("sent (HTTP deliveries)", counts["sent"]),
-        ("re-injected into the queue", counts["reinjected"]),
-        ("acknowledged (202)", counts["acked"]),
-        ("rejected", counts["rejected"] or "none"),
-        ("processed before the fix", counts["processed_before_fix"]),
-        ("processed at the end", counts["processed"]),
-        ("dead-lettered", counts["dead_lettered"]),
-        ("replayed", counts["replayed"]),
-        ("duplicates applied", counts["duplicates_applied"]),
-        ("order violations", counts["order_violations"]),
-        ("missing", counts["missing"]),
-        ("unexpected outcomes", counts["unexpected_outcomes"]),
-        ("status not updated for a dead letter", counts["stale_status"]),
-        ("DLQ depth at the end", counts["dlq_depth_end"]),
-        ("duration", f"{result.duration_s:.1f} s"),
+        (label, (counts[key] or "none") if key == "rejected" else counts[key])
+        for key, label in COUNT_LABELS
+        if key in counts
     ]
+    count_rows.append(("duration", f"{result.duration_s:.1f} s"))
     reasons = counts.get("dead_lettered_by_reason") or {}
     stage_rows = [
         ("target", result.target),
@@ -254,8 +293,7 @@ code {{ font-size: 12px; }} .grid {{ display: flex; gap: 32px; flex-wrap: wrap; 
 <h2>Stage</h2>{_table(stage_rows)}</div></div>
 <h2>Drill checks</h2>{_list(checks, "none")}
 <h2>Warnings</h2>{_list(warnings, "none")}
-<h2>Before the fix</h2>{_phase(result.before_fix)}
-<h2>After the replay</h2>{_phase(result.after_replay)}
+{_jobs(result.jobs) if result.jobs is not None else _phases(result)}
 <h2>Marks</h2><table><tr><th>t (s)</th><th>what</th><th>detail</th></tr>{marks}</table>
 {fidelity_section_html(result.fidelity)}
 {f"<h2>Error</h2><pre>{_esc(result.error)}</pre>" if result.error else ""}

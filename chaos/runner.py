@@ -48,6 +48,8 @@ class DrillResult:
     error: str | None
     timeline: dict[str, Any]
     failures: list[str] = field(default_factory=list)
+    jobs: dict[str, Any] | None = None  # a jobs drill's reconciliation (chaos.jobs_reconcile)
+    consumer_logs: dict[str, str] = field(default_factory=dict)  # a jobs drill's consumers: last lines
 
     @property
     def passed(self) -> bool:

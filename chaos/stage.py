@@ -26,6 +26,15 @@ DRILL_STAGE = "chaos"
 # 3 s: long enough for a cold start on a busy 2-core machine, short enough that visibility (6×)
 # is 18 s. maxReceiveCount stays at the default 3: the drills test the real retry budget.
 DRILL_OVERRIDES: dict[str, int] = {"worker_timeout_seconds": 3, "faults_cache_seconds": 2}
+# The jobs drills' stage: a killed consumer's job shows again after the jobs queue's visibility
+# timeout (300 s by default); 30 s, the least the config takes, keeps a drill within minutes. The
+# consumers' heartbeat extends a running job's visibility, so a job longer than 30 s is safe.
+JOBS_DRILL_STAGE = "chaosjobs"
+JOBS_DRILL_VISIBILITY_TIMEOUT_S = 30
+JOBS_DRILL_OVERRIDES: dict[str, object] = {
+    "patterns": ["jobs"],
+    "jobs_visibility_timeout_seconds": JOBS_DRILL_VISIBILITY_TIMEOUT_S,
+}
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,10 @@ def read_timings(outputs: StackOutputs) -> StageTimings:
 
 def drill_config(stage: str = DRILL_STAGE, **overrides: object) -> HookstackConfig:
     return load_config(None, stage=stage, **{**DRILL_OVERRIDES, **overrides})
+
+
+def jobs_drill_config(stage: str = JOBS_DRILL_STAGE, **overrides: object) -> HookstackConfig:
+    return drill_config(stage, **{**JOBS_DRILL_OVERRIDES, **overrides})
 
 
 @contextlib.contextmanager
