@@ -84,6 +84,7 @@ class CallbackReceiver:
             tenant=tenant,
             webhook_id=request.header("webhook-id"),
             webhook_timestamp=request.header("webhook-timestamp"),
+            webhook_signature=request.header("webhook-signature"),
             verified=verified,
             reason=reason,
             status=response.status,

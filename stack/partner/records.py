@@ -82,6 +82,8 @@ class CallbackRecord(PartnerRecord):
     tenant: str
     webhook_id: str | None
     webhook_timestamp: str | None
+    # As received, so a test can verify the callback again with any Standard Webhooks library.
+    webhook_signature: str | None = None
     verified: bool
     reason: str | None  # why it did not verify; None when it did
     status: int

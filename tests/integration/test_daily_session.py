@@ -117,7 +117,7 @@ def test_a_day_with_hookstack(session):
     assert any(line.startswith(invalid["id"] + " ") for line in listed), listed
     outputs = session.json("outputs", cwd="loadtests")
     printed = session.run("outputs", cwd="loadtests").stdout.splitlines()
-    assert any(line.endswith(outputs["queue_url"]) for line in printed), printed
+    assert any(line.endswith(outputs["resources"]["QueueUrl"]) for line in printed), printed
     assert outputs["api_url"] == endpoint
 
 
