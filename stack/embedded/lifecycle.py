@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from stack.config import HookstackConfig
 from stack.deploy.cloudformation import Deployment, Progress, deploy, function_names
-from stack.deploy.outputs import StackOutputs, save_outputs
+from stack.deploy.outputs import StackOutputs, outputs_path, save_outputs
 from stack.deploy.targets import EmbeddedTarget, Target
 from stack.embedded import function_logs
 from stack.embedded.emulator import Emulator, port_is_free
@@ -61,6 +61,16 @@ def outputs_from_stack(
         resources=outs,
         log_dir=log_dir,
     )
+
+
+def dropped_patterns(config: HookstackConfig) -> list[str]:
+    """Patterns the stage has deployed that this deployment leaves out: the change set deletes them."""
+    saved = outputs_path(EmbeddedTarget.name, config.stage)
+    try:
+        deployed = json.loads(saved.read_text()).get("patterns", [])
+    except (OSError, ValueError):
+        return []
+    return [name for name in deployed if name not in config.patterns]
 
 
 def _gateway_state_file(home: Path, stage: str) -> Path:
@@ -169,6 +179,13 @@ def up(
     if gateway == "hookstack" and serve_port and serve_port != previous_port:
         _check_gateway_port_free(serve_port)  # before anything changes
     progress("redeploying to the running emulator" if running else "starting the embedded emulator")
+    if running:
+        dropped = dropped_patterns(config)
+        if dropped:
+            progress(
+                f"removing pattern(s) {', '.join(dropped)} from stage {config.stage}: not selected this time "
+                "(keep them in hookstack.toml's `patterns`, or pass --pattern for each)"
+            )
     if running is None:  # a new session: the last one's function logs move aside, kept for one more
         function_logs.rotate(home, config.stage)
     state = running or emulator.start(port=port)

@@ -67,3 +67,17 @@ def test_a_missing_pattern_output_names_the_pattern_and_how_to_add_it():
     )
     with pytest.raises(HookstackError, match=r"no webhooks pattern deployed \(patterns: jobs\).*--pattern webhooks"):
         _ = outputs.queue_url
+
+
+def test_a_redeploy_that_leaves_a_pattern_out_is_told_so(tmp_path, monkeypatch):
+    from stack.deploy.outputs import outputs_path
+    from stack.embedded.lifecycle import dropped_patterns
+
+    monkeypatch.setenv("HOOKSTACK_HOME", str(tmp_path))
+    config = HookstackConfig(patterns=["webhooks"])
+    assert dropped_patterns(config) == []  # nothing deployed yet
+    path = outputs_path("embedded", config.stage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"patterns": ["webhooks", "jobs"]}')
+    assert dropped_patterns(config) == ["jobs"]
+    assert dropped_patterns(HookstackConfig(patterns=["all"])) == []
