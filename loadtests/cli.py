@@ -23,14 +23,15 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from loadtests.launcher import LocustRun, LocustRunError, run_locust
+from loadtests import partner_jobs, stage_quiet
+from loadtests.launcher import LocustInterrupted, LocustRun, LocustRunError, run_locust
 from loadtests.locust.options import DEFAULT_MAX_BODY_BYTES
 from loadtests.model import baseline as run_baseline
 from loadtests.model.gates import METRICS, GateError, against_baseline, format_value, parse_gate, parse_gates
 from loadtests.model.params import LoadParams, parse_duration
+from loadtests.report import breakdown, breakdown_html, cold_starts, hops, interrupted
 from loadtests.report import event_plane as event_plane_report
 from loadtests.report import forecast as load_forecast
-from loadtests.report import hops
 from loadtests.report import html as html_report
 from loadtests.report import summary as run_summary
 from loadtests.report.ci import report_gates
@@ -38,7 +39,7 @@ from loadtests.report.compare import delta_table
 from loadtests.report.e2e import BacklogSampler, DrainResult, wait_for_drain
 from loadtests.warmup import warm_up
 from stack.clients import providers as client_providers
-from stack.clients.events import scan_status_items
+from stack.clients.events import SCAN_FIELDS, scan_status_items
 from stack.clients.token_placement import TokenPlacement
 from stack.errors import HookstackError, UsageError
 from stack.fidelity.divergences import fidelity_report
@@ -54,6 +55,7 @@ class Scenario(enum.StrEnum):
     flash_sale = "flash-sale"
     black_friday = "black-friday"
     retry_storm = "retry-storm"
+    partner_jobs = "partner-jobs"
 
 
 class Mode(enum.StrEnum):
@@ -403,7 +405,8 @@ def load(
     rate: Annotated[float, typer.Option(help="Base offered rate, requests/s")] = 20.0,
     duration: Annotated[str, typer.Option(help="Load duration: 30s, 2m, 1h")] = "30s",
     peak: Annotated[
-        float | None, typer.Option(help="Peak multiplier (flash-sale 5, black-friday 4, retry-storm 3)")
+        float | None,
+        typer.Option(help="Peak multiplier (flash-sale 5, black-friday 4, retry-storm 3, partner-jobs 4)"),
     ] = None,
     retry_share: Annotated[float | None, typer.Option(help="Share of retries during a retry storm")] = None,
     mode: Annotated[
@@ -439,7 +442,24 @@ def load(
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Also write the gates as JUnit XML here (one testcase per gate)")
     ] = None,
-    drain_timeout: Annotated[str, typer.Option(help="Longest wait for the backlog to drain")] = "5m",
+    drain_timeout: Annotated[
+        str, typer.Option(help="Longest wait for the backlog to drain (partner-jobs: for every job to be final)")
+    ] = "5m",
+    consumers: Annotated[
+        int,
+        typer.Option(
+            help="partner-jobs: consumer processes started for the run and stopped after it "
+            "(`hookstack consumer`, the sample job handler, 2 jobs at once each)"
+        ),
+    ] = 2,
+    wait_for_quiet: Annotated[
+        bool,
+        typer.Option(
+            "--wait-for-quiet",
+            help="Before the load, wait (at most --drain-timeout) until the stage's queues are empty and "
+            "no chaos fault is active (default: warn and go on)",
+        ),
+    ] = False,
     e2e: Annotated[
         bool | None,
         typer.Option(
@@ -522,6 +542,36 @@ def load(
     api_url = url or outputs.api_url
     check_url(api_url, allow_remote)
     check_cost(api_url, outputs.target if outputs is not None else None, params, i_understand_cost)
+    partner_jobs.check_gates(gates, params.scenario)
+    if params.scenario == Scenario.partner_jobs:  # jobs, consumer machines, GET /jobs/{id}: its own run
+        jobs_resources = partner_jobs.JobsResources.from_outputs(outputs)  # before any load
+        from stack.deploy.outputs import tenant_token
+
+        placement = token_placement(outputs, token_query_parameter)
+        token_value = token or tenant_token(outputs)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        partner_jobs.run(
+            outputs=outputs,
+            resources=jobs_resources,
+            locust=LocustRun(
+                url=api_url,
+                params=params,
+                report_dir=report_dir or DEFAULT_REPORT_ROOT / f"{stamp}-{params.scenario}",
+                processes=processes,
+                token=token_value,
+                token_placement=placement,
+            ),
+            token=token_value,
+            placement=placement,
+            consumers=consumers,
+            follow_timeout_s=drain_limit,
+            gates=partner_jobs.with_default_gates(gates),
+            warmup=warmup,
+            baseline_run=baseline_run,
+            baseline_summary=baseline_summary,
+            junit=junit,
+        )
+        return
     baseline = (
         runs_baseline_handlers(outputs.client("lambda"), outputs.function_names["producer"])
         if outputs is not None and e2e is not False
@@ -547,6 +597,7 @@ def load(
         max_body_bytes=max_body_bytes or _queue_limit(outputs),
     )
 
+    stage_notes = _check_quiet(console, outputs, wait_for_quiet, drain_limit) if outputs is not None else []
     sampler = None
     if outputs is not None:
         sampler = BacklogSampler(
@@ -569,23 +620,42 @@ def load(
         console.print(f"warm-up: {warmed['status_counts']}, p50 {warmed['p50_ms']} ms, max {warmed['max_ms']} ms")
     log_files = hops.log_files(outputs.log_dir, outputs.function_names) if outputs is not None else {}
     log_offsets = hops.offsets(log_files)  # after the warm-up: per-hop figures describe the load only
+    stats_before, stats_reason = _data_plane_stats(outputs)  # after the warm-up: its cold starts are not the load's
+    stats_after: dict[str, Any] | None = None
+    stopped_during: str | None = None  # "load" or "drain" when Ctrl-C stopped the run
+    status_items: dict[str, dict[str, Any]] = {}  # the last read of each acknowledged event's status
     try:
         with _live(view, console):
             try:
                 result = run_locust(run, on_progress=view.on_progress)
             except LocustRunError as exc:
                 raise HookstackError(str(exc)) from None
-            if reads_back:
+            except LocustInterrupted as exc:
+                if exc.result is None:  # stopped before Locust measured anything
+                    raise KeyboardInterrupt from None
+                result, stopped_during = interrupted.measured_part(exc.result), "load"
+            stats_after, stats_reason = _data_plane_stats(outputs)
+            if reads_back and stopped_during is None:
                 dynamodb = outputs.client("dynamodb")
-                drain = wait_for_drain(
-                    lambda: scan_status_items(dynamodb, outputs.events_table),
-                    set(result["acked_ids"]),
-                    timeout=drain_limit,
-                    on_poll=view.on_drain,
-                )
+                try:
+                    drain = wait_for_drain(
+                        lambda: _keeping(
+                            scan_status_items(
+                                dynamodb, outputs.events_table, fields=(*SCAN_FIELDS, "provider", "topic")
+                            ),
+                            status_items,
+                        ),
+                        set(result["acked_ids"]),
+                        timeout=drain_limit,
+                        on_poll=view.on_drain,
+                    )
+                except KeyboardInterrupt:
+                    drain, stopped_during = view.drain, "drain"
     finally:
         if sampler is not None:
             sampler.stop()
+    if stopped_during == "load" and reads_back:
+        e2e_note = "interrupted (Ctrl-C) before the drain"
 
     per_hop = hops.read_hops(
         log_files, log_offsets, worker_ms=drain.worker_ms if drain is not None else None, worker_reason=e2e_note
@@ -607,9 +677,18 @@ def load(
         providers=providers,
         groups=groups,
         scan=(lambda: scan_status_items(dynamodb, outputs.events_table, fields=load_forecast.KEY_FIELDS))
-        if reads_back
+        if reads_back and stopped_during is None
         else None,
     )
+    timings = breakdown.timings_from_items(status_items, result["acked_ids"]) if drain is not None else None
+    summary.update(breakdown.summary_fields(result, timings))
+    summary["cold_starts"] = cold_starts.during(
+        stats_before, stats_after, outputs.function_names if outputs is not None else {}, reason=stats_reason
+    )
+    summary["stage_notes"] = stage_notes
+    summary["interrupted"] = stopped_during is not None
+    if stopped_during is not None:
+        summary.update(interrupted.fields(result, stopped_during))
     deltas = run_baseline.deltas(summary, baseline_summary) if baseline_summary is not None else []
     if baseline_run is not None and baseline_summary is not None:
         summary["baseline"] = {
@@ -618,10 +697,21 @@ def load(
             "deltas": [delta.as_dict() for delta in deltas],
         }
     plot = run_summary.series(result, sampler.samples if sampler is not None else None)
+    plot["errors_timeline"] = breakdown.errors_timeline(result)
+    plot.update(breakdown.e2e_series(timings, result["origin_epoch"]))
     summary_path, html_path = directory / "summary.json", directory / "report.html"
     summary_path.write_text(json.dumps(summary, indent=2))
-    html_path.write_text(html_report.render(summary, plot), encoding="utf-8")
+    html_path.write_text(breakdown_html.report_page(summary, plot), encoding="utf-8")
     _print_summary(Console(), summary, (summary_path, html_path))
+    if (cold := cold_starts.note(summary["cold_starts"])) is not None:
+        console.print(f"[yellow]{cold}[/]", soft_wrap=True)
+    if stopped_during is not None:
+        console.print(
+            f"[yellow]interrupted during the {stopped_during}: {summary['measured_s']} s of "
+            f'{summary["planned_duration_s"]} s measured; partial reports written ("interrupted": true)[/]',
+            soft_wrap=True,
+        )
+        raise typer.Exit(130)
     if baseline_run is not None and deltas:
         Console().print(delta_table(deltas, str(run_baseline.summary_path(baseline_run)), "this run"))
     for annotation in report_gates(results, scenario=params.scenario, junit=junit):
@@ -634,6 +724,46 @@ def load(
         print(gate_result.line(), file=sys.stderr)
     if failed:
         raise typer.Exit(1)
+
+
+def _keeping(items: Any, kept: dict[str, dict[str, Any]]) -> Any:
+    """Pass ``items`` on, keeping the last one read per id (their statuses only move forward)."""
+    for item in items:
+        kept[str(item.get("id"))] = item
+        yield item
+
+
+def _data_plane_stats(outputs: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """The data plane's ``/_hookstack/stats`` now, or None and why not."""
+    if outputs is None or outputs.gateway != "hookstack":
+        return None, "no hookstack data plane serves this stage: not supported on this target"
+    from stack.embedded.gateway.process import read_stats
+
+    try:
+        return read_stats(outputs.api_url), None
+    except (OSError, ValueError) as exc:
+        return None, f"the data plane's stats could not be read: {exc}"
+
+
+def _check_quiet(console: Console, outputs: Any, wait: bool, limit_s: float) -> list[str]:
+    """Warn about a backlog or an active fault before the load (or wait for them to go); the
+    warnings that still hold, for the report."""
+    state = stage_quiet.read_stage_state(outputs)
+    if state.quiet and state.fault_error is None:
+        return []
+    if wait and not state.quiet:
+        with console.status("waiting for the stage to settle") as status:
+            state = stage_quiet.wait_for_quiet(
+                lambda: stage_quiet.read_stage_state(outputs),
+                timeout_s=limit_s,
+                on_poll=lambda s: status.update(f"waiting for the stage to settle: {'; '.join(s.warnings())}"),
+            )
+    notes = state.warnings()
+    for note in notes:
+        console.print(f"[yellow]warning: {note}[/]")
+    if notes and not wait and not state.quiet:
+        console.print("[yellow]pass --wait-for-quiet to wait for the stage to settle first[/]")
+    return notes
 
 
 def _event_plane_figures(outputs: Any, result: dict[str, Any]) -> dict[str, Any]:

@@ -59,6 +59,15 @@ class LocustRunError(HookstackError):
     """The Locust child failed, or outlived its time budget."""
 
 
+class LocustInterrupted(Exception):
+    """Ctrl-C during the run: Locust was stopped (it writes its result as it quits); ``result``
+    is what it measured until then, None when it wrote nothing."""
+
+    def __init__(self, result: dict[str, Any] | None):
+        super().__init__("interrupted")
+        self.result = result
+
+
 @dataclass
 class LocustRun:
     url: str
@@ -70,6 +79,14 @@ class LocustRun:
     token_placement: TokenPlacement = field(default_factory=TokenPlacement)
     secrets: dict[str, str] = field(default_factory=dict)
     max_body_bytes: int = 256 * 1024
+    # A scenario with its own user class (partner-jobs: PartnerCompany) instead of the providers'.
+    user_class: str | None = None
+    claim_check_bytes: int | None = None  # partner-jobs: the stage's limits its attachments straddle
+    max_request_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        # The child runs in the project's directory, not the caller's: it gets absolute paths.
+        self.report_dir = self.report_dir.resolve()
 
     @property
     def results_file(self) -> Path:
@@ -124,6 +141,8 @@ class LocustRun:
             ("--retry-share", p.retry_share),
             ("--seed", p.seed),
             ("--groups", p.groups),
+            ("--claim-check-bytes", self.claim_check_bytes),
+            ("--max-request-bytes", self.max_request_bytes),
         ):
             if value is not None:
                 command += [flag, str(value)]
@@ -144,6 +163,8 @@ class LocustRun:
                 "--expect-workers-max-wait",
                 "30",
             ]
+        if self.user_class is not None:
+            return command + [self.user_class]
         classes = user_classes()
         missing = [provider for provider in self.providers if provider not in classes]
         if missing:
@@ -213,6 +234,9 @@ def run_locust(
                 if lines and on_progress is not None:
                     on_progress(lines[-1])
                 time.sleep(POLL_S)
+        except KeyboardInterrupt:
+            stop_group(process.pid, INTERRUPT, process=process)  # SIGINT first: Locust quits cleanly
+            raise LocustInterrupted(_read_result(run.results_file)) from None
         except BaseException:
             stop_group(process.pid, INTERRUPT, process=process)
             raise
@@ -222,3 +246,10 @@ def run_locust(
             f"Locust exited with code {process.returncode} without a result (log: {run.log_file}):\n" + "\n".join(tail)
         )
     return json.loads(run.results_file.read_text())
+
+
+def _read_result(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -264,6 +264,7 @@ class Harness:
         response: Any = None,
         response_time: float = 0.0,
         exception: BaseException | None = None,
+        name: str = "",
         **_: Any,
     ) -> None:
         attempt = (context or {}).get("hookstack_attempt")
@@ -273,7 +274,7 @@ class Harness:
         event_id = _event_id(response) if is_ack(status) else None
         error = type(getattr(response, "error", None) or exception).__name__ if status == 0 else None
         self.measurements.request_finished(
-            attempt, status=status, service_s=response_time / 1000, event_id=event_id, error=error
+            attempt, status=status, service_s=response_time / 1000, event_id=event_id, error=error, key=name or None
         )
 
     def _refresh_live(self) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from locust import task
 
 from loadtests.locust.harness import HARNESS, WebhookUser
+from loadtests.locust.partner_user import PartnerJobsUser
+from loadtests.model.jobs_traffic import SIZE_CLASS_WEIGHTS
 from loadtests.model.traffic import UNKNOWN_SHOPIFY_TOPICS
 
 HARNESS.install()
@@ -106,3 +108,27 @@ class StandardWebhooksApp(WebhookUser):
     @task(1)
     def invoice_paid(self) -> None:
         self.send("invoice.paid")
+
+
+class PartnerCompany(PartnerJobsUser):
+    """A partner company uploading its customers' data as jobs (the ``partner-jobs`` scenario):
+    mostly small files kept inline in the queue message, some large enough for the claim check
+    to S3, a few larger than a queue message can be at all."""
+
+    weight = 1
+
+    @task(SIZE_CLASS_WEIGHTS["inline-small"])
+    def small_file(self) -> None:
+        self.submit("inline-small")
+
+    @task(SIZE_CLASS_WEIGHTS["inline-large"])
+    def larger_file_still_inline(self) -> None:
+        self.submit("inline-large")
+
+    @task(SIZE_CLASS_WEIGHTS["claim-check"])
+    def file_past_the_claim_check(self) -> None:
+        self.submit("claim-check")
+
+    @task(SIZE_CLASS_WEIGHTS["over-queue-limit"])
+    def file_larger_than_a_queue_message(self) -> None:
+        self.submit("over-queue-limit")

@@ -24,7 +24,7 @@ def register(parser: Any) -> None:
         choices=SCENARIOS,
         default="steady",
         env_var="HOOKSTACK_SCENARIO",
-        help="Load shape: steady, flash-sale, black-friday or retry-storm",
+        help="Load shape: steady, flash-sale, black-friday, retry-storm or partner-jobs",
     )
     group.add_argument(
         "--rate",
@@ -87,6 +87,20 @@ def register(parser: Any) -> None:
         default=DEFAULT_MAX_BODY_BYTES,
         env_var="HOOKSTACK_MAX_BODY_BYTES",
         help="Largest body generated (the queue's MaximumMessageSize)",
+    )
+    group.add_argument(
+        "--claim-check-bytes",
+        type=int,
+        default=200 * 1024,
+        env_var="HOOKSTACK_CLAIM_CHECK_BYTES",
+        help="partner-jobs: the stage's claim_check_bytes (inline attachments below, S3 above)",
+    )
+    group.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=4 * 1024 * 1024,
+        env_var="HOOKSTACK_MAX_REQUEST_BYTES",
+        help="partner-jobs: the stage's body limit (max_request_bytes), which the largest attachment fits",
     )
     group.add_argument(
         "--token-header",

@@ -172,8 +172,23 @@ class RetryStorm(ArrivalShape):
         return 1 - 1 / self.peak
 
 
+class PartnerJobs(ArrivalShape):
+    """Partners submit jobs in batches: ``bursts`` times a run, a batch at ``peak``× for a fifth of
+    its window, then the base rate until the next one."""
+
+    scenario = "partner-jobs"
+    default_peak = DEFAULT_PEAKS["partner-jobs"]
+    bursts = 4
+    burst_share = 0.2  # of each window
+
+    def rate_at(self, t: float) -> float:
+        window = self.duration / self.bursts
+        in_burst = (t % window) < self.burst_share * window
+        return self.base_rate * (self.peak if in_burst else 1.0)
+
+
 SHAPES: dict[str, type[ArrivalShape]] = {
-    shape.scenario: shape for shape in (Steady, FlashSale, BlackFriday, RetryStorm)
+    shape.scenario: shape for shape in (Steady, FlashSale, BlackFriday, RetryStorm, PartnerJobs)
 }
 
 

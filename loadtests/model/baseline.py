@@ -30,6 +30,8 @@ COMPARED: tuple[tuple[str, bool], ...] = (
     ("achieved_rps", True),
     ("drain", False),
 )
+# Compared only when both runs measured them (partner-jobs runs).
+COMPARED_WHEN_BOTH: tuple[tuple[str, bool], ...] = (("final_p99", False), ("jobs_per_s", True), ("lost", False))
 
 
 class RunReadError(UsageError):
@@ -123,7 +125,12 @@ def _number(summary: Mapping[str, Any], key: str) -> float | None:
 
 def deltas(current: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[Delta]:
     """Each compared figure of ``current`` against ``baseline``."""
-    return [
+    rows = [
         Delta(name, METRICS[name], better_up, _number(baseline, METRICS[name].key), _number(current, METRICS[name].key))
         for name, better_up in COMPARED
     ]
+    for name, better_up in COMPARED_WHEN_BOTH:
+        then, now = _number(baseline, METRICS[name].key), _number(current, METRICS[name].key)
+        if then is not None and now is not None:
+            rows.append(Delta(name, METRICS[name], better_up, then, now))
+    return rows

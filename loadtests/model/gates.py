@@ -2,6 +2,7 @@
 
     p99<250ms   p(99)<250   p99.9<1s   max<2s   errors<0.1%   errors<0.001
     achieved_rps>=400   e2e_p99<5s   missing==0   dead_lettered<=10   drain<60s
+    final_p99<30s   unfinished==0   lost==0   failed==0   jobs_per_s>=5   (partner-jobs)
 
 Latency thresholds default to milliseconds; ``errors`` is a share of requests (``%`` or a
 fraction); ``achieved_rps`` requests/s; ``missing`` and ``dead_lettered`` counts.
@@ -37,14 +38,14 @@ _GATE = re.compile(
     r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_.()]*)\s*(?P<op><=|>=|==|!=|<|>)\s*"
     r"(?P<sign>[+-])?(?P<value>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|us|µs|s|%|rps|/s)?\s*$"
 )
-_PERCENTILE = re.compile(r"^(?P<prefix>e2e_)?p\(?(?P<p>[0-9]+(?:\.[0-9]+)?)\)?$")
+_PERCENTILE = re.compile(r"^(?P<prefix>e2e_|final_)?p\(?(?P<p>[0-9]+(?:\.[0-9]+)?)\)?$")
 _PERCENTILE_NAMES = {"50": "p50", "90": "p90", "95": "p95", "99": "p99", "99.9": "p999", "999": "p999"}
 
 
 @dataclass(frozen=True)
 class Metric:
     key: str  # summary key
-    kind: str  # "ms", "ratio", "rps", "count", "s"
+    kind: str  # "ms", "ratio", "rps", "count", "s", "per_s"
     label: str
 
 
@@ -62,7 +63,21 @@ METRICS: dict[str, Metric] = {
     "missing": Metric("missing", "count", "missing"),
     "dead_lettered": Metric("dead_lettered", "count", "dead_lettered"),
     "drain": Metric("drain_seconds", "s", "drain"),
+    # partner-jobs (``loadtests.report.jobs``): submit → final status, and what became of the jobs
+    **{
+        f"final_{name}": _latency(f"final_{name}", f"final_{name}_ms")
+        for name in ("p50", "p90", "p95", "p99", "p999", "max")
+    },
+    "succeeded": Metric("succeeded", "count", "succeeded"),
+    "failed": Metric("failed", "count", "failed"),
+    "unfinished": Metric("unfinished", "count", "unfinished"),
+    "lost": Metric("lost", "count", "lost"),
+    "jobs_per_s": Metric("jobs_per_s", "per_s", "jobs_per_s"),
 }
+# The summary keys only a partner-jobs run measures.
+JOBS_METRIC_KEYS = frozenset(
+    metric.key for name, metric in METRICS.items() if name.startswith("final_") or metric.kind == "per_s"
+) | {"succeeded", "failed", "unfinished", "lost"}
 _ALIASES = {
     "error_rate": "errors",
     "errors_rate": "errors",
@@ -77,6 +92,7 @@ _UNITS: dict[str, dict[str | None, float]] = {
     "ratio": {None: 1.0, "%": 0.01},
     "rps": {None: 1.0, "rps": 1.0, "/s": 1.0},
     "count": {None: 1.0},
+    "per_s": {None: 1.0, "/s": 1.0},
 }
 
 
@@ -172,6 +188,8 @@ def format_value(metric: Metric, value: float) -> str:
         return f"{value:.1f} req/s"
     if metric.kind == "s":
         return f"{value:.1f} s"
+    if metric.kind == "per_s":
+        return f"{value:.2f} /s"
     return f"{value:g}"
 
 

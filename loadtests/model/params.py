@@ -10,9 +10,15 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-SCENARIOS: tuple[str, ...] = ("steady", "flash-sale", "black-friday", "retry-storm")
+SCENARIOS: tuple[str, ...] = ("steady", "flash-sale", "black-friday", "retry-storm", "partner-jobs")
 # Each scenario's peak multiplier when --peak is not given; steady has none (it ignores --peak).
-DEFAULT_PEAKS: dict[str, float] = {"steady": 1.0, "flash-sale": 5.0, "black-friday": 4.0, "retry-storm": 3.0}
+DEFAULT_PEAKS: dict[str, float] = {
+    "steady": 1.0,
+    "flash-sale": 5.0,
+    "black-friday": 4.0,
+    "retry-storm": 3.0,
+    "partner-jobs": 4.0,
+}
 MODES: tuple[str, ...] = ("open", "closed")
 
 # Open model: enough users that a pool of them, each busy for `LATENCY_BUDGET_S`, still offers

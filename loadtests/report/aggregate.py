@@ -14,6 +14,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from loadtests.report import latency
+from loadtests.report.breakdown import KeyedHistograms, add_status_seconds
 
 # Workers report every second; a second older than this has been reported by everyone.
 SEAL_AFTER_S = 10
@@ -29,6 +30,9 @@ class RunAggregate:
         self._open_seconds: dict[int, HdrHistogram] = {}
         self.timeline: dict[int, dict[str, Any]] = {}
         self.others_by_second: Counter[int] = Counter()
+        self.ack_by_key = KeyedHistograms()
+        self.answer_by_status = KeyedHistograms()
+        self.status_by_second: dict[int, Counter[str]] = {}
         self.status: Counter[str] = Counter()
         self.transport_errors: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
@@ -52,6 +56,9 @@ class RunAggregate:
             histogram.add(latency.decode(encoded))
         for second, count in report.get("others_by_second", {}).items():
             self.others_by_second[int(second)] += count
+        self.ack_by_key.add_encoded(report.get("ack_by_key", {}))
+        self.answer_by_status.add_encoded(report.get("answer_by_status", {}))
+        add_status_seconds(self.status_by_second, report.get("status_by_second", {}))
         self.status.update(report.get("status", {}))
         self.transport_errors.update(report.get("transport_errors", {}))
         self.counts.update(report.get("counts", {}))
@@ -129,6 +136,9 @@ class RunAggregate:
                 name: latency.encode(getattr(self, name)) for name in ("latency", "service", "start_lag", "wake_lag")
             },
             "latency_max_s": self.latency_max_s,
+            "histograms_by_key": self.ack_by_key.encode(),
+            "histograms_by_status": self.answer_by_status.encode(),
+            "status_by_second": {str(s): dict(sorted(c.items())) for s, c in sorted(self.status_by_second.items())},
             "timeline": timeline,
             "status_counts": dict(sorted(self.status.items())),
             "transport_errors": dict(self.transport_errors),

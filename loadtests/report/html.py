@@ -437,8 +437,9 @@ def _on_aws(summary: dict[str, Any]) -> str:
     return f"<h2>On AWS</h2>{_table(rows, header)}<ul class='note'>{items}</ul>"
 
 
-def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
-    """The whole report page as one string."""
+def render(summary: dict[str, Any], plot: dict[str, Any], *, notices: str = "", extra_sections: str = "") -> str:
+    """The whole report page as one string; ``notices`` go above everything, ``extra_sections``
+    after the distribution (``loadtests.report.breakdown_html`` renders both)."""
     passed = summary.get("passed", True)
     verdict = '<span class="pass">PASSED</span>' if passed else '<span class="fail">FAILED</span>'
     timeline = plot.get("timeline", [])
@@ -477,6 +478,7 @@ def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
         f"<p>{_esc(_started(summary))} · {_esc(summary.get('mode'))} model · "
         f"{_esc(_num(duration))} s of load · {_esc(summary.get('processes'))} process(es) · "
         f"{_esc(summary.get('users'))} users · <code>{_esc(summary.get('url'))}</code></p>",
+        notices,
         saturation,
         "<h2>Gates</h2>",
         _table(gate_rows, ["gate", "measured", "result"]) if gate_rows else "<p>No gates.</p>",
@@ -502,6 +504,7 @@ def render(summary: dict[str, Any], plot: dict[str, Any]) -> str:
         "<p class='note'>Answers are counted per clock second, so the first and last points cover part of "
         "a second of load and read low.</p>",
         histogram_chart("Acknowledgement latency distribution", plot.get("bins", []), markers),
+        extra_sections,
         line_chart("Backlog depth (sampled every second)", backlog_series, y_label="messages", load_end=duration)
         if backlog
         else "<p>Backlog depth: not sampled (the queues are read only with a deployed stack: --target).</p>",

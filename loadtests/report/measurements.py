@@ -15,6 +15,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from loadtests.report import latency
+from loadtests.report.breakdown import TRANSPORT_ERROR, KeyedHistograms
 
 # A user that claims an arrival more than this after its intended start found no free user.
 LATE_CLAIM_S = 0.001
@@ -64,6 +65,9 @@ class ProcessMeasurements:
         self.latency_max_s = 0.0
         self.seconds: dict[int, HdrHistogram] = {}
         self.others_by_second: Counter[int] = Counter()
+        self.ack_by_key = KeyedHistograms()  # ack latency per "provider topic"
+        self.answer_by_status = KeyedHistograms()  # latency of non-2xx answers per status
+        self.status_by_second: dict[int, Counter[str]] = {}  # non-2xx answers and transport errors
         self.status: Counter[str] = Counter()
         self.transport_errors: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
@@ -89,14 +93,22 @@ class ProcessMeasurements:
             self.counts["late_claims"] += 1
 
     def request_finished(
-        self, attempt: Attempt, *, status: int, service_s: float, event_id: str | None = None, error: str | None = None
+        self,
+        attempt: Attempt,
+        *,
+        status: int,
+        service_s: float,
+        event_id: str | None = None,
+        error: str | None = None,
+        key: str | None = None,
     ) -> None:
+        """One answer (or transport error); ``key`` names what was sent: ``"provider topic"``."""
         done = self._now()
         self.in_flight -= 1
         self.counts["completed"] += 1
         second = int(self._epoch())
         if is_ack(status):
-            self._record_ack(attempt, service_s, done, second)
+            self._record_ack(attempt, service_s, done, second, key)
             self.counts["acks"] += 1
             if event_id:
                 self.acked_ids.append(event_id)
@@ -104,6 +116,9 @@ class ProcessMeasurements:
                 self.counts["acks_without_id"] += 1
         else:
             self.others_by_second[second] += 1
+            self.status_by_second.setdefault(second, Counter())[str(status) if status else TRANSPORT_ERROR] += 1
+            if status:
+                self._record_keyed(self.answer_by_status, str(status), attempt, service_s, done)
             if attempt.may_be_refused and status in ACCEPTABLE_REFUSALS:
                 self.counts["refused_as_expected"] += 1
             else:
@@ -114,7 +129,17 @@ class ProcessMeasurements:
         else:
             self.status[str(status)] += 1
 
-    def _record_ack(self, attempt: Attempt, service_s: float, done: float, second: int) -> None:
+    @staticmethod
+    def _record_keyed(histograms: KeyedHistograms, key: str, attempt: Attempt, service_s: float, done: float) -> None:
+        """On the ack latency's basis: from the intended start (open), corrected service time (closed)."""
+        if attempt.intended is not None:
+            histograms.record(key, max(service_s, done - attempt.intended))
+        else:
+            histograms.record_corrected(key, service_s, attempt.expected_interval)
+
+    def _record_ack(self, attempt: Attempt, service_s: float, done: float, second: int, key: str | None) -> None:
+        if key:
+            self._record_keyed(self.ack_by_key, key, attempt, service_s, done)
         per_second = self.seconds.get(second)
         if per_second is None:
             per_second = self.seconds[second] = latency.new_histogram(latency.TIMELINE_DIGITS)
@@ -145,6 +170,9 @@ class ProcessMeasurements:
             "latency_max_s": self.latency_max_s,
             "seconds": {str(s): latency.encode(h) for s, h in self.seconds.items()},
             "others_by_second": {str(s): n for s, n in self.others_by_second.items()},
+            "ack_by_key": self.ack_by_key.encode(),
+            "answer_by_status": self.answer_by_status.encode(),
+            "status_by_second": {str(s): dict(c) for s, c in self.status_by_second.items()},
             "status": dict(self.status),
             "transport_errors": dict(self.transport_errors),
             "counts": dict(self.counts),

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "stack.cli.partner",
     "stack.cli.report",
     "stack.cli.logs",
+    "stack.cli.top",
     "stack.cli.forecast",
     "stack.cli.fidelity",
     "stack.cli.consumer",
@@ -66,8 +67,9 @@ def command_line() -> Any:
 
 def main() -> None:
     try:
-        command_line()(prog_name="hookstack")
-    except KeyboardInterrupt:
+        # Not standalone: a usage error reaches the edge below (one line) instead of Typer's box.
+        code = command_line()(prog_name="hookstack", standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
         console.print("[yellow]interrupted[/yellow]")
         sys.exit(130)
     except Exception as exc:  # the edge: every error ends here as one line (see stack.cli.edge)
@@ -76,3 +78,7 @@ def main() -> None:
             raise
         console.print(Text.assemble(("error: ", "red"), line or edge.bug_line(exc)), soft_wrap=True, highlight=False)
         sys.exit(edge.exit_code(exc))
+    if isinstance(code, int) and code:  # typer.Exit(n) in a command, or Ctrl-C turned into 130
+        if code == 130:
+            console.print("[yellow]interrupted[/yellow]")
+        sys.exit(code)

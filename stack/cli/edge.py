@@ -12,6 +12,7 @@ import os
 
 import botocore.exceptions
 import pydantic
+import typer
 
 from stack.errors import HookstackError
 
@@ -24,10 +25,21 @@ def _validation_line(exc: pydantic.ValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid value')}"
 
 
+def _usage_line(exc: typer.TyperException) -> str:
+    """A command-line error (an option out of range, an unknown option): what was wrong, and the
+    command whose --help says what is right."""
+    context = getattr(exc, "ctx", None)
+    command = getattr(context, "command_path", None)
+    where = f" (see `{command} --help`)" if command else ""
+    return f"{exc.format_message()}{where}"
+
+
 def error_line(exc: Exception) -> str | None:
     """The one line for an error a user can cause or meet; None when it is a bug in hookstack."""
     if isinstance(exc, HookstackError):
         return str(exc)
+    if isinstance(exc, typer.TyperException):  # the command line's own parsing (click's usage errors)
+        return _usage_line(exc)
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return "aws: no credentials found (set a profile with --profile, or AWS_PROFILE / the default credential chain)"
     if isinstance(exc, botocore.exceptions.EndpointConnectionError):
@@ -47,7 +59,7 @@ def error_line(exc: Exception) -> str | None:
 
 def exit_code(exc: Exception) -> int:
     """2 for input that cannot be used as given (as for the command line's usage errors), else 1."""
-    return exc.exit_code if isinstance(exc, HookstackError) else 1
+    return exc.exit_code if isinstance(exc, HookstackError | typer.TyperException) else 1
 
 
 def bug_line(exc: Exception) -> str:

@@ -49,6 +49,7 @@ from stack.embedded.gateway.proxy_event import (
     parse_proxy_response,
     parse_query,
 )
+from stack.embedded.gateway.recent import RecentAnswers
 from stack.embedded.gateway.request_validation import BodyValidator
 from stack.embedded.gateway.routing import RouteTable
 from stack.embedded.gateway.throttling import StageThrottle
@@ -138,6 +139,7 @@ class Gateway:
         self.authorizer_cache = AuthorizerCache()
         self.max_request_bytes = api.stage.max_request_bytes
         self.statuses: Counter[int] = Counter()
+        self.recent = RecentAnswers()  # the stage's answers of the last seconds (not the stats path's)
         self.authorizer_invocations: Counter[str] = Counter()
         # The event plane's last figures, when this data plane also serves the stack's mappings.
         self.event_plane_stats: Callable[[], dict[str, Any] | None] | None = None
@@ -145,8 +147,11 @@ class Gateway:
     # --- entry points ---
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
         response = await self._handle(request)
         self.statuses[response.status] += 1
+        if request.path != STATS_PATH:
+            self.recent.record(response.status, (time.perf_counter() - started) * 1000)
         return response
 
     def too_large(self) -> HttpResponse:
@@ -167,6 +172,7 @@ class Gateway:
                 "invocations": dict(self.authorizer_invocations),
             },
             "responses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "recent": self.recent.snapshot(),
             "request_validation": {"methods": len(self.body_validators), "refused": self.body_refusals},
             "event_plane": self.event_plane_stats() if self.event_plane_stats is not None else None,
         }

@@ -31,7 +31,7 @@ def ticks(shape: ArrivalShape, times: list[float], finished: bool = False) -> li
 
 
 def test_every_scenario_has_a_shape():
-    assert set(SHAPES) == {"steady", "flash-sale", "black-friday", "retry-storm"}
+    assert set(SHAPES) == {"steady", "flash-sale", "black-friday", "retry-storm", "partner-jobs"}
 
 
 def test_steady_open_model_keeps_one_pool_then_ends_when_drained():
@@ -131,3 +131,16 @@ def test_the_peak_rate_the_cli_checks_is_the_shapes_highest_rate(scenario, peak)
     shape = create_shape(params)
     assert shape.peak_rate() == params.peak_rate()
     assert max(shape.rate_at(t / 10) for t in range(1000)) == pytest.approx(params.peak_rate())
+
+
+def test_partner_jobs_bursts_four_times_at_the_peak_then_returns_to_the_base_rate():
+    shape = create_shape(LoadParams(scenario="partner-jobs", rate=5, duration=100))
+    assert [shape.rate_at(t) for t in (0, 4.9, 5, 24.9, 25, 30, 50, 75, 99)] == [20, 20, 5, 5, 20, 5, 20, 20, 5]
+    # 20 % of the run at 4x, 80 % at 1x: 1.6x the base rate on average.
+    assert planned_arrivals(shape.rate_at, shape.duration) == pytest.approx(5 * 100 * 1.6, rel=0.01)
+    assert LoadParams(scenario="partner-jobs", rate=5).peak_rate() == 20
+
+
+def test_the_peak_multiplier_sets_the_burst():
+    shape = create_shape(LoadParams(scenario="partner-jobs", rate=2, duration=40, peak=10))
+    assert shape.rate_at(0) == 20 and shape.rate_at(3) == 2

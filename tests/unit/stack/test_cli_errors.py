@@ -74,8 +74,17 @@ def test_a_file_that_cannot_be_written_is_one_line(isolated_home, tmp_path):
 
 def test_a_port_out_of_range_is_refused_before_anything_starts(isolated_home):
     result = hookstack("up", "--port", "99999")
-    assert result.returncode == 2 and "65535" in result.stderr and "Traceback" not in result.stderr
+    assert_one_line_error(result, "--port", "65535", "hookstack up --help")
+    assert result.returncode == 2
+    assert "╭" not in result.stderr and "Usage:" not in result.stderr  # no boxed usage text
     assert not (isolated_home / "embedded").exists()
+
+
+@pytest.mark.parametrize("args", [("up", "--no-such-option"), ("logs",), ("no-such-command",)])
+def test_every_command_line_usage_error_is_one_line_and_exits_2(isolated_home, args):
+    result = hookstack(*args)
+    assert_one_line_error(result, "--help")
+    assert result.returncode == 2
 
 
 def test_a_missing_body_file_is_one_line(isolated_home):

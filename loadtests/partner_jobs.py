@@ -1,0 +1,391 @@
+"""``hookstack load --scenario partner-jobs``: partner jobs instead of webhooks.
+
+On a stage with the jobs pattern: start ``--consumers`` consumer machines, submit jobs on the
+scenario's shape through Locust (``PartnerCompany``: attachments from inline to past the queue's
+limit), follow every accepted job through ``GET /jobs/{id}`` to its final status, stop the
+consumers (whatever happened: a context manager), and write the usual reports with the jobs'
+figures (``loadtests.report.jobs``). Called by ``loadtests.cli.load`` once the stage, the URL and
+the cost are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from loadtests.jobs_consumers import LoadConsumers
+from loadtests.jobs_follow import JobReader, follow_jobs
+from loadtests.launcher import LocustInterrupted, LocustRun, LocustRunError, run_locust
+from loadtests.model import baseline as run_baseline
+from loadtests.model.gates import JOBS_METRIC_KEYS, Gate, GateResult, evaluate, parse_gate
+from loadtests.model.jobs_traffic import AttachmentSizes, PartnerJobTraffic
+from loadtests.report import breakdown, breakdown_html, interrupted, jobs_html
+from loadtests.report import html as html_report
+from loadtests.report import jobs as jobs_report
+from loadtests.report import summary as run_summary
+from loadtests.report.ci import report_gates
+from loadtests.report.compare import delta_table
+from loadtests.report.e2e import BacklogSampler
+from stack.clients.token_placement import TokenPlacement
+from stack.clients.webhook_client import ApiClient
+from stack.deploy.outputs import StackOutputs
+from stack.errors import HookstackError
+
+SCENARIO = "partner-jobs"
+PATTERN = "jobs"
+USER_CLASS = "PartnerCompany"  # loadtests/locust/locustfile.py
+# What a webhook run measures and this one does not (its events table, its drain).
+WEBHOOK_ONLY_KEYS = frozenset(
+    {"missing", "dead_lettered", "drain_seconds", *(f"e2e_{n}_ms" for n in ("p50", "p90", "p95", "p99", "p999", "max"))}
+)
+E2E_NOTE = "partner-jobs: jobs are followed through GET /jobs/{id} (see `jobs` and final_*), not the events table"
+PROGRESS_EVERY_S = 5.0
+WARMUP_CONCURRENCY = 10
+
+
+@dataclass(frozen=True)
+class JobsResources:
+    jobs_queue_url: str
+    jobs_dlq_url: str
+    results_queue_url: str
+    intake_function: str | None
+
+    @classmethod
+    def from_outputs(cls, outputs: StackOutputs | None) -> JobsResources:
+        """The stage's jobs pattern; a one-line error (before any load) when it has none."""
+        if outputs is None:
+            raise HookstackError(
+                f"--scenario {SCENARIO} starts consumer machines on a deployed stage: pass --target "
+                f"(and --stage) of one with the jobs pattern (`hookstack up --pattern {PATTERN}`)"
+            )
+        return cls(
+            jobs_queue_url=outputs.resource("JobsQueueUrl", PATTERN),
+            jobs_dlq_url=outputs.resource("JobsDlqUrl", PATTERN),
+            results_queue_url=outputs.resource("JobResultsQueueUrl", PATTERN),
+            intake_function=outputs.function_names.get("jobs-intake"),
+        )
+
+
+def check_gates(gates: list[Gate], scenario: str) -> None:
+    """A gate on a figure the scenario does not measure is refused before the run."""
+    jobs = scenario == SCENARIO
+    foreign = [g.text for g in gates if g.metric.key in (WEBHOOK_ONLY_KEYS if jobs else JOBS_METRIC_KEYS)]
+    if foreign:
+        what = "webhook events (the events table, the drain)" if jobs else f"partner jobs (--scenario {SCENARIO})"
+        raise HookstackError(f"gate(s) {', '.join(foreign)} measure {what}, which this run does not")
+
+
+def with_default_gates(gates: list[Gate]) -> list[Gate]:
+    """An accepted job must never be lost: ``lost==0`` is always checked."""
+    if any(g.metric.key == "lost" for g in gates):
+        return gates
+    return [*gates, parse_gate("lost==0")]
+
+
+@dataclass(frozen=True)
+class StageLimits:
+    claim_check_bytes: int
+    max_request_bytes: int
+    queue_limit_bytes: int
+
+
+def read_stage_limits(outputs: StackOutputs, resources: JobsResources) -> StageLimits:
+    """The deployed intake's limits (its environment), else the stage's configuration; the jobs
+    queue's MaximumMessageSize, else SQS's."""
+    from stack.config import load_config  # local: only this scenario needs the stage's settings
+
+    config = load_config(stage=outputs.stage)
+    claim_check, body = config.claim_check_bytes, config.max_request_bytes
+    if resources.intake_function:
+        try:
+            variables = outputs.client("lambda").get_function_configuration(FunctionName=resources.intake_function)[
+                "Environment"
+            ]["Variables"]
+            claim_check = int(variables.get("CLAIM_CHECK_BYTES", claim_check))
+            body = int(variables.get("MAX_BODY_BYTES", body))
+        except Exception:  # noqa: BLE001 - boto3 raises many types; the configuration is the fallback
+            pass
+    queue_limit = 256 * 1024
+    try:
+        attributes = outputs.client("sqs").get_queue_attributes(
+            QueueUrl=resources.jobs_queue_url, AttributeNames=["MaximumMessageSize"]
+        )["Attributes"]
+        queue_limit = int(attributes["MaximumMessageSize"])
+    except Exception:  # noqa: BLE001 - an emulator may not report it: SQS's limit
+        pass
+    return StageLimits(claim_check, body, queue_limit)
+
+
+def messages_left(sqs: Any, resources: JobsResources) -> int:
+    """Messages that may still finish a job: the jobs queue, its DLQ, the response queue."""
+    total = 0
+    for url in (resources.jobs_queue_url, resources.jobs_dlq_url, resources.results_queue_url):
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        total += sum(int(value) for value in attributes.values())
+    return total
+
+
+def warm_up_jobs(
+    api_url: str, token: str, placement: TokenPlacement, limits: StageLimits, count: int
+) -> dict[str, Any]:
+    """A few small jobs before the load (10 at a time), reported apart: the intake's and the
+    query's cold starts are not the scenario. The consumers run them; they are not followed."""
+    import random
+
+    traffic = PartnerJobTraffic(
+        random.Random(), AttachmentSizes(limits.claim_check_bytes, limits.queue_limit_bytes, limits.max_request_bytes)
+    )
+    bodies = [traffic.job("inline-small").body for _ in range(count)]
+
+    def submit(body: bytes) -> tuple[int, float, str | None]:
+        client = ApiClient(api_url, token, placement, timeout=30)
+        try:
+            answer = client.request("POST", "/jobs", body, {"Content-Type": "application/json"})
+            job_id = answer.json().get("id") if answer.status == 202 else None
+            if job_id:
+                client.request("GET", f"/jobs/{job_id}")
+            return answer.status, answer.latency_ms, job_id
+        except (HookstackError, OSError, ValueError):
+            return 0, 0.0, None
+        finally:
+            client.close()
+
+    with ThreadPoolExecutor(max_workers=WARMUP_CONCURRENCY) as pool:
+        answers = list(pool.map(submit, bodies))
+    statuses: dict[str, int] = {}
+    for status, _, _ in answers:
+        statuses[str(status or "transport_error")] = statuses.get(str(status or "transport_error"), 0) + 1
+    latencies = sorted(ms for status, ms, _ in answers if status)
+    return {
+        "requests": count,
+        "status_counts": statuses,
+        "max_ms": round(latencies[-1], 1) if latencies else None,
+        "note": "small jobs before the load; run by the consumers, not counted in the figures",
+    }
+
+
+class _Progress:
+    """One line every few seconds: the load, then the follow-up."""
+
+    def __init__(self, console: Console, duration: float):
+        self.console, self.duration, self._last = console, duration, 0.0
+
+    def _due(self) -> bool:
+        if time.monotonic() - self._last < PROGRESS_EVERY_S:
+            return False
+        self._last = time.monotonic()
+        return True
+
+    def on_load(self, line: dict[str, Any]) -> None:
+        if self._due():
+            self.console.print(
+                f"load t={max(0.0, line['load_time']):.0f}/{self.duration:.0f}s offered={line['offered_rps']:.0f}/s "
+                f"sent={line['sent']} answered={line['completed']} 202={line['acks']} errors={line['errors']}"
+            )
+
+    def on_follow(self, jobs: Mapping[str, jobs_report.FollowedJob]) -> None:
+        if self._due():
+            final = sum(1 for job in jobs.values() if job.final)
+            self.console.print(f"following jobs: {final} / {len(jobs)} final")
+
+
+def _write_reports(directory: Path, summary: dict[str, Any], plot: dict[str, Any]) -> tuple[Path, Path]:
+    summary_path, html_path = directory / "summary.json", directory / "report.html"
+    summary_path.write_text(json.dumps(summary, indent=2))
+    page = html_report.render(
+        summary,
+        plot,
+        notices=breakdown_html.notices(summary),
+        extra_sections=jobs_html.section(summary, plot) + breakdown_html.sections(summary, plot),
+    )
+    html_path.write_text(page, encoding="utf-8")
+    return summary_path, html_path
+
+
+def build_summary(
+    result: dict[str, Any],
+    follow: jobs_report.FollowUp | None,
+    *,
+    target: str,
+    consumers: int,
+    gates: list[Gate],
+    follow_note: str | None = None,
+) -> tuple[dict[str, Any], list[GateResult]]:
+    """The run's summary: the webhook summary's request figures (202 latency, errors, rates),
+    the per-size-class breakdown and the jobs' figures; gates evaluated on all of it."""
+    summary, _ = run_summary.build(result, target=target, drain=None, drain_note=E2E_NOTE)
+    summary.update(breakdown.summary_fields(result, None))
+    summary.update(
+        jobs_report.figures(
+            follow,
+            accepted_ids=result.get("acked_ids", []),
+            submitted=summary["requests"] + summary["unsent"],
+            status_counts=result["status_counts"],
+            by_key=summary["by_key"],
+            consumers=consumers,
+            reason=follow_note,
+        )
+    )
+    results = evaluate(gates, summary)
+    summary["gates"] = [g.as_dict() for g in results]
+    summary["passed"] = all(g.passed for g in results)
+    return summary, results
+
+
+def _print_jobs(console: Console, summary: dict[str, Any], paths: tuple[Path, Path]) -> None:
+    jobs = summary["jobs"]
+    table = Table(title=f"hookstack load · {SCENARIO} · {summary['target']}", show_header=False)
+    rows = [
+        ("offered / achieved", f"{summary['offered_rps']} / {summary['achieved_rps']} req/s"),
+        ("submitted / accepted (202)", f"{jobs['submitted']} / {jobs['accepted']}"),
+        ("refused by status", json.dumps(jobs["refused_by_status"]) if jobs["refused_by_status"] else "none"),
+        ("202 latency p50/p99/max", " / ".join(str(summary[f"{k}_ms"]) for k in ("p50", "p99", "max")) + " ms"),
+    ]
+    for size_class, ack in jobs["ack_by_size_class"].items():
+        if ack:
+            rows.append((f"  202 p50/p99 · {size_class}", f"{ack['p50_ms']} / {ack['p99_ms']} ms ({ack['count']})"))
+    if jobs.get("followed"):
+        final = jobs["final"]
+        rows += [
+            (
+                "succeeded / failed / unfinished / lost",
+                f"{jobs['succeeded']} / {jobs['failed']} / {jobs['unfinished']} / {jobs['lost']}",
+            ),
+            (
+                "submit → final p50/p99/max (job record)",
+                f"{final['p50_ms']} / {final['p99_ms']} / {final['max_ms']} ms",
+            ),
+            ("consumers / jobs per second", f"{jobs['consumers']} / {summary['jobs_per_s']}"),
+        ]
+    else:
+        rows.append(("jobs followed", f"no: {jobs.get('reason')}"))
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    for note in summary["generator_notes"]:
+        console.print(f"[yellow]generator: {note}[/]")
+    console.print(f"reports: {paths[0]}  {paths[1]}")
+
+
+def run(
+    *,
+    outputs: StackOutputs,
+    resources: JobsResources,
+    locust: LocustRun,
+    token: str,
+    placement: TokenPlacement,
+    consumers: int,
+    follow_timeout_s: float,
+    gates: list[Gate],
+    warmup: int,
+    baseline_run: Path | None,
+    baseline_summary: dict[str, Any] | None,
+    junit: Path | None,
+) -> None:
+    """The whole run; exits 1 on a failed gate, 130 when interrupted (partial reports written)."""
+    console = Console(stderr=True)
+    limits = read_stage_limits(outputs, resources)
+    locust.user_class = USER_CLASS
+    locust.claim_check_bytes = limits.claim_check_bytes
+    locust.max_request_bytes = limits.max_request_bytes
+    locust.max_body_bytes = limits.queue_limit_bytes
+    progress = _Progress(console, locust.params.duration)
+    sqs = outputs.client("sqs")
+    follow: jobs_report.FollowUp | None = None
+    follow_note: str | None = None
+    stopped_during: str | None = None
+    warmed: dict[str, Any] = {"requests": 0}
+    sampler = BacklogSampler(
+        sqs, resources.jobs_queue_url, resources.jobs_dlq_url, max_seconds=locust.time_budget() + follow_timeout_s + 60
+    )
+    with LoadConsumers(outputs.stage, outputs.target, locust.report_dir / "consumers", consumers) as fleet:
+        console.print(f"{consumers} consumer(s) started (logs: {fleet.log_dir})")
+        sampler.start()
+        try:
+            if warmup > 0:
+                with console.status(f"warming up: {warmup} small jobs"):
+                    warmed = warm_up_jobs(outputs.api_url, token, placement, limits, warmup)
+                console.print(f"warm-up: {warmed['status_counts']}, max {warmed['max_ms']} ms")
+            try:
+                result = run_locust(locust, on_progress=progress.on_load)
+            except LocustRunError as exc:
+                raise HookstackError(str(exc)) from None
+            except LocustInterrupted as exc:
+                if exc.result is None:
+                    raise KeyboardInterrupt from None
+                result, stopped_during = interrupted.measured_part(exc.result), "load"
+                follow_note = "interrupted (Ctrl-C) during the load: jobs not followed"
+            if stopped_during is None:
+                reader = JobReader(outputs.api_url, token, placement)
+                seen: dict[str, jobs_report.FollowedJob] = {}
+
+                def on_pass(jobs: dict[str, jobs_report.FollowedJob]) -> None:
+                    seen.update(jobs)
+                    progress.on_follow(jobs)
+
+                try:
+                    follow = follow_jobs(
+                        result["acked_ids"],
+                        reader.read,
+                        messages_left=lambda: messages_left(sqs, resources),
+                        timeout_s=follow_timeout_s,
+                        on_pass=on_pass,
+                    )
+                except KeyboardInterrupt:
+                    stopped_during = "drain"
+                    follow = jobs_report.FollowUp(dict(seen), messages_left(sqs, resources), 0.0, True, 0)
+                finally:
+                    reader.close()
+        finally:
+            sampler.stop()
+    summary, results = build_summary(
+        result, follow, target=outputs.target, consumers=consumers, gates=gates, follow_note=follow_note
+    )
+    summary["warmup"] = warmed
+    summary["interrupted"] = stopped_during is not None
+    if stopped_during is not None:
+        summary.update(interrupted.fields(result, stopped_during))
+    deltas = run_baseline.deltas(summary, baseline_summary) if baseline_summary is not None else []
+    if baseline_run is not None and baseline_summary is not None:
+        summary["baseline"] = {
+            "summary": str(run_baseline.summary_path(baseline_run)),
+            "started_at": baseline_summary.get("started_at"),
+            "deltas": [delta.as_dict() for delta in deltas],
+        }
+    plot = run_summary.series(result, sampler.samples)
+    plot["errors_timeline"] = breakdown.errors_timeline(result)
+    plot["final_bins"] = jobs_report.final_bins(follow)
+    paths = _write_reports(locust.report_dir, summary, plot)
+    _print_jobs(Console(), summary, paths)
+    if stopped_during is not None:
+        console.print(f"[yellow]interrupted during the {stopped_during}; partial reports written[/]")
+        raise typer.Exit(130)
+    if baseline_run is not None and deltas:
+        Console().print(delta_table(deltas, str(run_baseline.summary_path(baseline_run)), "this run"))
+    for annotation in report_gates(results, scenario=SCENARIO, junit=junit):
+        print(annotation)  # a workflow command: the runner reads it from stdout
+    for gate_result in results:
+        if gate_result.passed:
+            console.print(f"[green]{gate_result.line()}[/]")
+    failed = [g for g in results if not g.passed]
+    for gate_result in failed:
+        print(gate_result.line(), file=sys.stderr)
+    if failed:
+        raise typer.Exit(1)
