@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stack.ci import CheckCase, failure_annotations, under_github_actions, write_junit
-from stack.errors import HookstackError
+from stack.errors import HookstackError, UsageError
 
 if TYPE_CHECKING:
     from chaos.runner import DrillResult
@@ -115,6 +115,9 @@ def fault_lines(active: list[dict], now: float) -> list[str]:
 @app.command("list")
 def list_drills() -> None:
     """The drills, with their expected duration on a drill-sized embedded stage."""
+    from chaos.accounting_outage import NAME as ACCOUNTING_OUTAGE
+    from chaos.accounting_outage import PHASE_S
+    from chaos.accounting_outage import SUMMARY as ACCOUNTING_OUTAGE_SUMMARY
     from chaos.consumer_crash import NAME as CONSUMER_CRASH
     from chaos.consumer_crash import SUMMARY as CONSUMER_CRASH_SUMMARY
     from chaos.consumer_crash import JobsTimings
@@ -132,20 +135,40 @@ def list_drills() -> None:
         table.add_row(drill.name, drill.summary, f"{drill.estimate(timings):.0f}s")
     jobs_timings = JobsTimings(float(JOBS_DRILL_VISIBILITY_TIMEOUT_S), max_receive_count=3)
     table.add_row(f"{CONSUMER_CRASH} (jobs)", CONSUMER_CRASH_SUMMARY, f"{jobs_timings.estimate_s(24):.0f}s")
+    table.add_row(f"{ACCOUNTING_OUTAGE} (orchestration)", ACCOUNTING_OUTAGE_SUMMARY, f"≤{2 * PHASE_S:.0f}s")
     out.print(table)
 
 
 @contextlib.contextmanager
-def _stack(target: str, stage: str | None, fresh: bool | None, *, jobs: bool = False) -> Iterator:
-    """The stage to drill: on ``fresh``, a private drill-sized one (``jobs``: with the jobs pattern)."""
-    from chaos.stage import drill_config, fresh_embedded_stack, jobs_drill_config
+def _stack(
+    target: str,
+    stage: str | None,
+    fresh: bool | None,
+    *,
+    jobs: bool = False,
+    orchestration: bool = False,
+    unkeyed_booking: bool = False,
+) -> Iterator:
+    """The stage to drill: on ``fresh``, a private drill-sized one (``jobs``: with the jobs pattern;
+    ``orchestration``: with the orchestration pattern and a partner simulator of its own)."""
+    from chaos.stage import drill_config, fresh_embedded_stack, jobs_drill_config, orchestration_drill_config
 
     fresh = (target == "embedded") if fresh is None else fresh
     if fresh and target != "embedded":
         raise HookstackError(
             f"--fresh is not supported on the {target} target: deploy a stage there and run the drills against it"
         )
-    if fresh:
+    if fresh and orchestration:
+        from stack.partner.process import running_partner
+
+        with running_partner() as partner:
+            _say(f"partner simulator on {partner.url}")
+            config = orchestration_drill_config(
+                partner.url, unkeyed_booking=unkeyed_booking, **({"stage": stage} if stage else {})
+            )
+            with fresh_embedded_stack(config, progress=_say) as outputs:
+                yield outputs
+    elif fresh:
         make_config = jobs_drill_config if jobs else drill_config
         with fresh_embedded_stack(make_config(**({"stage": stage} if stage else {})), progress=_say) as outputs:
             yield outputs
@@ -179,8 +202,8 @@ def run(
     sabotage: Annotated[
         str | None,
         typer.Option(
-            help="break the stage on purpose (skip-write | broken-replay; consumer-crash: delete-first): "
-            "the drill must FAIL"
+            help="break the stage on purpose (skip-write | broken-replay; consumer-crash: delete-first; "
+            "accounting-outage: unkeyed-booking): the drill must FAIL"
         ),
     ] = None,
     junit: Annotated[
@@ -188,6 +211,9 @@ def run(
     ] = None,
 ) -> None:
     """Run a drill (or all): send, inject, wait, recover, reconcile, fix and replay, verdict."""
+    from chaos.accounting_outage import NAME as ACCOUNTING_OUTAGE
+    from chaos.accounting_outage import SABOTAGE as UNKEYED_BOOKING
+    from chaos.accounting_outage import run_accounting_outage
     from chaos.consumer_crash import NAME as CONSUMER_CRASH
     from chaos.consumer_crash import run_consumer_crash
     from chaos.context import DrillSettings
@@ -196,21 +222,33 @@ def run(
     from chaos.runner import run_drill
 
     names = list(DRILLS) if drill == "all" else [drill]
-    unknown = [n for n in names if n not in DRILLS and n != CONSUMER_CRASH]
+    unknown = [n for n in names if n not in DRILLS and n not in (CONSUMER_CRASH, ACCOUNTING_OUTAGE)]
     if unknown:
         raise HookstackError(
-            f"unknown drill {unknown[0]!r}: choose one of {', '.join(DRILLS)}, {CONSUMER_CRASH} or all"
+            f"unknown drill {unknown[0]!r}: choose one of {', '.join(DRILLS)}, {CONSUMER_CRASH}, "
+            f"{ACCOUNTING_OUTAGE} or all"
         )
+    if sabotage == UNKEYED_BOOKING and names != [ACCOUNTING_OUTAGE]:
+        raise UsageError(f"--sabotage {UNKEYED_BOOKING} is for the {ACCOUNTING_OUTAGE} drill only")
     settings = DrillSettings(events=events, groups=groups, seed=seed, max_seconds=max_seconds, sabotage=sabotage)
     results = []
     refused: tuple[str, str] | None = None  # (drill, why it could not start)
-    with _stack(target, stage, fresh, jobs=names == [CONSUMER_CRASH]) as outputs:
+    with _stack(
+        target,
+        stage,
+        fresh,
+        jobs=names == [CONSUMER_CRASH],
+        orchestration=names == [ACCOUNTING_OUTAGE],
+        unkeyed_booking=sabotage == UNKEYED_BOOKING,
+    ) as outputs:
         for name in names:
             with console.status(f"drill {name}…"):
                 _say(f"[bold]drill {name}[/bold] on {outputs.target}/{outputs.stage}")
                 try:
                     if name == CONSUMER_CRASH:
                         result = run_consumer_crash(outputs, settings, progress=_say)
+                    elif name == ACCOUNTING_OUTAGE:
+                        result = run_accounting_outage(outputs, settings, progress=_say)
                     else:
                         result = run_drill(name, outputs, settings, progress=_say)
                 except HookstackError as error:  # could not start (budget, dirty stage): stop here
@@ -222,6 +260,8 @@ def run(
             for failure in result.failures[:8]:
                 console.print(f"  [red]•[/red] {failure}", highlight=False)
             results.append((result, json_path, html_path))
+            if result.interrupted:
+                break  # Ctrl-C: no further drill
     table = drill_summary_table([result for result, _, _ in results])
     out.print(table)
     if results:
@@ -234,6 +274,9 @@ def run(
     if under_github_actions():
         for annotation in failure_annotations(cases, "chaos drill"):
             print(annotation)  # a workflow command, read from stdout as is (no rich markup or wrapping)
+    if any(result.interrupted for result, _, _ in results):
+        console.print('[yellow]interrupted: the partial report is written ("interrupted": true)[/yellow]')
+        raise typer.Exit(130)
     if refused or not all(result.passed for result, _, _ in results):
         raise typer.Exit(1)
 

@@ -18,8 +18,9 @@ from stack.config import PROVIDERS, load_config
 from stack.deploy.outputs import StackOutputs, provider_secret, tenant_token
 from stack.errors import HookstackError
 
-# delete-first breaks the jobs drills' consumers (chaos.delete_first_consumer); the others the webhooks stage.
-SABOTAGES = ("skip-write", "broken-replay", "delete-first")
+# delete-first breaks the jobs drills' consumers (chaos.delete_first_consumer); unkeyed-booking the
+# orchestration stage's booking step (chaos.accounting_outage); the others the webhooks stage.
+SABOTAGES = ("skip-write", "broken-replay", "delete-first", "unkeyed-booking")
 
 
 @dataclass(frozen=True)

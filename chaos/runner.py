@@ -50,6 +50,7 @@ class DrillResult:
     failures: list[str] = field(default_factory=list)
     jobs: dict[str, Any] | None = None  # a jobs drill's reconciliation (chaos.jobs_reconcile)
     consumer_logs: dict[str, str] = field(default_factory=dict)  # a jobs drill's consumers: last lines
+    interrupted: bool = False  # Ctrl-C stopped it: the report holds what it got to
 
     @property
     def passed(self) -> bool:
@@ -193,6 +194,7 @@ def run_drill(
     started_at, started = time.time(), time.monotonic()
     before = after = None
     error = None
+    interrupted = False
     _preflight(ctx)
     ctx.timeline.start()
     try:
@@ -208,6 +210,8 @@ def run_drill(
         ctx.progress(f"reconciled after the replay: {after.processed} processed, DLQ depth {after.dlq_depth}")
     except HookstackError as exc:
         error = str(exc)
+    except KeyboardInterrupt:  # stopped by hand: faults off (below), and a report of what was done
+        error, interrupted = "interrupted (Ctrl-C)", True
     except Exception as exc:  # noqa: BLE001 - the drill itself broke: FAIL with the cause, never a silent pass
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
     finally:
@@ -246,4 +250,5 @@ def run_drill(
         error=error,
         timeline=ctx.timeline.as_dict(),
         failures=failures,
+        interrupted=interrupted,
     )

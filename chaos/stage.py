@@ -36,6 +36,12 @@ JOBS_DRILL_OVERRIDES: dict[str, object] = {
     "jobs_visibility_timeout_seconds": JOBS_DRILL_VISIBILITY_TIMEOUT_S,
 }
 
+# The accounting-outage drill's stage: the orchestration pattern, its steps calling the partner
+# simulator at ``partner_url`` (the drill's fault is the partner's); the sabotaged variant deploys
+# the unkeyed booking step (``orchestration_sabotage``).
+ORCHESTRATION_DRILL_STAGE = "chaosinv"
+ORCHESTRATION_DRILL_OVERRIDES: dict[str, object] = {"patterns": ["orchestration"]}
+
 
 @dataclass(frozen=True)
 class StageTimings:
@@ -89,6 +95,13 @@ def drill_config(stage: str = DRILL_STAGE, **overrides: object) -> HookstackConf
 
 def jobs_drill_config(stage: str = JOBS_DRILL_STAGE, **overrides: object) -> HookstackConfig:
     return drill_config(stage, **{**JOBS_DRILL_OVERRIDES, **overrides})
+
+
+def orchestration_drill_config(
+    partner_url: str, stage: str = ORCHESTRATION_DRILL_STAGE, *, unkeyed_booking: bool = False, **overrides: object
+) -> HookstackConfig:
+    sabotage = {"orchestration_sabotage": "unkeyed-booking"} if unkeyed_booking else {}
+    return drill_config(stage, **{**ORCHESTRATION_DRILL_OVERRIDES, "partner_url": partner_url, **sabotage, **overrides})
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -17,11 +18,12 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from handlers.providers.registry import PROVIDERS  # what the deployed handlers verify
 from stack.clients.token_placement import DEFAULT_IDENTITY_HEADER, TokenPlacement
+from stack.definition.models import SCHEDULE_EXPRESSION
 from stack.errors import HookstackError
 from stack.home import config_file
 
 # The patterns a stage can select (stack/patterns/: one module each, same order). "all" selects every one.
-PATTERN_NAMES = ("webhooks", "jobs")
+PATTERN_NAMES = ("webhooks", "jobs", "notifications", "cdc", "orchestration")
 ALL_PATTERNS = "all"
 
 
@@ -65,6 +67,33 @@ class HookstackConfig(BaseModel):
     # consumer's heartbeat extends it (SQS allows up to 12 h).
     jobs_visibility_timeout_seconds: int = Field(300, ge=30, le=12 * 3600)
     job_attachment_retention_days: int = Field(14, ge=1)
+    # Notifications pattern: a signed callback is tried this many times (the callback queue's
+    # maxReceiveCount) before it waits in the callback DLQ for `hookstack callbacks replay`; the
+    # wait before retry n is this base times 1, 6, 24, 120, 360, 720 (5 s … 1 h by default).
+    callback_max_attempts: int = Field(8, ge=1, le=1000)
+    callback_backoff_seconds: int = Field(5, ge=1, le=300)
+    # CDC pattern: the third party's base URL (the partner simulator's on a local stage), and the
+    # trickle's pace: each run sends at most this many items, at most this many per second (keep
+    # it within what the partner allows). Each schedule (name → EventBridge expression, UTC)
+    # starts a run; runs never overlap (the trickle's reserved concurrency is 1).
+    partner_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    cdc_trickle_max_messages: int = Field(300, ge=1, le=10000)
+    cdc_trickle_rate_per_s: float = Field(5.0, gt=0, le=1000)
+    cdc_trickle_schedules: dict[str, str] = {
+        "steady": "rate(1 minute)",
+        "office-hours": "cron(0/5 8-17 ? * MON-FRI *)",
+        "nightly": "cron(30 2 * * ? *)",
+    }
+    # Orchestration pattern (its steps call the accounting and payment APIs at partner_url): how
+    # long a step waits for an answer before it counts as unavailable (and is retried).
+    # ``orchestration_sabotage`` is for drills only: "unkeyed-booking" deploys a booking step
+    # with a fresh Idempotency-Key per attempt, which the accounting-outage drill must FAIL.
+    # ``invoice_step_concurrency`` is each step function's reserved concurrency: at most that many
+    # calls of a step at once, whatever the number of executions (a month-end burst reaches the
+    # accounting and payment APIs at that width; the steps retry their throttles with backoff).
+    invoice_partner_timeout_ms: int = Field(3000, ge=100, le=60_000)
+    invoice_step_concurrency: int = Field(4, ge=1, le=1000)
+    orchestration_sabotage: Literal["unkeyed-booking"] | None = None
     secret_cache_seconds: int = Field(300, ge=0)
     # Chaos drills' run-time fault switch. Every warm producer/worker reads it once per cache
     # period (SSM's default limit is 40 reads/s per account), so production stages may turn it off:
@@ -91,6 +120,16 @@ class HookstackConfig(BaseModel):
         if not patterns:
             raise ValueError(f"select at least one pattern ({', '.join(PATTERN_NAMES)}, all)")
         return [name for name in PATTERN_NAMES if name in patterns]
+
+    @field_validator("cdc_trickle_schedules")
+    @classmethod
+    def _schedule_expressions(cls, schedules: dict[str, str]) -> dict[str, str]:
+        for name, expression in schedules.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,19}", name):
+                raise ValueError(f"schedule name {name!r}: 1 to 20 of a-z, 0-9, -")
+            if not re.fullmatch(SCHEDULE_EXPRESSION, expression):
+                raise ValueError(f"schedule {name}: {expression!r} is not rate(N unit) or cron(6 fields)")
+        return schedules
 
     @field_validator("tenants")
     @classmethod
@@ -127,6 +166,16 @@ class HookstackConfig(BaseModel):
 
     def provider_secret_parameter(self, provider: str) -> str:
         return f"{self.parameter_prefix}/providers/{provider}/secret"
+
+    @property
+    def callback_parameter_path(self) -> str:
+        """Tenants' callback subscriptions: ``{path}{tenant}/url`` and ``{path}{tenant}/secret``."""
+        return f"{self.parameter_prefix}/callbacks/"
+
+    @property
+    def partner_api_key_parameter(self) -> str:
+        """The CDC trickle's API key for the third party (a SecureString)."""
+        return f"{self.parameter_prefix}/partner/api-key"
 
     @property
     def faults_parameter(self) -> str:

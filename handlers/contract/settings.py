@@ -144,3 +144,76 @@ class JobsTableSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> JobsTableSettings:
         return cls(jobs_table=_required(env, "JOBS_TABLE"))
+
+
+@dataclass(frozen=True)
+class JobsResultsSettings:
+    """The results function: the jobs table, and the topic final statuses are published to when
+    the stage has the notifications pattern (None: nothing is published)."""
+
+    jobs_table: str
+    completions_topic_arn: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> JobsResultsSettings:
+        return cls(
+            jobs_table=_required(env, "JOBS_TABLE"),
+            completions_topic_arn=env.get("COMPLETIONS_TOPIC_ARN", "").strip() or None,
+        )
+
+
+@dataclass(frozen=True)
+class CallbackSenderSettings:
+    callback_queue_url: str
+    callback_parameter_path: str
+    backoff_seconds: int
+    secret_cache_seconds: int = DEFAULT_SECRET_CACHE_SECONDS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> CallbackSenderSettings:
+        path = _required(env, "CALLBACK_PARAMETER_PATH")
+        return cls(
+            callback_queue_url=_required(env, "CALLBACK_QUEUE_URL"),
+            callback_parameter_path=path if path.endswith("/") else path + "/",
+            backoff_seconds=max(1, _integer(env, "CALLBACK_BACKOFF_SECONDS")),
+            secret_cache_seconds=_integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
+        )
+
+
+@dataclass(frozen=True)
+class CdcCaptureSettings:
+    cdc_queue_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> CdcCaptureSettings:
+        return cls(cdc_queue_url=_required(env, "CDC_QUEUE_URL"))
+
+
+@dataclass(frozen=True)
+class CdcTrickleSettings:
+    cdc_queue_url: str
+    cdc_dlq_url: str
+    partner_url: str
+    api_key_parameter: str
+    max_messages: int  # per run
+    rate_per_s: float  # requests to the partner, at most
+    secret_cache_seconds: int = DEFAULT_SECRET_CACHE_SECONDS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> CdcTrickleSettings:
+        raw_rate = _required(env, "TRICKLE_RATE_PER_S")
+        try:
+            rate = float(raw_rate)
+        except ValueError:
+            raise ConfigurationError(f"TRICKLE_RATE_PER_S must be a number, got {raw_rate!r}") from None
+        if not rate > 0:
+            raise ConfigurationError(f"TRICKLE_RATE_PER_S must be > 0, got {rate}")
+        return cls(
+            cdc_queue_url=_required(env, "CDC_QUEUE_URL"),
+            cdc_dlq_url=_required(env, "CDC_DLQ_URL"),
+            partner_url=_required(env, "PARTNER_URL").rstrip("/"),
+            api_key_parameter=_required(env, "PARTNER_API_KEY_PARAMETER"),
+            max_messages=max(1, _integer(env, "TRICKLE_MAX_MESSAGES")),
+            rate_per_s=rate,
+            secret_cache_seconds=_integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
+        )

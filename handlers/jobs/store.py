@@ -28,6 +28,15 @@ class DuplicateReference(Exception):
 
 
 @dataclass(frozen=True)
+class Settled:
+    """What applying a result did: ``applied`` False for a stale or repeated result; ``job`` the
+    job as stored afterwards either way (None when there is no such job)."""
+
+    applied: bool
+    job: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
 class NewJob:
     job_id: str
     tenant: str
@@ -120,13 +129,17 @@ class JobStore:
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         item = self._client.get_item(TableName=self._table, Key={"id": {"S": job_id}}, ConsistentRead=True).get("Item")
-        if not item or item.get("kind", {}).get("S") != KIND_JOB:
-            return None
-        return {name: _plain(value) for name, value in item.items()}
+        return _job_item(item)
 
     def apply(self, result: JobResult) -> bool:
         """Move the job to the result's status if that is a higher rank than it has; False when
         the result is stale or repeated (or the job does not exist), which is not an error."""
+        return self.settle(result).applied
+
+    def settle(self, result: JobResult) -> Settled:
+        """``apply``, and the job as it stands afterwards, from the same write (ALL_NEW when it
+        applied, ALL_OLD when the condition refused it): a repeated final result still sees its
+        final job."""
         names = {"#status": "status", "#rank": "status_rank", "#updated": "updated_at", "#kind": "kind"}
         values: dict[str, Any] = {
             ":status": {"S": result.status.value},
@@ -145,19 +158,27 @@ class JobStore:
                 values[f":{field}"] = {"S": value}
                 sets.append(f"#{field} = :{field}")
         try:
-            self._client.update_item(
+            answer = self._client.update_item(
                 TableName=self._table,
                 Key={"id": {"S": result.job_id}},
                 UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression="attribute_exists(id) AND #kind = :job AND #rank < :rank",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except Exception as error:
             if _error_code(error) == "ConditionalCheckFailedException":
-                return False
+                return Settled(False, _job_item((getattr(error, "response", None) or {}).get("Item")))
             raise
-        return True
+        return Settled(True, _job_item(answer.get("Attributes")))
+
+
+def _job_item(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not item or item.get("kind", {}).get("S") != KIND_JOB:
+        return None
+    return {name: _plain(value) for name, value in item.items()}
 
 
 def _plain(value: Mapping[str, Any]) -> Any:

@@ -27,6 +27,9 @@ COMMAND_MODULES = (
     "stack.cli.forecast",
     "stack.cli.fidelity",
     "stack.cli.consumer",
+    "stack.cli.subscribe",
+    "stack.cli.invoices",
+    "stack.cli.schedule",
 )
 
 

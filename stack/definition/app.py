@@ -10,6 +10,7 @@ from stack.config import HookstackConfig
 from stack.definition.models import Authorizer, Bucket, Function, Grant, RestApi, StackDefinition, Stage
 from stack.patterns import selected_patterns
 from stack.patterns.base import PatternParts, Platform, function_environment, output_name
+from stack.patterns.notifications import COMPLETIONS_TOPIC, NotificationsPattern
 
 AUTHORIZER = "TokenAuthorizer"
 
@@ -65,7 +66,10 @@ def _api(config: HookstackConfig, parts: list[PatternParts]) -> RestApi:
 
 def hookstack_stack(config: HookstackConfig) -> StackDefinition:
     """The platform and the stage's patterns, as one stack."""
-    platform = Platform(authorizer=AUTHORIZER)
+    platform = Platform(
+        authorizer=AUTHORIZER,
+        notifications_topic=COMPLETIONS_TOPIC if NotificationsPattern.name in config.patterns else None,
+    )
     patterns = selected_patterns(config)
     parts = [pattern.parts(config, platform) for pattern in patterns]
     authorizer = _authorizer_function(config)
@@ -76,6 +80,12 @@ def hookstack_stack(config: HookstackConfig) -> StackDefinition:
         queues=[q for part in parts for q in part.queues],
         functions=[authorizer, *(f for part in parts for f in part.functions)],
         event_source_mappings=[m for part in parts for m in part.event_source_mappings],
+        stream_mappings=[m for part in parts for m in part.stream_mappings],
+        schedules=[s for part in parts for s in part.schedules],
+        topics=[t for part in parts for t in part.topics],
+        subscriptions=[s for part in parts for s in part.subscriptions],
+        queue_policies=[p for part in parts for p in part.queue_policies],
+        state_machines=[m for part in parts for m in part.state_machines],
         apis=[_api(config, parts)],
         outputs={
             output_name(authorizer.logical_id): (authorizer.logical_id, "Ref"),

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from stack.definition.state_machines import StateMachine
+
 LogicalId = str
 
 
@@ -18,6 +20,8 @@ class Table(BaseModel):
     logical_id: LogicalId
     hash_key: str = "id"
     ttl_attribute: str | None = None
+    # A DynamoDB stream of the table's item changes, with what each record carries.
+    stream: Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"] | None = None
 
 
 class Bucket(BaseModel):
@@ -54,15 +58,42 @@ class Grant(BaseModel):
     """Least privilege: these actions on one resource of the stack (or a parameter path)."""
 
     actions: list[Action]
-    resource: LogicalId | None = None  # a table, queue or bucket of this stack
+    resource: LogicalId | None = None  # a table, queue, bucket or topic of this stack
     object_prefix: str | None = None  # for buckets: grant on objects under this prefix
     parameter_path: str | None = None  # for SSM: grant on parameters under this path
+    stream: bool = False  # for tables: grant on the table's stream instead of the table
+    parameter: str | None = None  # for SSM: grant on this one parameter only
 
     @model_validator(mode="after")
     def _one_target(self) -> Grant:
-        if (self.resource is None) == (self.parameter_path is None):
-            raise ValueError("a grant names exactly one of resource / parameter_path")
+        if sum(target is not None for target in (self.resource, self.parameter_path, self.parameter)) != 1:
+            raise ValueError("a grant names exactly one of resource / parameter_path / parameter")
         return self
+
+
+class Topic(BaseModel):
+    """A standard SNS topic; its ``Ref`` is its ARN."""
+
+    logical_id: LogicalId
+    name: str
+
+
+class TopicSubscription(BaseModel):
+    """An SQS queue subscribed to a topic. Raw delivery: the queue message's body is the published
+    message itself and its message attributes are the published ones (no SNS JSON envelope)."""
+
+    logical_id: LogicalId
+    topic: LogicalId
+    queue: LogicalId
+    raw_message_delivery: bool = True
+
+
+class QueuePolicy(BaseModel):
+    """The queue's resource policy: SNS may send to it, from these topics of the stack only."""
+
+    logical_id: LogicalId
+    queue: LogicalId
+    publishing_topics: list[LogicalId] = Field(min_length=1)
 
 
 class Function(BaseModel):
@@ -85,6 +116,41 @@ class EventSourceMapping(BaseModel):
     batch_size: int = Field(10, ge=1, le=10)
     report_batch_item_failures: bool = True
     maximum_concurrency: int = Field(2, ge=2, le=1000)
+
+
+StreamEventName = Literal["INSERT", "MODIFY", "REMOVE"]
+
+
+class StreamMapping(BaseModel):
+    """A table's stream → a function, with Lambda's stream failure handling: a failing batch is
+    retried (bisected on error) until ``maximum_retry_attempts`` or ``maximum_record_age_seconds``,
+    then its records' metadata goes to ``on_failure_queue`` and the shard moves on."""
+
+    logical_id: LogicalId
+    table: LogicalId
+    function: LogicalId
+    batch_size: int = Field(100, ge=1, le=10000)
+    starting_position: Literal["TRIM_HORIZON", "LATEST"] = "TRIM_HORIZON"
+    # Only records with these event names reach the function (FilterCriteria); empty: all of them.
+    event_names: list[StreamEventName] = []
+    bisect_batch_on_function_error: bool = True
+    maximum_retry_attempts: int = Field(ge=0, le=10000)  # Lambda's -1 (forever) is not offered
+    maximum_record_age_seconds: int = Field(ge=60, le=604800)
+    on_failure_queue: LogicalId
+    report_batch_item_failures: bool = True
+
+
+# EventBridge schedule expressions (UTC): rate(1 minute), rate(5 minutes), cron(0/5 8-17 ? * MON-FRI *).
+SCHEDULE_EXPRESSION = r"^(rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$"
+
+
+class Schedule(BaseModel):
+    """An EventBridge rule that invokes a function on a schedule (UTC), with the permission to."""
+
+    logical_id: LogicalId
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")  # the rule's name
+    expression: str = Field(pattern=SCHEDULE_EXPRESSION)
+    function: LogicalId
 
 
 class Authorizer(BaseModel):
@@ -158,13 +224,27 @@ class StackDefinition(BaseModel):
     queues: list[Queue] = []
     functions: list[Function] = []
     event_source_mappings: list[EventSourceMapping] = []
+    stream_mappings: list[StreamMapping] = []
+    schedules: list[Schedule] = []
+    topics: list[Topic] = []
+    subscriptions: list[TopicSubscription] = []
+    queue_policies: list[QueuePolicy] = []
+    state_machines: list[StateMachine] = []
     apis: list[RestApi] = []
     outputs: dict[str, tuple[LogicalId, Literal["Ref", "Arn", "QueueUrl"]]] = {}
 
     @model_validator(mode="after")
     def _references_resolve(self) -> StackDefinition:
-        known = {r.logical_id for group in (self.tables, self.buckets, self.queues, self.functions) for r in group}
-        if len(known) != len(self.tables) + len(self.buckets) + len(self.queues) + len(self.functions):
+        groups: tuple[list[Any], ...] = (
+            self.tables,
+            self.buckets,
+            self.queues,
+            self.functions,
+            self.topics,
+            self.state_machines,
+        )
+        known = {r.logical_id for group in groups for r in group}
+        if len(known) != sum(len(group) for group in groups):
             raise ValueError("logical ids must be unique")
         refs: list[str] = []
         refs += [q.dead_letter_queue for q in self.queues if q.dead_letter_queue]
@@ -172,6 +252,14 @@ class StackDefinition(BaseModel):
         refs += [ref for f in self.functions for ref, _ in f.environment_refs.values()]
         refs += [m.queue for m in self.event_source_mappings]
         refs += [m.function for m in self.event_source_mappings]
+        refs += [ref for m in self.stream_mappings for ref in (m.table, m.function, m.on_failure_queue)]
+        refs += [s.function for s in self.schedules]
+        streamless = {m.table for m in self.stream_mappings} - {t.logical_id for t in self.tables if t.stream}
+        if streamless:
+            raise ValueError(f"stream mappings on tables without a stream: {sorted(streamless)}")
+        refs += [ref for s in self.subscriptions for ref in (s.topic, s.queue)]
+        refs += [ref for p in self.queue_policies for ref in (p.queue, *p.publishing_topics)]
+        refs += [f for machine in self.state_machines for f in machine.task_functions()]
         for api in self.apis:
             refs += [r.function for r in api.routes] + [a.function for a in api.authorizers]
             names = {a.logical_id for a in api.authorizers}

@@ -15,11 +15,17 @@ from stack.definition.models import (
     Grant,
     LogicalId,
     Queue,
+    QueuePolicy,
     RestApi,
     Route,
+    Schedule,
     StackDefinition,
+    StreamMapping,
     Table,
+    Topic,
+    TopicSubscription,
 )
+from stack.definition.state_machines import StateMachine, definition_asl, function_arn_placeholder
 
 Template = dict[str, Any]
 ARTIFACT_PARAMETERS = ("ArtifactBucket", "ArtifactKey")
@@ -64,6 +70,8 @@ def render_table(table: Table) -> Template:
     }
     if table.ttl_attribute:
         props["TimeToLiveSpecification"] = {"AttributeName": table.ttl_attribute, "Enabled": True}
+    if table.stream:
+        props["StreamSpecification"] = {"StreamViewType": table.stream}
     return {table.logical_id: _deletable({"Type": "AWS::DynamoDB::Table", "Properties": props})}
 
 
@@ -107,15 +115,85 @@ def render_queue(queue: Queue) -> Template:
     return {queue.logical_id: _deletable({"Type": "AWS::SQS::Queue", "Properties": props})}
 
 
+def render_topic(topic: Topic) -> Template:
+    return {topic.logical_id: _deletable({"Type": "AWS::SNS::Topic", "Properties": {"TopicName": topic.name}})}
+
+
+def render_subscription(subscription: TopicSubscription) -> Template:
+    props: dict[str, Any] = {
+        "TopicArn": ref(subscription.topic),
+        "Protocol": "sqs",
+        "Endpoint": get_att(subscription.queue, "Arn"),
+    }
+    if subscription.raw_message_delivery:
+        # A string, as SNS's subscription attributes are.
+        props["RawMessageDelivery"] = "true"
+    return {subscription.logical_id: {"Type": "AWS::SNS::Subscription", "Properties": props}}
+
+
+def render_queue_policy(policy: QueuePolicy) -> Template:
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": get_att(policy.queue, "Arn"),
+        "Condition": {"ArnEquals": {"aws:SourceArn": [ref(topic) for topic in policy.publishing_topics]}},
+    }
+    props = {"Queues": [ref(policy.queue)], "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]}}
+    return {policy.logical_id: {"Type": "AWS::SQS::QueuePolicy", "Properties": props}}
+
+
+def render_state_machine(machine: StateMachine) -> Template:
+    """The machine and its own role: ``lambda:InvokeFunction`` on exactly its Tasks' functions."""
+    role_id = f"{machine.logical_id}Role"
+    functions = machine.task_functions()
+    statements = [
+        {"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [get_att(f, "Arn") for f in functions]}
+    ]
+    role = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            },
+            "Policies": [
+                {"PolicyName": "least-privilege", "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}
+            ],
+        },
+    }
+    props: dict[str, Any] = {
+        "StateMachineName": machine.name,
+        "StateMachineType": "STANDARD",
+        "RoleArn": get_att(role_id, "Arn"),
+        "Definition": definition_asl(machine),
+        "DefinitionSubstitutions": {function_arn_placeholder(f): get_att(f, "Arn") for f in functions},
+    }
+    return {
+        role_id: role,
+        machine.logical_id: _deletable({"Type": "AWS::StepFunctions::StateMachine", "Properties": props}),
+    }
+
+
 def _grant_resources(grant: Grant, kinds: dict[LogicalId, str]) -> list:
+    base = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/"
     if grant.parameter_path is not None:
         path = grant.parameter_path.strip("/")
-        base = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/"
         return [sub(base + path), sub(base + path + "/*")]
+    if grant.parameter is not None:
+        return [sub(base + grant.parameter.strip("/"))]
     assert grant.resource is not None
+    if grant.stream:
+        if kinds[grant.resource] != "table":
+            raise ValueError(f"grant on the stream of {grant.resource}, which is not a table")
+        return [get_att(grant.resource, "StreamArn")]
     if kinds[grant.resource] == "bucket":
         prefix = grant.object_prefix or ""
         return [sub(f"${{{grant.resource}.Arn}}/{prefix}*")]
+    if kinds[grant.resource] == "topic":
+        return [ref(grant.resource)]  # a topic's Ref is its ARN
     return [get_att(grant.resource, "Arn")]
 
 
@@ -190,6 +268,49 @@ def render_event_source_mapping(mapping: EventSourceMapping) -> Template:
     if mapping.report_batch_item_failures:
         props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
     return {mapping.logical_id: {"Type": "AWS::Lambda::EventSourceMapping", "Properties": props}}
+
+
+def render_stream_mapping(mapping: StreamMapping) -> Template:
+    props: dict[str, Any] = {
+        "EventSourceArn": get_att(mapping.table, "StreamArn"),
+        "FunctionName": ref(mapping.function),
+        "StartingPosition": mapping.starting_position,
+        "BatchSize": mapping.batch_size,
+        "BisectBatchOnFunctionError": mapping.bisect_batch_on_function_error,
+        "MaximumRetryAttempts": mapping.maximum_retry_attempts,
+        "MaximumRecordAgeInSeconds": mapping.maximum_record_age_seconds,
+        "DestinationConfig": {"OnFailure": {"Destination": get_att(mapping.on_failure_queue, "Arn")}},
+        "Enabled": True,
+    }
+    if mapping.event_names:
+        # A filter pattern is a JSON string inside the template.
+        pattern = json.dumps({"eventName": list(mapping.event_names)}, separators=(",", ":"))
+        props["FilterCriteria"] = {"Filters": [{"Pattern": pattern}]}
+    if mapping.report_batch_item_failures:
+        props["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+    return {mapping.logical_id: {"Type": "AWS::Lambda::EventSourceMapping", "Properties": props}}
+
+
+def render_schedule(schedule: Schedule) -> Template:
+    rule = {
+        "Type": "AWS::Events::Rule",
+        "Properties": {
+            "Name": schedule.name,
+            "ScheduleExpression": schedule.expression,
+            "State": "ENABLED",
+            "Targets": [{"Id": "function", "Arn": get_att(schedule.function, "Arn")}],
+        },
+    }
+    permission = {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": get_att(schedule.function, "Arn"),
+            "Principal": "events.amazonaws.com",
+            "SourceArn": get_att(schedule.logical_id, "Arn"),
+        },
+    }
+    return {schedule.logical_id: rule, f"{schedule.logical_id}Permission": permission}
 
 
 def _invocation_uri(function: LogicalId) -> dict:
@@ -386,6 +507,8 @@ def render_template(
     kinds = {t.logical_id: "table" for t in definition.tables}
     kinds |= {b.logical_id: "bucket" for b in definition.buckets}
     kinds |= {q.logical_id: "queue" for q in definition.queues}
+    kinds |= {t.logical_id: "topic" for t in definition.topics}
+    kinds |= {m.logical_id: "state_machine" for m in definition.state_machines}
     resources: Template = {}
     for table in definition.tables:
         resources.update(render_table(table))
@@ -393,10 +516,22 @@ def render_template(
         resources.update(render_bucket(bucket))
     for queue in definition.queues:
         resources.update(render_queue(queue))
+    for topic in definition.topics:
+        resources.update(render_topic(topic))
+    for subscription in definition.subscriptions:
+        resources.update(render_subscription(subscription))
+    for policy in definition.queue_policies:
+        resources.update(render_queue_policy(policy))
     for function in definition.functions:
         resources.update(render_function(function, kinds))
     for mapping in definition.event_source_mappings:
         resources.update(render_event_source_mapping(mapping))
+    for stream_mapping in definition.stream_mappings:
+        resources.update(render_stream_mapping(stream_mapping))
+    for schedule in definition.schedules:
+        resources.update(render_schedule(schedule))
+    for machine in definition.state_machines:
+        resources.update(render_state_machine(machine))
     outputs = {name: {"Value": _value(target, kind)} for name, (target, kind) in definition.outputs.items()}
     for api in definition.apis:
         resources.update(render_api(api))

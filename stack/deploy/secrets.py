@@ -25,6 +25,10 @@ def _generators(config: HookstackConfig) -> dict[str, Callable[[], str]]:
     generators = {config.tenant_token_parameter(t.name): _new_token for t in config.tenants}
     for provider in PROVIDERS:
         generators[config.provider_secret_parameter(provider)] = client_providers.get(provider).new_secret
+    if "cdc" in config.patterns:
+        # The CDC partner's API key: on AWS the partner issues it (put it there before deploying,
+        # or replace the random one `hookstack secrets init` makes); the simulator takes any.
+        generators[config.partner_api_key_parameter] = _new_token
     return generators
 
 

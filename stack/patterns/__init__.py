@@ -9,10 +9,22 @@ from __future__ import annotations
 
 from stack.config import HookstackConfig
 from stack.patterns.base import Pattern
+from stack.patterns.cdc import CdcPattern
 from stack.patterns.jobs import JobsPattern
+from stack.patterns.notifications import NotificationsPattern
+from stack.patterns.orchestration import OrchestrationPattern
 from stack.patterns.webhooks import WebhooksPattern
 
-PATTERNS: dict[str, Pattern] = {pattern.name: pattern for pattern in (WebhooksPattern(), JobsPattern())}
+PATTERNS: dict[str, Pattern] = {
+    pattern.name: pattern
+    for pattern in (
+        WebhooksPattern(),
+        JobsPattern(),
+        NotificationsPattern(),
+        CdcPattern(),
+        OrchestrationPattern(),
+    )
+}
 
 
 def selected_patterns(config: HookstackConfig) -> list[Pattern]:

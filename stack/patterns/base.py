@@ -20,9 +20,15 @@ from stack.definition.models import (
     Grant,
     LogicalId,
     Queue,
+    QueuePolicy,
     Route,
+    Schedule,
+    StreamMapping,
     Table,
+    Topic,
+    TopicSubscription,
 )
+from stack.definition.state_machines import StateMachine
 
 # AWS advises a source-queue visibility timeout of at least six times the function timeout.
 VISIBILITY_TIMEOUT_FACTOR = 6
@@ -35,6 +41,8 @@ class Platform:
     """The shared pieces a pattern's routes and functions attach to."""
 
     authorizer: LogicalId
+    # The topic final job statuses are published to, when the notifications pattern is selected.
+    notifications_topic: LogicalId | None = None
 
 
 @dataclass
@@ -44,7 +52,13 @@ class PatternParts:
     queues: list[Queue] = field(default_factory=list)
     functions: list[Function] = field(default_factory=list)
     event_source_mappings: list[EventSourceMapping] = field(default_factory=list)
+    stream_mappings: list[StreamMapping] = field(default_factory=list)
+    schedules: list[Schedule] = field(default_factory=list)
     routes: list[Route] = field(default_factory=list)
+    topics: list[Topic] = field(default_factory=list)
+    subscriptions: list[TopicSubscription] = field(default_factory=list)
+    queue_policies: list[QueuePolicy] = field(default_factory=list)
+    state_machines: list[StateMachine] = field(default_factory=list)
     outputs: dict[str, OutputRef] = field(default_factory=dict)
 
 

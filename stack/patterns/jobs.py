@@ -19,6 +19,7 @@ from stack.definition.models import (
 )
 from stack.patterns.base import (
     VISIBILITY_TIMEOUT_FACTOR,
+    OutputRef,
     Pattern,
     PatternParts,
     Platform,
@@ -30,7 +31,16 @@ RESULTS_TIMEOUT_SECONDS = 30
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 
 
-def _functions(config: HookstackConfig) -> list[Function]:
+def _completions(platform: Platform) -> tuple[dict[str, OutputRef], list[Grant]]:
+    """With the notifications pattern, the results function publishes each final status."""
+    if platform.notifications_topic is None:
+        return {}, []
+    env: dict[str, OutputRef] = {"COMPLETIONS_TOPIC_ARN": (platform.notifications_topic, "Ref")}
+    return env, [Grant(actions=["sns:Publish"], resource=platform.notifications_topic)]
+
+
+def _functions(config: HookstackConfig, platform: Platform) -> list[Function]:
+    completions_env, completions_grants = _completions(platform)
     return [
         Function(
             logical_id="JobsIntakeFunction",
@@ -74,13 +84,14 @@ def _functions(config: HookstackConfig) -> list[Function]:
             memory_mb=256,
             timeout_seconds=RESULTS_TIMEOUT_SECONDS,
             environment=function_environment(config, "jobs-results"),
-            environment_refs={"JOBS_TABLE": ("JobsTable", "Ref")},
+            environment_refs={"JOBS_TABLE": ("JobsTable", "Ref"), **completions_env},
             grants=[
                 Grant(
                     actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                     resource="JobResultsQueue",
                 ),
                 Grant(actions=["dynamodb:UpdateItem"], resource="JobsTable"),
+                *completions_grants,
             ],
         ),
     ]
@@ -119,7 +130,7 @@ class JobsPattern(Pattern):
             dead_letter_queue=results_dlq.logical_id,
             max_receive_count=config.max_receive_count,
         )
-        functions = _functions(config)
+        functions = _functions(config, platform)
         return PatternParts(
             tables=[Table(logical_id="JobsTable"), Table(logical_id="CustomerRecordsTable")],
             buckets=[Bucket(logical_id="JobAttachmentsBucket", expire_after_days=config.job_attachment_retention_days)],

@@ -23,6 +23,8 @@ import sys
 from stack.embedded.emulator import REQUIRE_PATCHES_ENV
 from stack.embedded.ministack.apigateway_patches import apply_request_validator_patch
 from stack.embedded.ministack.patches import apply_patches
+from stack.embedded.ministack.stepfunctions_patches import apply_stepfunctions_patches
+from stack.embedded.ministack.streams_patches import apply_stream_failures_patch
 
 EXIT_PATCH_REFUSED = 3
 EXIT_DETACH_REFUSED = 2
@@ -38,7 +40,13 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         raise SystemExit(EXIT_DETACH_REFUSED)
-    outcomes = [*apply_patches(), apply_request_validator_patch()]
+    # The stream patch after apply_patches: its guard hashes the pollers as the external-poller patch leaves them.
+    outcomes = [
+        *apply_patches(),
+        apply_request_validator_patch(),
+        apply_stream_failures_patch(),
+        *apply_stepfunctions_patches(),
+    ]
     for outcome in outcomes:
         print(f"hookstack: {outcome.describe()}", file=sys.stderr, flush=True)
     if os.environ.get(REQUIRE_PATCHES_ENV) == "1" and not all(o.applied for o in outcomes):

@@ -247,3 +247,89 @@ def test_the_gateway_model_and_the_intake_dto_accept_the_same_documents(document
     except ValidationError:
         dto_accepts = False
     assert schema_accepts == dto_accepts
+
+
+# --- completions published for the notifications pattern ---
+
+
+class _RecordingPublisher:
+    def __init__(self, fail: bool = False):
+        self.fail = fail
+        self.published: list[tuple[str, str, dict]] = []
+
+    def publish(self, tenant: str, event_id: str, notification) -> None:
+        if self.fail:
+            raise RuntimeError("sns unavailable")
+        self.published.append((tenant, event_id, json.loads(notification.body())))
+
+
+def _with_completions(aws, publisher) -> results.JobResults:
+    return results.JobResults(JobStore(aws.dynamodb, "jobs"), publisher)
+
+
+def test_a_final_result_publishes_the_job_completed_event_once_per_record(jobs_aws):
+    job_id = _submitted(jobs_aws)
+    publisher = _RecordingPublisher()
+    response = _with_completions(jobs_aws, publisher).handle(
+        _results_event(_result(job_id, "RUNNING"), _result(job_id, "SUCCEEDED", result={"inserted": 2})), None
+    )
+    assert response["batchItemFailures"] == []
+    ((tenant, event_id, event),) = publisher.published  # RUNNING publishes nothing
+    assert tenant == "acme" and event["type"] == "job.completed" and event["timestamp"].endswith("Z")
+    assert event["data"] == {
+        "id": job_id,
+        "reference": "r-1",
+        "customer": "c1",
+        "type": "import",
+        "status": "SUCCEEDED",
+        "result": {"inserted": 2},
+        "reason": None,
+    }
+    assert event_id.startswith("msg_")
+
+
+def test_a_repeated_final_result_publishes_again_with_the_same_event_id_and_body(jobs_aws):
+    job_id = _submitted(jobs_aws)
+    publisher = _RecordingPublisher()
+    worker = _with_completions(jobs_aws, publisher)
+    worker.handle(_results_event(_result(job_id, "FAILED", reason="JobRejected: closed")), None)
+    # The redelivered record, and a second run's other final status: the stored job is what is told.
+    worker.handle(_results_event(_result(job_id, "FAILED", reason="JobRejected: closed")), None)
+    worker.handle(_results_event(_result(job_id, "SUCCEEDED", result={"inserted": 1})), None)
+    first, *repeats = publisher.published
+    assert len(repeats) == 2 and all(repeat == first for repeat in repeats)
+    assert first[2]["data"]["status"] == "FAILED" and first[2]["data"]["reason"] == "JobRejected: closed"
+
+
+def test_a_failed_publish_fails_the_record_and_its_retry_publishes(jobs_aws):
+    job_id = _submitted(jobs_aws)
+    other = _answer(intake.handle(_intake(jobs_aws), _event(_job("r-2"))))[1]["id"]
+    failing = _with_completions(jobs_aws, _RecordingPublisher(fail=True))
+    response = failing.handle(
+        _results_event(_result(job_id, "SUCCEEDED", result={"inserted": 1}), _result(other, "RUNNING")), None
+    )
+    assert response["batchItemFailures"] == [{"itemIdentifier": "m0"}]  # the other record is done
+    assert _query(jobs_aws, job_id)[1]["status"] == "SUCCEEDED"  # applied all the same
+    publisher = _RecordingPublisher()
+    retried = _with_completions(jobs_aws, publisher).handle(
+        _results_event(_result(job_id, "SUCCEEDED", result={"inserted": 1})), None
+    )
+    assert retried["batchItemFailures"] == [] and len(publisher.published) == 1
+
+
+def test_without_a_completions_topic_nothing_is_published(jobs_aws, monkeypatch):
+    monkeypatch.setenv("JOBS_TABLE", "jobs")
+    monkeypatch.delenv("COMPLETIONS_TOPIC_ARN", raising=False)
+    results._results.cache_clear()
+    try:
+        assert results._results()._completions is None
+    finally:
+        results._results.cache_clear()
+
+
+def test_a_result_for_a_job_that_does_not_exist_publishes_nothing(jobs_aws):
+    publisher = _RecordingPublisher()
+    response = _with_completions(jobs_aws, publisher).handle(
+        _results_event(_result("job_" + "0" * 32, "SUCCEEDED")), None
+    )
+    assert response["batchItemFailures"] == [] and publisher.published == []

@@ -215,3 +215,56 @@ def test_worker_writes_through_update_item_only(template):
     assert worker == {"dynamodb:UpdateItem", "dynamodb:GetItem"}
     env = template["Resources"]["WorkerFunction"]["Properties"]["Environment"]["Variables"]
     assert "IDEMPOTENCY_TTL_SECONDS" not in env
+
+
+def test_the_notifications_pattern_feeds_the_callback_queue_from_the_completions_topic():
+    stage = render_template(hookstack_stack(HookstackConfig(patterns=["jobs", "notifications"])))
+    resources = stage["Resources"]
+    assert resources["CompletionsTopic"]["Type"] == "AWS::SNS::Topic"
+    (subscription,) = resources_of(stage, "AWS::SNS::Subscription").values()
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "CompletionsTopic"},
+        "Protocol": "sqs",
+        "Endpoint": {"Fn::GetAtt": ["CallbackQueue", "Arn"]},
+        "RawMessageDelivery": "true",
+    }
+    (policy,) = resources_of(stage, "AWS::SQS::QueuePolicy").values()
+    assert policy["Properties"]["Queues"] == [{"Ref": "CallbackQueue"}]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": [{"Ref": "CompletionsTopic"}]}}
+    queue = resources["CallbackQueue"]["Properties"]
+    assert "FifoQueue" not in queue
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == HookstackConfig().callback_max_attempts
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["CallbackDeadLetterQueue", "Arn"]}
+    assert {"CompletionsTopicArn", "CallbackQueueUrl", "CallbackDlqUrl", "CallbackSenderFunctionName"} <= set(
+        stage["Outputs"]
+    )
+
+
+def test_least_privilege_for_the_callback_sender_and_the_results_publisher():
+    stage = render_template(hookstack_stack(HookstackConfig(patterns=["jobs", "notifications"])))
+    sender = _statements(stage, "CallbackSenderFunction")
+    by_action = {action: s["Resource"] for s in sender for action in s["Action"]}
+    assert set(by_action) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ChangeMessageVisibility",
+        "ssm:GetParametersByPath",
+    }
+    assert by_action["sqs:ChangeMessageVisibility"] == [{"Fn::GetAtt": ["CallbackQueue", "Arn"]}]
+    assert all("/callbacks" in json.dumps(r) for r in by_action["ssm:GetParametersByPath"])
+    publish = [s for s in _statements(stage, "JobsResultsFunction") if "sns:Publish" in s["Action"]]
+    assert publish == [{"Effect": "Allow", "Action": ["sns:Publish"], "Resource": [{"Ref": "CompletionsTopic"}]}]
+    env = stage["Resources"]["JobsResultsFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["COMPLETIONS_TOPIC_ARN"] == {"Ref": "CompletionsTopic"}
+    # Without the notifications pattern the results function neither publishes nor may.
+    jobs = render_template(hookstack_stack(HookstackConfig(patterns=["jobs"])))
+    assert "sns:Publish" not in _granted(jobs, "JobsResultsFunction")
+    assert (
+        "COMPLETIONS_TOPIC_ARN"
+        not in jobs["Resources"]["JobsResultsFunction"]["Properties"]["Environment"]["Variables"]
+    )

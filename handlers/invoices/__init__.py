@@ -1,0 +1,1 @@
+"""The orchestration pattern's functions: invoices through one Step Functions execution each."""
