@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "stack.cli.patterns",
     "stack.cli.delivery",
     "stack.cli.env",
+    "stack.cli.aws",
     "stack.cli.demo",
     "stack.cli.partner",
     "stack.cli.report",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,6 +29,7 @@ from stack.errors import HookstackError, UsageError
 
 if TYPE_CHECKING:
     from stack.deploy.outputs import StackOutputs
+    from stack.embedded.handler_watch import HandlerChanges
 
 
 @app.command()
@@ -98,13 +100,26 @@ def up(
     stage: StageOpt = None,
     pattern: PatternOpt = None,
     as_json: JsonOpt = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="then watch handlers/ and redeploy in place on each change (same endpoint); Ctrl-C stops "
+            "watching, the stack stays up",
+        ),
+    ] = False,
 ) -> None:
     """Start the embedded emulator, deploy the stack, print the endpoint; on a running stack,
     redeploy in place: the endpoint keeps its URL (the gateway restarts on the same port)."""
+    from stack.embedded.handler_watch import HandlerChanges, HandlerSources
     from stack.embedded.lifecycle import up as embedded_up
 
+    if watch and as_json:
+        raise UsageError("--watch prints a line per redeploy: it does not combine with --json")
+    config = load_config(stage=stage, patterns=pattern or None)
+    changes = HandlerChanges(HandlerSources()) if watch else None  # before the deploy: an edit during it counts
     result = embedded_up(
-        load_config(stage=stage, patterns=pattern or None),
+        config,
         gateway=gateway,
         port=port,
         gateway_port=gateway_port,
@@ -126,6 +141,52 @@ def up(
         f"deploy {result.deployment.seconds:.1f}s, gateway {result.gateway_ready_s:.1f}s)"
     )
     out.print(f"endpoint: {result.outputs.api_url}", soft_wrap=True, highlight=False)
+    if changes is not None:
+        _watch_handlers(changes, lambda: embedded_up(config, gateway=gateway, event_plane=event_plane))
+
+
+def _watch_handlers(changes: HandlerChanges, redeploy: Callable[[], object]) -> None:
+    """Redeploy on each handler change until Ctrl-C (exit 0: the stack stays up) or the watch's
+    time bound; one line per redeploy."""
+    from stack.cli import edge
+    from stack.embedded.handler_watch import MAX_WATCH_S, Redeploy, watch
+
+    redeploying = False
+
+    def run_redeploy() -> object:
+        nonlocal redeploying
+        redeploying = True
+        try:
+            return redeploy()
+        finally:
+            redeploying = False
+
+    def report(done: Redeploy) -> None:
+        files = ", ".join(done.files[:3]) + (f" and {len(done.files) - 3} more" if len(done.files) > 3 else "")
+        if done.error is None:
+            console.print(f"[green]redeployed[/green] in {done.seconds:.1f}s ({files} changed)", soft_wrap=True)
+            return
+        line = edge.error_line(done.error)
+        console.print(
+            f"[red]redeploy failed[/red] after {done.seconds:.1f}s ({files} changed): "
+            f"{line or edge.bug_line(done.error)}; the running stack is as it was, still watching",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
+
+    console.print("watching handlers/ (Ctrl-C stops watching; the stack stays up)")
+    try:
+        ended = watch(changes, run_redeploy, report)
+    except KeyboardInterrupt:
+        if redeploying:
+            raise  # mid-deploy: the stack may be half updated, as any interrupted `up` (exit 130)
+        console.print("stopped watching; the stack stays up (`hookstack down` stops it)")
+        return
+    console.print(
+        f"stopped watching after {MAX_WATCH_S / 3600:g} h ({ended.redeploys} redeploy(s), {ended.failed} failed); "
+        "the stack stays up"
+    )
 
 
 @app.command()

@@ -83,6 +83,17 @@ def handler_sources() -> list[Path]:
     )
 
 
+def artifact_inputs() -> list[Path]:
+    """Every file the artifact is built from, as its hash covers them: the handler sources and their
+    requirements (the dependencies themselves follow from the requirements)."""
+    return handler_sources() + [REQUIREMENTS]
+
+
+def artifact_digest(platform: Platform) -> str:
+    """The artifact's content hash (in its file name): a change means the handlers changed."""
+    return _digest(artifact_inputs(), platform.key)
+
+
 def install_dependencies(platform: Platform, build_dir: Path) -> Path:
     """pip-install the runtime dependencies for ``platform`` once; cached by requirements hash."""
     site = build_dir / f"deps-{platform.key}-{_digest([REQUIREMENTS], platform.key)}"
@@ -128,8 +139,7 @@ def build_artifact(platform: Platform, build_dir: Path) -> Path:
     """Return the path of the zip for ``platform``; rebuilt only when sources or deps change."""
     build_dir.mkdir(parents=True, exist_ok=True)
     site = install_dependencies(platform, build_dir)
-    digest = _digest(handler_sources() + [REQUIREMENTS], platform.key)
-    artifact = build_dir / f"handlers-{platform.key}-{digest}.zip"
+    artifact = build_dir / f"handlers-{platform.key}-{artifact_digest(platform)}.zip"
     if artifact.exists():
         return artifact
     for stale in build_dir.glob(f"handlers-{platform.key}-*.zip"):
