@@ -154,7 +154,10 @@ def test_flash_sale_on_the_embedded_stack_loses_nothing(embedded_stack, tmp_path
     assert worker["source"] == "events table" and worker["handler"]["count"] == summary["processed"]
     assert 0 <= worker["handler"]["p50_ms"] <= worker["handler"]["max_ms"] and worker["handler"]["mean_ms"] > 0
     html = (tmp_path / "run" / "report.html").read_text()
-    assert html.count("<svg") == 5 and "Worker concurrency over time (event plane" in html
+    # Latency and throughput over time, the ack distribution, the backlog, the event plane's
+    # concurrency, and the end-to-end distribution and its course (the run reads events back).
+    assert html.count("<svg") == 7 and "Worker concurrency over time (event plane" in html
+    assert "End-to-end latency distribution" in html
     plane = summary["event_plane"]
     assert plane["available"] and 1 <= plane["peak_in_flight_batches"] <= plane["concurrency_limit"]
 
