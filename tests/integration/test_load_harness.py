@@ -155,8 +155,10 @@ def test_flash_sale_on_the_embedded_stack_loses_nothing(embedded_stack, tmp_path
     assert 0 <= worker["handler"]["p50_ms"] <= worker["handler"]["max_ms"] and worker["handler"]["mean_ms"] > 0
     html = (tmp_path / "run" / "report.html").read_text()
     # Latency and throughput over time, the ack distribution, the backlog, the event plane's
-    # concurrency, and the end-to-end distribution and its course (the run reads events back).
-    assert html.count("<svg") == 7 and "Worker concurrency over time (event plane" in html
+    # concurrency, and the end-to-end distribution and its course (the run reads events back);
+    # errors over time by status only when some answer was not a 2xx.
+    charts = 7 + ("Errors over time by status code" in html)
+    assert html.count("<svg") == charts and "Worker concurrency over time (event plane" in html
     assert "End-to-end latency distribution" in html
     plane = summary["event_plane"]
     assert plane["available"] and 1 <= plane["peak_in_flight_batches"] <= plane["concurrency_limit"]
