@@ -435,4 +435,5 @@ def run_accounting_outage(
         timeline={"started": drill.started, "samples": [], "marks": drill.marks},
         failures=failures,
         jobs=reconciliation.as_dict() if reconciliation else None,
+        reconciliation_title="Invoices reconciliation",
     )

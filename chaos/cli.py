@@ -21,6 +21,8 @@ from stack.errors import HookstackError, UsageError
 
 if TYPE_CHECKING:
     from chaos.runner import DrillResult
+    from stack.config import HookstackConfig
+    from stack.deploy.outputs import StackOutputs
 
 app = typer.Typer(
     help="Chaos drills: run-time fault injection, drills with reconciliation, game-day switches.", no_args_is_help=True
@@ -46,20 +48,25 @@ def _switch(outputs):
 
 
 # Short headers, so that the table fits 80 columns (CI logs) without cutting a name or a verdict.
+# A column shows the first of its counts a drill has (the CDC drill inserts and delivers items).
 SUMMARY_COLUMNS = (
-    ("sent", "sent"),
-    ("ack", "acked"),
-    ("proc", "processed"),
-    ("dlq", "dead_lettered"),
-    ("repl", "replayed"),
-    ("dup", "duplicates_applied"),
-    ("ord", "order_violations"),
-    ("miss", "missing"),
+    ("sent", ("sent", "inserted")),
+    ("ack", ("acked",)),
+    ("proc", ("processed", "delivered")),
+    ("dlq", ("dead_lettered",)),
+    ("repl", ("replayed",)),
+    ("dup", ("duplicates_applied",)),
+    ("ord", ("order_violations",)),
+    ("miss", ("missing",)),
 )
 SUMMARY_LEGEND = (
     "ack acknowledged (202) · proc processed · dlq dead-lettered · repl replayed · "
     "dup duplicates applied · ord order violations · miss missing"
 )
+
+
+def _summary_cell(counts: dict, keys: tuple[str, ...]) -> str:
+    return next((str(counts[key]) for key in keys if key in counts), "-")
 
 
 def drill_summary_table(results: list[DrillResult]) -> Table:
@@ -75,7 +82,7 @@ def drill_summary_table(results: list[DrillResult]) -> Table:
             result.drill,
             result.verdict,
             f"{result.duration_s:.1f}",
-            *(str(counts.get(key, "-")) for _, key in SUMMARY_COLUMNS),
+            *(_summary_cell(counts, keys) for _, keys in SUMMARY_COLUMNS),
         )
     return table
 
@@ -112,17 +119,66 @@ def fault_lines(active: list[dict], now: float) -> list[str]:
     return lines
 
 
+def sabotages_for(drill: str) -> tuple[str, ...]:
+    """The sabotages that break what ``drill`` drills (any other would prove nothing)."""
+    from chaos.accounting_outage import NAME as ACCOUNTING_OUTAGE
+    from chaos.accounting_outage import SABOTAGE as UNKEYED_BOOKING
+    from chaos.callback_outage import NAME as CALLBACK_OUTAGE
+    from chaos.callback_outage import SABOTAGE as CALLBACK_BROKEN_REPLAY
+    from chaos.consumer_crash import NAME as CONSUMER_CRASH
+    from chaos.consumer_crash import SABOTAGE as DELETE_FIRST_CONSUMER
+    from chaos.context import WEBHOOKS_SABOTAGES
+    from chaos.partner_throttling import NAME as PARTNER_THROTTLING
+    from chaos.partner_throttling import SABOTAGE as DELETE_FIRST_TRICKLE
+
+    own = {
+        CONSUMER_CRASH: (DELETE_FIRST_CONSUMER,),
+        ACCOUNTING_OUTAGE: (UNKEYED_BOOKING,),
+        PARTNER_THROTTLING: (DELETE_FIRST_TRICKLE,),
+        CALLBACK_OUTAGE: (CALLBACK_BROKEN_REPLAY,),
+    }
+    return own.get(drill, WEBHOOKS_SABOTAGES)
+
+
+def refuse_misapplied_sabotage(names: list[str], sabotage: str | None) -> None:
+    """A known sabotage that does not apply to a drill to run is a usage error (exit 2); an
+    unknown one is left to DrillSettings, which names the known ones."""
+    from chaos.context import SABOTAGES
+
+    if sabotage not in SABOTAGES:
+        return
+    for name in names:
+        if sabotage not in sabotages_for(name):
+            raise UsageError(
+                f"--sabotage {sabotage} does not apply to the {name} drill (it takes: {', '.join(sabotages_for(name))})"
+            )
+
+
 @app.command("list")
 def list_drills() -> None:
     """The drills, with their expected duration on a drill-sized embedded stage."""
     from chaos.accounting_outage import NAME as ACCOUNTING_OUTAGE
     from chaos.accounting_outage import PHASE_S
     from chaos.accounting_outage import SUMMARY as ACCOUNTING_OUTAGE_SUMMARY
+    from chaos.callback_outage import NAME as CALLBACK_OUTAGE
+    from chaos.callback_outage import SUMMARY as CALLBACK_OUTAGE_SUMMARY
+    from chaos.callback_outage import CallbackTimings
     from chaos.consumer_crash import NAME as CONSUMER_CRASH
     from chaos.consumer_crash import SUMMARY as CONSUMER_CRASH_SUMMARY
     from chaos.consumer_crash import JobsTimings
+    from chaos.context import DrillSettings
     from chaos.drills import DRILLS
-    from chaos.stage import DRILL_OVERRIDES, JOBS_DRILL_VISIBILITY_TIMEOUT_S, StageTimings
+    from chaos.partner_throttling import NAME as PARTNER_THROTTLING
+    from chaos.partner_throttling import SUMMARY as PARTNER_THROTTLING_SUMMARY
+    from chaos.partner_throttling import estimate_s as partner_throttling_estimate_s
+    from chaos.stage import (
+        CALLBACK_DRILL_BACKOFF_S,
+        CALLBACK_DRILL_MAX_ATTEMPTS,
+        CDC_DRILL_TRICKLE_RATE_PER_S,
+        DRILL_OVERRIDES,
+        JOBS_DRILL_VISIBILITY_TIMEOUT_S,
+        StageTimings,
+    )
 
     timeout = float(DRILL_OVERRIDES["worker_timeout_seconds"])
     timings = StageTimings(
@@ -136,6 +192,14 @@ def list_drills() -> None:
     jobs_timings = JobsTimings(float(JOBS_DRILL_VISIBILITY_TIMEOUT_S), max_receive_count=3)
     table.add_row(f"{CONSUMER_CRASH} (jobs)", CONSUMER_CRASH_SUMMARY, f"{jobs_timings.estimate_s(24):.0f}s")
     table.add_row(f"{ACCOUNTING_OUTAGE} (orchestration)", ACCOUNTING_OUTAGE_SUMMARY, f"≤{2 * PHASE_S:.0f}s")
+    cdc_estimate = partner_throttling_estimate_s(DrillSettings().events, CDC_DRILL_TRICKLE_RATE_PER_S)
+    table.add_row(f"{PARTNER_THROTTLING} (cdc)", PARTNER_THROTTLING_SUMMARY, f"{cdc_estimate:.0f}s")
+    callback_timings = CallbackTimings(CALLBACK_DRILL_BACKOFF_S, CALLBACK_DRILL_MAX_ATTEMPTS, secret_cache_s=0)
+    table.add_row(
+        f"{CALLBACK_OUTAGE} (notifications)",
+        CALLBACK_OUTAGE_SUMMARY,
+        f"{callback_timings.estimate_s(DrillSettings().events):.0f}s",
+    )
     out.print(table)
 
 
@@ -148,32 +212,50 @@ def _stack(
     jobs: bool = False,
     orchestration: bool = False,
     unkeyed_booking: bool = False,
-) -> Iterator:
-    """The stage to drill: on ``fresh``, a private drill-sized one (``jobs``: with the jobs pattern;
-    ``orchestration``: with the orchestration pattern and a partner simulator of its own)."""
-    from chaos.stage import drill_config, fresh_embedded_stack, jobs_drill_config, orchestration_drill_config
+    cdc: bool = False,
+    notifications: bool = False,
+) -> Iterator[tuple[StackOutputs, HookstackConfig | None]]:
+    """The stage to drill, and the config it was deployed with when this run deployed it: on
+    ``fresh``, a private drill-sized one (``jobs``: with the jobs pattern; ``orchestration``: with
+    the orchestration pattern, ``cdc``: with the cdc pattern, each with a partner simulator of its
+    own; ``notifications``: with the jobs and notifications patterns, the drill bringing its own
+    partner simulator)."""
+    from chaos.stage import (
+        CDC_DRILL_PARTNER_BURST,
+        CDC_DRILL_PARTNER_RATE_PER_S,
+        callback_drill_config,
+        cdc_drill_config,
+        drill_config,
+        fresh_embedded_stack,
+        jobs_drill_config,
+        orchestration_drill_config,
+    )
 
     fresh = (target == "embedded") if fresh is None else fresh
     if fresh and target != "embedded":
         raise HookstackError(
             f"--fresh is not supported on the {target} target: deploy a stage there and run the drills against it"
         )
-    if fresh and orchestration:
+    named = {"stage": stage} if stage else {}
+    if fresh and (orchestration or cdc):
         from stack.partner.process import running_partner
 
-        with running_partner() as partner:
+        # The CDC drill's partner has a limit of its own outside the fault, which the drill checks too.
+        rate, burst = (CDC_DRILL_PARTNER_RATE_PER_S, CDC_DRILL_PARTNER_BURST) if cdc else (None, 1)
+        with running_partner(rate_limit_per_s=rate, burst=burst) as partner:
             _say(f"partner simulator on {partner.url}")
-            config = orchestration_drill_config(
-                partner.url, unkeyed_booking=unkeyed_booking, **({"stage": stage} if stage else {})
-            )
+            if cdc:
+                config = cdc_drill_config(partner.url, **named)
+            else:
+                config = orchestration_drill_config(partner.url, unkeyed_booking=unkeyed_booking, **named)
             with fresh_embedded_stack(config, progress=_say) as outputs:
-                yield outputs
+                yield outputs, config
     elif fresh:
-        make_config = jobs_drill_config if jobs else drill_config
-        with fresh_embedded_stack(make_config(**({"stage": stage} if stage else {})), progress=_say) as outputs:
-            yield outputs
+        config = (callback_drill_config if notifications else jobs_drill_config if jobs else drill_config)(**named)
+        with fresh_embedded_stack(config, progress=_say) as outputs:
+            yield outputs, config
     else:
-        yield _outputs(target, stage)
+        yield _outputs(target, stage), None
 
 
 _started = time.monotonic()
@@ -202,8 +284,8 @@ def run(
     sabotage: Annotated[
         str | None,
         typer.Option(
-            help="break the stage on purpose (skip-write | broken-replay; consumer-crash: delete-first; "
-            "accounting-outage: unkeyed-booking): the drill must FAIL"
+            help="break the stage on purpose (skip-write | broken-replay; consumer-crash, partner-throttling: "
+            "delete-first; accounting-outage: unkeyed-booking; callback-outage: broken-replay): the drill must FAIL"
         ),
     ] = None,
     junit: Annotated[
@@ -214,22 +296,25 @@ def run(
     from chaos.accounting_outage import NAME as ACCOUNTING_OUTAGE
     from chaos.accounting_outage import SABOTAGE as UNKEYED_BOOKING
     from chaos.accounting_outage import run_accounting_outage
+    from chaos.callback_outage import NAME as CALLBACK_OUTAGE
+    from chaos.callback_outage import run_callback_outage
     from chaos.consumer_crash import NAME as CONSUMER_CRASH
     from chaos.consumer_crash import run_consumer_crash
     from chaos.context import DrillSettings
     from chaos.drills import DRILLS
+    from chaos.partner_throttling import NAME as PARTNER_THROTTLING
+    from chaos.partner_throttling import run_partner_throttling_drill
     from chaos.report import write_reports
     from chaos.runner import run_drill
 
     names = list(DRILLS) if drill == "all" else [drill]
-    unknown = [n for n in names if n not in DRILLS and n not in (CONSUMER_CRASH, ACCOUNTING_OUTAGE)]
+    pattern_drills = (CONSUMER_CRASH, ACCOUNTING_OUTAGE, PARTNER_THROTTLING, CALLBACK_OUTAGE)
+    unknown = [n for n in names if n not in DRILLS and n not in pattern_drills]
     if unknown:
         raise HookstackError(
-            f"unknown drill {unknown[0]!r}: choose one of {', '.join(DRILLS)}, {CONSUMER_CRASH}, "
-            f"{ACCOUNTING_OUTAGE} or all"
+            f"unknown drill {unknown[0]!r}: choose one of {', '.join((*DRILLS, *pattern_drills))} or all"
         )
-    if sabotage == UNKEYED_BOOKING and names != [ACCOUNTING_OUTAGE]:
-        raise UsageError(f"--sabotage {UNKEYED_BOOKING} is for the {ACCOUNTING_OUTAGE} drill only")
+    refuse_misapplied_sabotage(names, sabotage)
     settings = DrillSettings(events=events, groups=groups, seed=seed, max_seconds=max_seconds, sabotage=sabotage)
     results = []
     refused: tuple[str, str] | None = None  # (drill, why it could not start)
@@ -240,7 +325,9 @@ def run(
         jobs=names == [CONSUMER_CRASH],
         orchestration=names == [ACCOUNTING_OUTAGE],
         unkeyed_booking=sabotage == UNKEYED_BOOKING,
-    ) as outputs:
+        cdc=names == [PARTNER_THROTTLING],
+        notifications=names == [CALLBACK_OUTAGE],
+    ) as (outputs, deployed_config):
         for name in names:
             with console.status(f"drill {name}…"):
                 _say(f"[bold]drill {name}[/bold] on {outputs.target}/{outputs.stage}")
@@ -249,6 +336,10 @@ def run(
                         result = run_consumer_crash(outputs, settings, progress=_say)
                     elif name == ACCOUNTING_OUTAGE:
                         result = run_accounting_outage(outputs, settings, progress=_say)
+                    elif name == CALLBACK_OUTAGE:
+                        result = run_callback_outage(outputs, settings, progress=_say)
+                    elif name == PARTNER_THROTTLING:
+                        result = run_partner_throttling_drill(outputs, settings, config=deployed_config, progress=_say)
                     else:
                         result = run_drill(name, outputs, settings, progress=_say)
                 except HookstackError as error:  # could not start (budget, dirty stage): stop here
@@ -262,12 +353,11 @@ def run(
             results.append((result, json_path, html_path))
             if result.interrupted:
                 break  # Ctrl-C: no further drill
-    table = drill_summary_table([result for result, _, _ in results])
-    out.print(table)
-    if results:
+    if results:  # a drill that could not start is one line (below), not an empty table
+        out.print(drill_summary_table([result for result, _, _ in results]))
         console.print(SUMMARY_LEGEND, highlight=False)
     if refused:
-        console.print(f"[red]not run:[/red] {refused[0]}: {refused[1]}", highlight=False)
+        console.print(f"[red]not run:[/red] {refused[0]}: {refused[1]}", highlight=False, soft_wrap=True)
     cases = drill_cases([result for result, _, _ in results], refused)
     if junit is not None:
         write_junit(junit, f"hookstack chaos {drill}", cases, classname="hookstack.chaos")

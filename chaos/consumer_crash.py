@@ -187,7 +187,8 @@ class JobsTimeline:
         return {"started": self.started, "samples": self.samples, "marks": self.marks}
 
 
-def _submit(outputs: StackOutputs, planned: list[PlannedJob], deadline: float) -> list[SubmittedJob]:
+def submit_jobs(outputs: StackOutputs, planned: list[PlannedJob], deadline: float) -> list[SubmittedJob]:
+    """POST /jobs for each planned job (a few at once); each answer, 0 for a request that failed."""
     token = tenant_token(outputs)
 
     def one(job: PlannedJob) -> SubmittedJob:
@@ -324,7 +325,7 @@ class ConsumerCrashDrill:
         planned = plan_jobs(self.run_id, self.settings.events)
         try:
             self.timeline.mark("drill_start", NAME)
-            submitted = _submit(self.outputs, planned, self.deadline)
+            submitted = submit_jobs(self.outputs, planned, self.deadline)
             accepted = [job for job in submitted if job.accepted]
             self.timeline.mark("send", f"{len(submitted)} jobs submitted, {len(accepted)} accepted")
             self.progress(f"{len(submitted)} jobs of {WORK_SECONDS:g} s submitted, {len(accepted)} accepted")

@@ -18,9 +18,11 @@ from stack.config import PROVIDERS, load_config
 from stack.deploy.outputs import StackOutputs, provider_secret, tenant_token
 from stack.errors import HookstackError
 
-# delete-first breaks the jobs drills' consumers (chaos.delete_first_consumer); unkeyed-booking the
-# orchestration stage's booking step (chaos.accounting_outage); the others the webhooks stage.
-SABOTAGES = ("skip-write", "broken-replay", "delete-first", "unkeyed-booking")
+# delete-first breaks the jobs drills' consumers (chaos.delete_first_consumer) and the CDC trickle
+# (chaos.partner_throttling); unkeyed-booking the orchestration stage's booking step
+# (chaos.accounting_outage); the webhooks sabotages the webhooks stage.
+WEBHOOKS_SABOTAGES = ("skip-write", "broken-replay")
+SABOTAGES = (*WEBHOOKS_SABOTAGES, "delete-first", "unkeyed-booking")
 
 
 @dataclass(frozen=True)

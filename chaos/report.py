@@ -31,6 +31,8 @@ LABEL_LINE_PX = 12
 # The counts table, in this order; a drill shows the counts it has (the jobs drills have their own).
 COUNT_LABELS = (
     ("sent", "sent (HTTP deliveries)"),
+    ("inserted", "items inserted into the source table"),
+    ("delivered", "items the partner accepted"),
     ("reinjected", "re-injected into the queue"),
     ("acked", "acknowledged (202)"),
     ("rejected", "rejected"),
@@ -49,6 +51,12 @@ COUNT_LABELS = (
     ("consumers_killed", "consumers killed (SIGKILL)"),
     ("killed_runs", "job runs killed"),
     ("rerun_after_kill", "killed jobs finished by another consumer"),
+    ("completed", "jobs completed (a callback each)"),
+    ("callback_attempts", "callback attempts"),
+    ("failed_attempts", "callback attempts failed"),
+    ("delivered_by_retry", "callbacks delivered by a retry"),
+    ("delivered_after_dead_letter", "callbacks delivered after the DLQ replay"),
+    ("redelivered_copies", "delivered callbacks sent again (one delivery in effect)"),
     ("replayed", "replayed"),
     ("duplicates_applied", "duplicates applied"),
     ("order_violations", "order violations"),
@@ -56,6 +64,13 @@ COUNT_LABELS = (
     ("unexpected_outcomes", "unexpected outcomes"),
     ("stale_status", "status not updated for a dead letter"),
     ("dlq_depth_end", "DLQ depth at the end"),
+    ("left_on_queues", "left on the CDC queue and its DLQ"),
+    ("answered_429", "partner answered 429"),
+    ("answered_503", "partner answered 503"),
+    ("most_in_1s_fault", "most accepted in any 1 s under the fault's limit"),
+    ("limit_in_1s_fault", "the fault's limit in 1 s (burst + rate)"),
+    ("most_in_1s", "most accepted in any 1 s"),
+    ("limit_in_1s", "the partner's own limit in 1 s (burst + rate)"),
 )
 
 
@@ -232,8 +247,8 @@ def _phases(result: DrillResult) -> str:
     return f"<h2>Before the fix</h2>{_phase(result.before_fix)}\n<h2>After the replay</h2>{_phase(result.after_replay)}"
 
 
-def _jobs(jobs: dict[str, Any]) -> str:
-    """A jobs drill's reconciliation: its problems, and one row per accepted job."""
+def _jobs(jobs: dict[str, Any], title: str) -> str:
+    """A drill's own reconciliation: its problems, and (a jobs drill) one row per accepted job."""
     columns = ("key", "job_id", "status", "consumer", "records_expected", "records_found", "problem")
     rows = "".join(
         f"<tr class='{'bad' if job.get('problem') else ''}'>"
@@ -241,9 +256,12 @@ def _jobs(jobs: dict[str, Any]) -> str:
         + "</tr>"
         for job in jobs.get("jobs", [])
     )
+    problems = f"<h2>{_esc(title)}</h2>{_list(jobs.get('problems', []), 'no problems')}"
+    if "jobs" not in jobs:
+        return problems
     return (
-        f"<h2>Jobs reconciliation</h2>{_list(jobs.get('problems', []), 'no problems')}"
-        "<details><summary>jobs</summary><table class='events'><tr>"
+        problems
+        + "<details><summary>jobs</summary><table class='events'><tr>"
         + "".join(f"<th>{_esc(c.replace('_', ' '))}</th>" for c in columns)
         + f"</tr>{rows}</table></details>"
     )
@@ -293,7 +311,7 @@ code {{ font-size: 12px; }} .grid {{ display: flex; gap: 32px; flex-wrap: wrap; 
 <h2>Stage</h2>{_table(stage_rows)}</div></div>
 <h2>Drill checks</h2>{_list(checks, "none")}
 <h2>Warnings</h2>{_list(warnings, "none")}
-{_jobs(result.jobs) if result.jobs is not None else _phases(result)}
+{_jobs(result.jobs, result.reconciliation_title) if result.jobs is not None else _phases(result)}
 <h2>Marks</h2><table><tr><th>t (s)</th><th>what</th><th>detail</th></tr>{marks}</table>
 {fidelity_section_html(result.fidelity)}
 {f"<h2>Error</h2><pre>{_esc(result.error)}</pre>" if result.error else ""}

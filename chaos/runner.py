@@ -49,6 +49,7 @@ class DrillResult:
     timeline: dict[str, Any]
     failures: list[str] = field(default_factory=list)
     jobs: dict[str, Any] | None = None  # a jobs drill's reconciliation (chaos.jobs_reconcile)
+    reconciliation_title: str = "Jobs reconciliation"  # the report's heading for ``jobs``
     consumer_logs: dict[str, str] = field(default_factory=dict)  # a jobs drill's consumers: last lines
     interrupted: bool = False  # Ctrl-C stopped it: the report holds what it got to
 

@@ -42,6 +42,35 @@ JOBS_DRILL_OVERRIDES: dict[str, object] = {
 ORCHESTRATION_DRILL_STAGE = "chaosinv"
 ORCHESTRATION_DRILL_OVERRIDES: dict[str, object] = {"patterns": ["orchestration"]}
 
+# The partner-throttling drill's stage: the cdc pattern, its trickle calling the partner simulator
+# at ``partner_url``, paced within that partner's own limit (as a stage is configured) so that the
+# drill's fault, a much lower limit for a while, is what makes the partner refuse. 100 messages a
+# run keep the trickle's timeout (and the CDC queue's visibility) under a minute.
+CDC_DRILL_STAGE = "chaoscdc"
+CDC_DRILL_PARTNER_RATE_PER_S = 10.0
+CDC_DRILL_PARTNER_BURST = 1
+CDC_DRILL_TRICKLE_RATE_PER_S = 8.0
+CDC_DRILL_OVERRIDES: dict[str, object] = {
+    "patterns": ["cdc"],
+    "cdc_trickle_rate_per_s": CDC_DRILL_TRICKLE_RATE_PER_S,
+    "cdc_trickle_max_messages": 100,
+}
+
+# The callback-outage drill's stage: the jobs pattern as the jobs drills deploy it, with the
+# notifications pattern. A 1 s backoff base and 3 attempts put a callback that fails from its first
+# attempt into the callback DLQ about 31 s later (1 + 6 + 24 s of backoff), within the drill's
+# outage; a subscription cache of 0, as each run subscribes the tenant to a partner of its own.
+CALLBACK_DRILL_STAGE = "chaosnotify"
+CALLBACK_DRILL_BACKOFF_S = 1
+CALLBACK_DRILL_MAX_ATTEMPTS = 3
+CALLBACK_DRILL_OVERRIDES: dict[str, object] = {
+    **JOBS_DRILL_OVERRIDES,
+    "patterns": ["jobs", "notifications"],
+    "callback_backoff_seconds": CALLBACK_DRILL_BACKOFF_S,
+    "callback_max_attempts": CALLBACK_DRILL_MAX_ATTEMPTS,
+    "secret_cache_seconds": 0,
+}
+
 
 @dataclass(frozen=True)
 class StageTimings:
@@ -102,6 +131,14 @@ def orchestration_drill_config(
 ) -> HookstackConfig:
     sabotage = {"orchestration_sabotage": "unkeyed-booking"} if unkeyed_booking else {}
     return drill_config(stage, **{**ORCHESTRATION_DRILL_OVERRIDES, "partner_url": partner_url, **sabotage, **overrides})
+
+
+def callback_drill_config(stage: str = CALLBACK_DRILL_STAGE, **overrides: object) -> HookstackConfig:
+    return drill_config(stage, **{**CALLBACK_DRILL_OVERRIDES, **overrides})
+
+
+def cdc_drill_config(partner_url: str, stage: str = CDC_DRILL_STAGE, **overrides: object) -> HookstackConfig:
+    return drill_config(stage, **{**CDC_DRILL_OVERRIDES, "partner_url": partner_url, **overrides})
 
 
 @contextlib.contextmanager
