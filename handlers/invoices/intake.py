@@ -17,61 +17,23 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from handlers.invoices.contract import InvoiceMessage, InvoiceSubmission, invoice_totals, new_invoice_id
 from handlers.invoices.settings import InvoiceIntakeSettings
 from handlers.invoices.store import DuplicateReference, InvoiceStore, now_ms
-from handlers.platform.api_gateway import authorizer_context, json_response, lowercase_headers, raw_body
+from handlers.platform.api_gateway import authorizer_context, json_response, raw_body
+from handlers.platform.api_intake import Refusal, read_submission, status_url
 from handlers.platform.aws_clients import client
-from handlers.platform.json_body import JsonBodyError, read_json_body
 from handlers.platform.logging_setup import elapsed_ms, function_logger
 
 logger = function_logger("invoice-intake")
 
 
-class Refusal(Exception):
-    """The request cannot become an invoice: ``status`` and a one-line reason for the tenant."""
-
-    def __init__(self, status: int, message: str, **extra: Any):
-        super().__init__(message)
-        self.status = status
-        self.extra = extra
-
-    def response(self) -> dict[str, Any]:
-        return json_response(self.status, {"message": str(self), **self.extra})
-
-
-def _first_problem(error: ValidationError) -> str:
-    problem = error.errors()[0]
-    where = ".".join(str(part) for part in problem.get("loc", ())) or "body"
-    return f"{where}: {problem.get('msg', 'invalid')}"
-
-
-def read_submission(body: bytes, max_body_bytes: int) -> InvoiceSubmission:
-    if len(body) > max_body_bytes:
-        raise Refusal(413, f"body is {len(body)} bytes, more than the {max_body_bytes} this API takes")
-    try:
-        _, document = read_json_body(body)
-    except JsonBodyError as error:
-        raise Refusal(400, str(error)) from None
-    try:
-        submission = InvoiceSubmission.model_validate(document)
-    except ValidationError as error:
-        raise Refusal(400, f"invalid invoice: {_first_problem(error)}") from None
+def read_invoice(body: bytes, max_body_bytes: int) -> InvoiceSubmission:
+    submission = read_submission(body, max_body_bytes, InvoiceSubmission, "invoice")
     gross = invoice_totals(submission.lines).gross
     if submission.amount != gross:
         raise Refusal(400, f"amount {submission.amount} is not the lines' gross total {gross}")
     return submission
-
-
-def status_url(event: Mapping[str, Any], invoice_id: str) -> str:
-    """Where the tenant polls the invoice: this API's own address, as the request reached it."""
-    headers = lowercase_headers(event)
-    context = event.get("requestContext") or {}
-    host = headers.get("host") or context.get("domainName") or ""
-    proto = headers.get("x-forwarded-proto", "https")
-    return f"{proto}://{host}{context.get('path', '/invoices')}/{invoice_id}"
 
 
 class InvoiceIntake:
@@ -88,7 +50,7 @@ class InvoiceIntake:
             body = raw_body(event)
         except ValueError as error:
             raise Refusal(400, str(error)) from None
-        submission = read_submission(body, self._settings.max_body_bytes)
+        submission = read_invoice(body, self._settings.max_body_bytes)
         message = InvoiceMessage(
             invoice_id=new_invoice_id(),
             tenant=tenant,

@@ -21,14 +21,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from handlers.contract.settings import JobsIntakeSettings
 from handlers.jobs.contract import AttachmentRef, JobMessage, JobSubmission, new_job_id
 from handlers.jobs.store import DuplicateReference, JobStore, NewJob
-from handlers.platform.api_gateway import authorizer_context, json_response, lowercase_headers, raw_body
+from handlers.platform.api_gateway import authorizer_context, json_response, raw_body
+from handlers.platform.api_intake import Refusal, read_submission, status_url
 from handlers.platform.aws_clients import client
-from handlers.platform.json_body import JsonBodyError, read_json_body
 from handlers.platform.logging_setup import elapsed_ms, function_logger
 
 logger = function_logger("jobs-intake")
@@ -36,35 +34,8 @@ logger = function_logger("jobs-intake")
 ATTACHMENT_PREFIX = "attachments/"
 
 
-class Refusal(Exception):
-    """The request cannot become a job: ``status`` and a one-line reason for the partner."""
-
-    def __init__(self, status: int, message: str, **extra: Any):
-        super().__init__(message)
-        self.status = status
-        self.extra = extra
-
-    def response(self) -> dict[str, Any]:
-        return json_response(self.status, {"message": str(self), **self.extra})
-
-
-def _first_problem(error: ValidationError) -> str:
-    problem = error.errors()[0]
-    where = ".".join(str(part) for part in problem.get("loc", ())) or "body"
-    return f"{where}: {problem.get('msg', 'invalid')}"
-
-
-def read_submission(body: bytes, max_body_bytes: int) -> JobSubmission:
-    if len(body) > max_body_bytes:
-        raise Refusal(413, f"body is {len(body)} bytes, more than the {max_body_bytes} this API takes")
-    try:
-        _, document = read_json_body(body)
-    except JsonBodyError as error:
-        raise Refusal(400, str(error)) from None
-    try:
-        return JobSubmission.model_validate(document)
-    except ValidationError as error:
-        raise Refusal(400, f"invalid job: {_first_problem(error)}") from None
+def read_job(body: bytes, max_body_bytes: int) -> JobSubmission:
+    return read_submission(body, max_body_bytes, JobSubmission, "job")
 
 
 def decoded_attachments(submission: JobSubmission) -> list[tuple[str, str, bytes]]:
@@ -128,15 +99,6 @@ def job_message(
     return build(refs)
 
 
-def status_url(event: Mapping[str, Any], job_id: str) -> str:
-    """Where the partner polls the job: this API's own address, as the request reached it."""
-    headers = lowercase_headers(event)
-    context = event.get("requestContext") or {}
-    host = headers.get("host") or context.get("domainName") or ""
-    proto = headers.get("x-forwarded-proto", "https")
-    return f"{proto}://{host}{context.get('path', '/jobs')}/{job_id}"
-
-
 class JobIntake:
     def __init__(self, settings: JobsIntakeSettings, store: JobStore, sqs: Any, s3: Any):
         self._settings = settings
@@ -160,7 +122,7 @@ class JobIntake:
             body = raw_body(event)
         except ValueError as error:
             raise Refusal(400, str(error)) from None
-        submission = read_submission(body, self._settings.max_body_bytes)
+        submission = read_job(body, self._settings.max_body_bytes)
         attachments = decoded_attachments(submission)
         job_id = new_job_id()
         log.update(job_id=job_id, reference=submission.reference, attachments=len(attachments))

@@ -11,7 +11,7 @@ from stack.cli.app import JsonOpt, StageOpt, TargetOpt, console, dlq_app, out, p
 from stack.errors import HookstackError, UsageError
 
 if TYPE_CHECKING:
-    from stack.ops.dlq import DeadLetter
+    from stack.ops.dlq import DeadLetter, ReplayResult
 
 
 def dead_letter_lines(letters: list[DeadLetter]) -> list[str]:
@@ -98,6 +98,11 @@ def dlq_replay(
         dry_run=dry_run,
         body_override=fixed_body,
     )
+    report_replay(result, dry_run=dry_run, as_json=as_json)
+
+
+def report_replay(result: ReplayResult, *, dry_run: bool, as_json: bool) -> None:
+    """What a DLQ replay did (webhooks' dead letters, dead callbacks), and exit 1 when any failed."""
     if as_json:
         print_json(result.as_dict())
     else:

@@ -109,6 +109,7 @@ def callbacks_replay(
     as_json: JsonOpt = False,
 ) -> None:
     """Send dead callbacks again: back to the callback queue (deleted from the DLQ only after)."""
+    from stack.cli.dlq import report_replay
     from stack.deploy.outputs import load_outputs
     from stack.ops.callbacks import replay_callbacks
 
@@ -123,16 +124,4 @@ def callbacks_replay(
         all=replay_all,
         dry_run=dry_run,
     )
-    if as_json:
-        print_json(result.as_dict())
-    else:
-        verb = "would replay" if dry_run else "replayed"
-        count = result.would_replay if dry_run else result.replayed
-        console.print(
-            f"{verb} {count} of {result.matched} matched ({result.scanned} scanned); "
-            f"failed {result.failed}, not found {len(result.not_found)}"
-        )
-        for error in result.errors:
-            console.print(f"[red]{error}[/red]", highlight=False)
-    if result.failed or result.not_found:
-        raise typer.Exit(1)
+    report_replay(result, dry_run=dry_run, as_json=as_json)

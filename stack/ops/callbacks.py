@@ -12,15 +12,20 @@ queue is a standard queue: no group or deduplication id to carry.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from handlers.contract.message import to_sqs_attributes
 from handlers.notifications.contract import ATTR_EVENT_ID, ATTR_TENANT
 from stack.errors import HookstackError
-from stack.ops.dlq import DEFAULT_MAX_MESSAGES, DEFAULT_VISIBILITY_SECONDS, PREVIEW_CHARS
-from stack.ops.dlq import _receive as receive_dead_letters
-from stack.ops.dlq import _release as release_dead_letters
+from stack.ops.dlq import (
+    DEFAULT_MAX_MESSAGES,
+    DEFAULT_VISIBILITY_SECONDS,
+    PREVIEW_CHARS,
+    ReplayResult,
+    receive_dead_letters,
+    release_dead_letters,
+)
 
 
 @dataclass(frozen=True)
@@ -30,22 +35,6 @@ class DeadCallback:
     attempts: int  # SQS receives before redrive, and any since (a listing counts as one)
     body_preview: str
     message_id: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class CallbackReplay:
-    scanned: int = 0
-    matched: int = 0
-    replayed: int = 0
-    would_replay: int = 0  # dry run
-    failed: int = 0  # send failed: left in the DLQ
-    delete_failed: int = 0  # sent, but still in the DLQ: a re-run re-sends a harmless duplicate
-    replayed_ids: list[str] = field(default_factory=list)
-    not_found: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -79,13 +68,13 @@ def replay_callbacks(
     dry_run: bool = False,
     max_messages: int = DEFAULT_MAX_MESSAGES,
     visibility_seconds: int = DEFAULT_VISIBILITY_SECONDS,
-) -> CallbackReplay:
+) -> ReplayResult:
     """The dead callbacks of the event ids in ``ids``, or every one with ``all=True``, back to the
     callback queue."""
     wanted = set(ids or ())
     if all == bool(wanted):
         raise HookstackError("give either event ids or all=True")
-    result = CallbackReplay()
+    result = ReplayResult()  # status_failed stays 0: callbacks have no status item
     remaining = set(wanted)
     untouched = []
     try:

@@ -168,7 +168,7 @@ class _Received:
     letter: DeadLetter
 
 
-def _receive(
+def receive_dead_letters(
     sqs: Any,
     dlq_url: str,
     *,
@@ -205,7 +205,7 @@ def _receive(
             yield _Received(message, dead_letter_from_message(message))
 
 
-def _release(sqs: Any, dlq_url: str, received: Iterable[_Received]) -> None:
+def release_dead_letters(sqs: Any, dlq_url: str, received: Iterable[_Received]) -> None:
     """Make messages we looked at but did not replay visible again at once."""
     batch = [
         {"Id": str(index), "ReceiptHandle": item.message["ReceiptHandle"], "VisibilityTimeout": 0}
@@ -222,8 +222,8 @@ def list_dead_letters(sqs: Any, dlq_url: str, limit: int = 20, *, wait_seconds: 
     """Up to ``limit`` DLQ messages, left in the DLQ (received briefly, then released)."""
     if limit < 1:
         raise HookstackError("limit must be at least 1")
-    seen = list(_receive(sqs, dlq_url, visibility=30, max_messages=limit, wait_seconds=wait_seconds))
-    _release(sqs, dlq_url, seen)
+    seen = list(receive_dead_letters(sqs, dlq_url, visibility=30, max_messages=limit, wait_seconds=wait_seconds))
+    release_dead_letters(sqs, dlq_url, seen)
     return [item.letter for item in seen]
 
 
@@ -231,7 +231,7 @@ def show(sqs: Any, dlq_url: str, event_id: str, *, scan_limit: int = 1000, wait_
     """The DLQ message of one event (full body and attributes), left in the DLQ."""
     seen: list[_Received] = []
     found: DeadLetter | None = None
-    for item in _receive(
+    for item in receive_dead_letters(
         sqs,
         dlq_url,
         visibility=30,
@@ -242,7 +242,7 @@ def show(sqs: Any, dlq_url: str, event_id: str, *, scan_limit: int = 1000, wait_
         seen.append(item)
         if found is None and item.letter.event_id == event_id:
             found = item.letter
-    _release(sqs, dlq_url, seen)
+    release_dead_letters(sqs, dlq_url, seen)
     if found is None:
         raise HookstackError(
             f"{event_id} is not in the dead-letter queue (scanned {len(seen)} messages; "
@@ -317,7 +317,7 @@ def replay(
     remaining = set(wanted)
     replayed: set[str] = set()
     try:
-        for item in _receive(
+        for item in receive_dead_letters(
             sqs,
             dlq_url,
             visibility=visibility_seconds,
@@ -344,7 +344,7 @@ def replay(
                 else:
                     untouched.append(item)
     finally:
-        _release(sqs, dlq_url, untouched)
+        release_dead_letters(sqs, dlq_url, untouched)
     result.not_found = sorted(remaining)
     return result
 

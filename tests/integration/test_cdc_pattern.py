@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,11 +16,10 @@ import pytest
 
 from stack.config import HookstackConfig, load_config
 from stack.deploy.outputs import StackOutputs
-from stack.embedded.lifecycle import down, up
-from stack.home import use_home
 from stack.ops.schedules import find_schedule, fire, invoking_client
 from stack.partner.process import PartnerProcess, running_partner
 from stack.partner.records import most_in_any_window
+from tests.helpers.private_stage import private_stage
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +43,6 @@ def partner() -> Iterator[PartnerProcess]:
 
 @pytest.fixture(scope="module")
 def cdc_stage(tmp_path_factory, partner) -> Iterator[tuple[StackOutputs, HookstackConfig]]:
-    home = tmp_path_factory.mktemp("hookstack-cdc-home")
     config = load_config(
         stage=STAGE,
         patterns=["cdc"],
@@ -53,13 +50,8 @@ def cdc_stage(tmp_path_factory, partner) -> Iterator[tuple[StackOutputs, Hooksta
         cdc_trickle_rate_per_s=TRICKLE_RATE_PER_S,
         cdc_trickle_max_messages=TRICKLE_MAX_MESSAGES,
     )
-    with use_home(home):
-        try:
-            yield up(config).outputs, config
-        finally:
-            down(config)
-    leftovers = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
-    assert not leftovers, f"processes left behind: {leftovers}"
+    with private_stage(tmp_path_factory, config) as (outputs, _):
+        yield outputs, config
 
 
 def _write(stage: StackOutputs, source: int) -> list[tuple[str, str]]:

@@ -24,9 +24,8 @@ from stack.config import load_config
 from stack.definition.app import hookstack_stack
 from stack.definition.openapi import documented_statuses
 from stack.deploy.outputs import StackOutputs, tenant_token
-from stack.embedded.lifecycle import down, up
-from stack.home import use_home
 from tests.fuzz.strategies import json_texts, json_values
+from tests.helpers.private_stage import private_stage
 
 pytestmark = pytest.mark.integration
 
@@ -37,15 +36,8 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture(scope="module")
 def jobs_home(tmp_path_factory) -> Iterator[tuple[StackOutputs, os.PathLike]]:
-    home = tmp_path_factory.mktemp("hookstack-jobs-home")
-    config = load_config(stage=STAGE, patterns=["jobs"])
-    with use_home(home):
-        try:
-            yield up(config).outputs, home
-        finally:
-            down(config)
-    leftovers = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
-    assert not leftovers, f"processes left behind: {leftovers}"
+    with private_stage(tmp_path_factory, load_config(stage=STAGE, patterns=["jobs"])) as stage_and_home:
+        yield stage_and_home
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from stack.config import load_config
-from stack.embedded.lifecycle import down, up
-from stack.home import use_home
+from tests.helpers.private_stage import private_stage
 
 pytestmark = pytest.mark.integration
 
@@ -25,16 +24,8 @@ RUN_TIMEOUT_S = 300  # the load (10 s), the follow-up (bounded by --drain-timeou
 
 @pytest.fixture(scope="module")
 def jobs_home(tmp_path_factory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("hookstack-load-jobs-home")
-    config = load_config(stage=STAGE, patterns=["jobs"])
-    with use_home(home):
-        try:
-            up(config)
-            yield home
-        finally:
-            down(config)
-    leftovers = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
-    assert not leftovers, f"processes left behind: {leftovers}"
+    with private_stage(tmp_path_factory, load_config(stage=STAGE, patterns=["jobs"])) as (_, home):
+        yield home
 
 
 def _consumers_of(home: Path) -> list[str]:

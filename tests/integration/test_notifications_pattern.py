@@ -23,10 +23,9 @@ from stack.clients.providers.standard_webhooks import new_secret
 from stack.clients.webhook_client import ApiClient
 from stack.config import load_config
 from stack.deploy.outputs import StackOutputs, tenant_token
-from stack.embedded.lifecycle import down, up
-from stack.home import use_home
 from stack.partner.process import PartnerProcess, running_partner
 from stack.partner.records import CallbackRecords
+from tests.helpers.private_stage import private_stage
 
 pytestmark = pytest.mark.integration
 
@@ -38,19 +37,13 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture(scope="module")
 def notify_home(tmp_path_factory) -> Iterator[tuple[StackOutputs, Path]]:
-    home = tmp_path_factory.mktemp("hookstack-notify-home")
     # A 1 s backoff base keeps the retries of the outage test short; a cache of 0 lets a changed
     # subscription take effect at once.
     config = load_config(
         stage=STAGE, patterns=["jobs", "notifications"], callback_backoff_seconds=1, secret_cache_seconds=0
     )
-    with use_home(home):
-        try:
-            yield up(config).outputs, home
-        finally:
-            down(config)
-    leftovers = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
-    assert not leftovers, f"processes left behind: {leftovers}"
+    with private_stage(tmp_path_factory, config) as stage_and_home:
+        yield stage_and_home
 
 
 @pytest.fixture(scope="module")

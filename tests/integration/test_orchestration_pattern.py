@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import uuid
 from collections import Counter
@@ -20,10 +19,9 @@ from handlers.invoices.store import InvoiceStore
 from stack.clients.webhook_client import ApiClient
 from stack.config import load_config
 from stack.deploy.outputs import StackOutputs, tenant_token
-from stack.embedded.lifecycle import down, up
-from stack.home import use_home
 from stack.ops.invoices import list_invoice_dead_letters, replay_invoices
 from stack.partner.process import PartnerProcess, running_partner
+from tests.helpers.private_stage import private_stage
 
 pytestmark = pytest.mark.integration
 
@@ -44,15 +42,9 @@ def partner() -> Iterator[PartnerProcess]:
 
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory, partner) -> Iterator[StackOutputs]:
-    home = tmp_path_factory.mktemp("hookstack-orchestration-home")
     config = load_config(stage=STAGE, patterns=[PATTERN], partner_url=partner.url)
-    with use_home(home):
-        try:
-            yield up(config).outputs
-        finally:
-            down(config)
-    leftovers = subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
-    assert not leftovers, f"processes left behind: {leftovers}"
+    with private_stage(tmp_path_factory, config) as (outputs, _):
+        yield outputs
 
 
 @pytest.fixture(scope="module")
