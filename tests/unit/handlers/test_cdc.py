@@ -14,6 +14,7 @@ from handlers.cdc import capture, trickle
 from handlers.cdc.contract import ATTR_DEAD_LETTER_REASON, GROUP_KEY_HEADER, ItemMessage
 from handlers.contract.settings import CdcTrickleSettings
 from handlers.platform import parameter_store
+from tests.helpers.moto_aws import moto_account
 
 REGION = "us-east-1"
 API_KEY = "partner-key-0123456789"
@@ -21,14 +22,7 @@ API_KEY = "partner-key-0123456789"
 
 @pytest.fixture
 def cdc_aws(monkeypatch):
-    from moto import mock_aws
-
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
+    with moto_account(monkeypatch):
         sqs = boto3.client("sqs", region_name=REGION)
         fifo = {"FifoQueue": "true", "VisibilityTimeout": "60"}
         queue_url = sqs.create_queue(QueueName="cdc.fifo", Attributes=fifo)["QueueUrl"]

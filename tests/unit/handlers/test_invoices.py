@@ -28,6 +28,7 @@ from handlers.invoices.steps import execution_invoice
 from handlers.invoices.store import InvoiceStore, StaleRound, reference_key
 from handlers.notifications.contract import NotificationPublisher
 from stack.ops.invoices import replay_invoices
+from tests.helpers.moto_aws import create_id_table, moto_account
 
 REGION = "us-east-1"
 TABLE = "invoices"
@@ -35,21 +36,9 @@ TABLE = "invoices"
 
 @pytest.fixture
 def aws(monkeypatch):
-    from moto import mock_aws
-
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
+    with moto_account(monkeypatch):
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_id_table(dynamodb, TABLE)
         sqs = boto3.client("sqs", region_name=REGION)
         queue_url = sqs.create_queue(QueueName="invoices")["QueueUrl"]
         dead_letters_url = sqs.create_queue(QueueName="invoice-dead-letters")["QueueUrl"]

@@ -14,27 +14,16 @@ from handlers.contract.settings import JobsIntakeSettings
 from handlers.jobs import intake, query, results
 from handlers.jobs.contract import JOB_SUBMISSION_SCHEMA, JobMessage, JobResult, JobStatus, JobSubmission
 from handlers.jobs.store import JobStore, reference_key
+from tests.helpers.moto_aws import create_id_table, moto_account
 
 REGION = "us-east-1"
 
 
 @pytest.fixture
 def jobs_aws(monkeypatch):
-    from moto import mock_aws
-
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
+    with moto_account(monkeypatch):
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName="jobs",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_id_table(dynamodb, "jobs")
         sqs = boto3.client("sqs", region_name=REGION)
         queue_url = sqs.create_queue(QueueName="jobs")["QueueUrl"]
         s3 = boto3.client("s3", region_name=REGION)
