@@ -390,6 +390,23 @@ def _sqs_checks(limits: DeployedLimits, traffic: Traffic, quotas: Quotas, produc
     ]
 
 
+def _other_fifo_mode(limits: DeployedLimits, quotas: Quotas, producer_rps: float) -> str:
+    """What the same sends would meet with the queue's FIFO mode the other way round."""
+    on = not limits.fifo_high_throughput
+    key = "sqs_fifo_high_throughput_calls_per_action" if on else "sqs_fifo_calls_per_action"
+    quota, _ = quotas.in_region(key, limits.region)
+    setting = f"fifo_high_throughput = {'true' if on else 'false'}"
+    if quota is None:
+        return f"with {setting}: no documented SQS figure for {limits.region}"
+    verdict = "would be throttled" if producer_rps > quota else "would not be throttled"
+    return (
+        f"with {setting} the queue takes {quota:g} SendMessage calls/s in {limits.region}: "
+        f"{producer_rps:g}/s {verdict} (headroom {quota / producer_rps:.2f}x)"
+        if producer_rps > 0
+        else f"with {setting} the queue takes {quota:g} SendMessage calls/s in {limits.region}"
+    )
+
+
 def _worker(limits: DeployedLimits, traffic: Traffic, producer_rps: float) -> WorkerForecast:
     per_batch = traffic.messages_per_batch or float(limits.worker_batch_size)
     if traffic.worker_batch_ms is not None:
@@ -589,6 +606,7 @@ def forecast(limits: DeployedLimits, traffic: Traffic, quotas: Quotas | None = N
         f"({PROJECTION_WRITE_UNITS} WCU per event in the transaction)",
         f"default quotas as documented on {quotas.taken_on.isoformat()}: an account's own may differ",
     ]
+    notes.append(_other_fifo_mode(limits, quotas, producer_rps))
     notes += [
         f"DynamoDB key {index}: {key.key}, {key.events_per_s:g} events/s"
         for index, key in enumerate(_hottest(traffic), start=1)

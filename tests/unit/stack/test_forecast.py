@@ -52,6 +52,18 @@ def test_500_rps_is_throttled_by_sqs_without_high_throughput_and_not_with_it():
     assert on.check("sqs.send.group").demand == pytest.approx(50) and not on.check("sqs.send.group").hit
 
 
+def test_each_forecast_says_what_the_other_fifo_mode_would_meet():
+    # A stage with high throughput on is told that off it would be throttled, with the numbers; and back.
+    on = forecast(limits(fifo_high_throughput=True), traffic(500), QUOTAS)
+    assert "with fifo_high_throughput = false the queue takes 300 SendMessage calls/s in us-east-1: " in " ".join(
+        on.assumptions
+    )
+    assert "500/s would be throttled (headroom 0.60x)" in " ".join(on.assumptions)
+    off = forecast(limits(fifo_high_throughput=False), traffic(500), QUOTAS)
+    assert "with fifo_high_throughput = true the queue takes 70000 SendMessage calls/s" in " ".join(off.assumptions)
+    assert "500/s would not be throttled (headroom 140.00x)" in " ".join(off.assumptions)
+
+
 def test_the_deployed_settings_come_from_the_rendered_definition():
     deployed = DeployedLimits.from_hookstack(
         HookstackConfig(
