@@ -93,6 +93,13 @@ def _peak_offered(result: Mapping[str, Any], summary: Mapping[str, Any]) -> floa
     return float(max(rates, default=0.0) or summary.get("offered_rps") or 0.0)
 
 
+def _producer_p99(summary: Mapping[str, Any]) -> float | None:
+    """The producer handler's p99 from the run's per-hop figures, when its log lines were read."""
+    handler = (((summary.get("per_hop") or {}).get("producer") or {}).get("handler")) or {}
+    value = handler.get("p99_ms")
+    return float(value) if isinstance(value, int | float) and handler.get("count") else None
+
+
 def run_traffic(
     summary: Mapping[str, Any],
     result: Mapping[str, Any],
@@ -113,6 +120,7 @@ def run_traffic(
         accepted_rps=summary.get("accepted_rps"),
         worker_batch_ms=measured[0] if measured is not None and measured[0] > 0 else None,
         ack_p99_ms=summary.get("p99_ms"),
+        producer_p99_ms=_producer_p99(summary),
         provider=providers[0] if len(providers) == 1 else None,
         basis=f"run on {summary.get('target')}",
     )

@@ -211,6 +211,9 @@ class Traffic(BaseModel):
     worker_batch_ms: float | None = Field(None, gt=0)  # measured duration of one worker batch
     messages_per_batch: float | None = Field(None, ge=1, le=10)  # default: full batches
     ack_p99_ms: float | None = Field(None, ge=0)
+    # The producer function's own p99 when the run measured it (its log lines): what a Lambda
+    # execution lasts, without the queueing in front of it that an overloaded emulator adds.
+    producer_p99_ms: float | None = Field(None, ge=0)
     provider: str | None = None  # whose delivery timeout applies
     basis: str = "plan"  # where the figures come from: a plan, or a run on a target
 
@@ -486,7 +489,12 @@ def _worker_checks(
 def _lambda_checks(
     limits: DeployedLimits, traffic: Traffic, quotas: Quotas, worker: WorkerForecast, producer_rps: float
 ) -> tuple[list[LimitCheck], list[str]]:
-    if traffic.ack_p99_ms is not None:
+    if traffic.producer_p99_ms is not None:
+        api_s = traffic.producer_p99_ms / 1000
+        basis = (
+            f"API-path concurrency from the producer's measured p99 ({traffic.producer_p99_ms:g} ms, {traffic.basis})"
+        )
+    elif traffic.ack_p99_ms is not None:
         api_s = traffic.ack_p99_ms / 1000
         basis = f"API-path concurrency from the ack p99 ({traffic.ack_p99_ms:g} ms, {traffic.basis}): an upper bound"
     else:

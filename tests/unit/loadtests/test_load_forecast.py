@@ -79,6 +79,10 @@ def test_the_summary_forecast_uses_the_runs_rates():
     assert hot["demand"] == section["keys_seen"]["busiest_entities"][0]["peak_events_per_s"] * 2
     assert section["keys_seen"]["message_groups"] == 2
     assert checks["provider.timeout"]["demand"] == pytest.approx(built["p99_ms"] / 1000)
+    # API-path concurrency from the producer's own p99 (4 ms in the per-hop fixture), not the ack's.
+    assert checks["lambda.concurrency"]["demand"] == pytest.approx(
+        100 * 0.004 + section["worker"]["needed_concurrency"]
+    )
 
 
 def test_without_the_events_table_the_groups_are_the_plans():

@@ -165,6 +165,15 @@ def test_lambda_concurrency_and_scaling_from_the_ack_p99():
     assert result.check("lambda.concurrency").demand == pytest.approx(1502)
 
 
+def test_the_producers_measured_duration_wins_over_the_ack_p99():
+    # An overloaded emulator answers in 16 s, but the producer ran 0.1 s: 500 req/s x 0.1 s = 50
+    # environments (+ the worker's 2), not 8,000.
+    result = forecast(limits(), traffic(500, ack_p99_ms=16_000, producer_p99_ms=100), QUOTAS)
+    assert result.check("lambda.concurrency").demand == pytest.approx(52)
+    assert not result.check("lambda.concurrency").hit
+    assert any("producer's measured p99 (100 ms" in note for note in result.assumptions)
+
+
 def test_the_providers_timeout_against_the_ack_p99():
     check = forecast(limits(), traffic(10, ack_p99_ms=6000, provider="shopify"), QUOTAS).check("provider.timeout")
     assert (check.quota, check.demand, check.hit) == (5, 6, True)
