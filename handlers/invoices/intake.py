@@ -13,7 +13,6 @@ an invoice that is not queued, never an invoice item without its message.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,9 +20,9 @@ from handlers.invoices.contract import InvoiceMessage, InvoiceSubmission, invoic
 from handlers.invoices.settings import InvoiceIntakeSettings
 from handlers.invoices.store import DuplicateReference, InvoiceStore, now_ms
 from handlers.platform.api_gateway import authorizer_context, json_response, raw_body
-from handlers.platform.api_intake import Refusal, read_submission, status_url
+from handlers.platform.api_intake import Refusal, answer_submission, read_submission, status_url
 from handlers.platform.aws_clients import client
-from handlers.platform.logging_setup import elapsed_ms, function_logger
+from handlers.platform.logging_setup import function_logger
 
 logger = function_logger("invoice-intake")
 
@@ -91,26 +90,8 @@ def _intake() -> InvoiceIntake:
 
 
 def handle(intake: InvoiceIntake, event: Mapping[str, Any]) -> dict[str, Any]:
-    started = time.perf_counter()
     log: dict[str, Any] = {"invoice_id": None}
-    try:
-        response = intake.submit(event, log)
-    except Refusal as refusal:
-        response = refusal.response()
-        log["reason"] = str(refusal)
-    except Exception:  # noqa: BLE001  (a bug: a 500 with a reason, never a function error)
-        logger.exception("invoice-intake failed", extra=log)
-        response = json_response(500, {"message": "internal error: the invoice was not accepted"})
-    logger.info(
-        "invoice-intake",
-        extra={
-            "function": "invoice-intake",
-            "duration_ms": elapsed_ms(started),
-            "status": response["statusCode"],
-            **log,
-        },
-    )
-    return response
+    return answer_submission(logger, "invoice-intake", "invoice", log, lambda: intake.submit(event, log))
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -25,9 +25,9 @@ from handlers.contract.settings import JobsIntakeSettings
 from handlers.jobs.contract import AttachmentRef, JobMessage, JobSubmission, new_job_id
 from handlers.jobs.store import DuplicateReference, JobStore, NewJob
 from handlers.platform.api_gateway import authorizer_context, json_response, raw_body
-from handlers.platform.api_intake import Refusal, read_submission, status_url
+from handlers.platform.api_intake import Refusal, answer_submission, read_submission, status_url
 from handlers.platform.aws_clients import client
-from handlers.platform.logging_setup import elapsed_ms, function_logger
+from handlers.platform.logging_setup import function_logger
 
 logger = function_logger("jobs-intake")
 
@@ -173,21 +173,8 @@ def _intake() -> JobIntake:
 
 
 def handle(intake: JobIntake, event: Mapping[str, Any]) -> dict[str, Any]:
-    started = time.perf_counter()
     log: dict[str, Any] = {"job_id": None}
-    try:
-        response = intake.submit(event, log)
-    except Refusal as refusal:
-        response = refusal.response()
-        log["reason"] = str(refusal)
-    except Exception:  # noqa: BLE001  (a bug: a 500 with a reason, never a function error)
-        logger.exception("jobs-intake failed", extra=log)
-        response = json_response(500, {"message": "internal error: the job was not accepted"})
-    logger.info(
-        "jobs-intake",
-        extra={"function": "jobs-intake", "duration_ms": elapsed_ms(started), "status": response["statusCode"], **log},
-    )
-    return response
+    return answer_submission(logger, "jobs-intake", "job", log, lambda: intake.submit(event, log))
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

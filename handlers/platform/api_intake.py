@@ -3,13 +3,16 @@ read as a typed submission, and the URL where the caller polls what it submitted
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ValidationError
 
 from handlers.platform.api_gateway import json_response, lowercase_headers
 from handlers.platform.json_body import JsonBodyError, read_json_body
+from handlers.platform.logging_setup import elapsed_ms
 
 Submission = TypeVar("Submission", bound=BaseModel)
 
@@ -55,3 +58,24 @@ def status_url(event: Mapping[str, Any], item_id: str) -> str:
     proto = (headers.get("x-forwarded-proto") or "https").split(",")[0].strip()
     collection = context.get("path") or event.get("path") or ""
     return f"{proto}://{host}{collection.rstrip('/')}/{item_id}"
+
+
+def answer_submission(
+    logger: Logger, function: str, what: str, log: dict[str, Any], submit: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """The intake's edge: ``submit()``'s answer, a refusal's, or — should a bug raise — a 500 with a
+    reason (never a function error); then the one log line per invocation the reports read."""
+    started = time.perf_counter()
+    try:
+        response = submit()
+    except Refusal as refusal:
+        response = refusal.response()
+        log["reason"] = str(refusal)
+    except Exception:  # noqa: BLE001  (a bug: a 500 with a reason, never a function error)
+        logger.exception(f"{function} failed", extra=log)
+        response = json_response(500, {"message": f"internal error: the {what} was not accepted"})
+    logger.info(
+        function,
+        extra={"function": function, "duration_ms": elapsed_ms(started), "status": response["statusCode"], **log},
+    )
+    return response
