@@ -34,8 +34,7 @@ from loadtests.report import event_plane as event_plane_report
 from loadtests.report import forecast as load_forecast
 from loadtests.report import html as html_report
 from loadtests.report import summary as run_summary
-from loadtests.report.ci import report_gates
-from loadtests.report.compare import delta_table
+from loadtests.report.ci import conclude
 from loadtests.report.e2e import BacklogSampler, DrainResult, wait_for_drain
 from loadtests.warmup import warm_up
 from stack.clients import providers as client_providers
@@ -712,18 +711,13 @@ def load(
             soft_wrap=True,
         )
         raise typer.Exit(130)
-    if baseline_run is not None and deltas:
-        Console().print(delta_table(deltas, str(run_baseline.summary_path(baseline_run)), "this run"))
-    for annotation in report_gates(results, scenario=params.scenario, junit=junit):
-        print(annotation)  # a workflow command: the runner reads it from stdout
-    for gate_result in results:
-        if gate_result.passed:
-            console.print(f"[green]{gate_result.line()}[/]")
-    failed = [g for g in results if not g.passed]
-    for gate_result in failed:
-        print(gate_result.line(), file=sys.stderr)
-    if failed:
-        raise typer.Exit(1)
+    conclude(
+        results,
+        scenario=params.scenario,
+        junit=junit,
+        deltas=deltas,
+        baseline_label=str(run_baseline.summary_path(baseline_run)) if baseline_run is not None else None,
+    )
 
 
 def _keeping(items: Any, kept: dict[str, dict[str, Any]]) -> Any:

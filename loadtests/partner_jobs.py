@@ -11,7 +11,6 @@ the cost are checked.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -33,8 +32,7 @@ from loadtests.report import breakdown, breakdown_html, interrupted, jobs_html
 from loadtests.report import html as html_report
 from loadtests.report import jobs as jobs_report
 from loadtests.report import summary as run_summary
-from loadtests.report.ci import report_gates
-from loadtests.report.compare import delta_table
+from loadtests.report.ci import conclude
 from loadtests.report.e2e import BacklogSampler
 from stack.clients.token_placement import TokenPlacement
 from stack.clients.webhook_client import ApiClient
@@ -377,15 +375,10 @@ def run(
     if stopped_during is not None:
         console.print(f"[yellow]interrupted during the {stopped_during}; partial reports written[/]")
         raise typer.Exit(130)
-    if baseline_run is not None and deltas:
-        Console().print(delta_table(deltas, str(run_baseline.summary_path(baseline_run)), "this run"))
-    for annotation in report_gates(results, scenario=SCENARIO, junit=junit):
-        print(annotation)  # a workflow command: the runner reads it from stdout
-    for gate_result in results:
-        if gate_result.passed:
-            console.print(f"[green]{gate_result.line()}[/]")
-    failed = [g for g in results if not g.passed]
-    for gate_result in failed:
-        print(gate_result.line(), file=sys.stderr)
-    if failed:
-        raise typer.Exit(1)
+    conclude(
+        results,
+        scenario=SCENARIO,
+        junit=junit,
+        deltas=deltas,
+        baseline_label=str(run_baseline.summary_path(baseline_run)) if baseline_run is not None else None,
+    )
