@@ -7,6 +7,7 @@ then the gateway and the emulator (``down``), then anything still running from t
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -135,6 +136,51 @@ def run_on_private_stack(
         json_path.write_text(json.dumps(result, indent=2, default=str))
         console.print(f"figures written to {json_path}")
     return code
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, max_minutes: float, reports: str) -> None:
+    """The options of every benchmark on a private stack: its deadline, where its figures and the
+    load reports (``reports`` says whose) are kept."""
+    parser.add_argument("--max-minutes", type=float, default=max_minutes, help="deadline of the whole benchmark")
+    parser.add_argument("--json", dest="json_path", type=Path, help="write the figures here")
+    parser.add_argument("--reports-dir", type=Path, help=f"keep {reports} summary.json and report.html here")
+
+
+def main_on_private_stack(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    needed_min: float,
+    run: Callable[[argparse.Namespace, Console, PrivateStack], dict[str, Any]],
+    print_result: Callable[[Console, dict[str, Any]], None],
+    *,
+    width: int,
+) -> int:
+    """A benchmark's main once its own options are checked: refused (exit 2) when the settings can
+    outlast ``--max-minutes``, else :func:`run_on_private_stack` printing to a console ``width``
+    wide when not a terminal (a log keeps the tables whole); the exit code."""
+    if needed_min > args.max_minutes:
+        parser.error(f"these settings can take {needed_min:.0f} min: raise --max-minutes or lower --drain-timeout")
+    console = Console()
+    if not console.is_terminal:
+        console.width = width
+    return run_on_private_stack(
+        console,
+        lambda stack: run(args, console, stack),
+        lambda result: print_result(console, result),
+        args.reports_dir,
+        args.json_path,
+    )
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages, kept before and after a run as ``load_average_before``/``_after``."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def print_load_average(console: Console, result: dict[str, Any]) -> None:
+    """The last line of a benchmark's figures: how busy the machine was (figures on a busy one mislead)."""
+    before, after = result["load_average_before"][0], result["load_average_after"][0]
+    console.print(f"load average {before:.1f} → {after:.1f} on {result['cpu_count']} CPUs")
 
 
 def stop_child(process: subprocess.Popen[bytes]) -> None:

@@ -16,7 +16,9 @@ reads every event back: worker events/s during the load, drain time after it, en
 peak batches in flight, each as a ratio mini / plane. Part 2 runs ``plane`` and ``base`` at
 ``--ack-rate`` with their workers running, alternating, and compares the acknowledgement p99 (the
 rounds' HDR histograms merged). Goals (docs/event-plane.md): drain within 5 s of the load's end,
-end-to-end p99 under 3 s, acknowledgement p99 within 1.3x the baseline.
+end-to-end p99 under 3 s, acknowledgement p99 within 1.3x the baseline. Beside each run: the
+emulator's CPU as a share of one core and the machine's busy share (Linux), since on a shared
+machine the single-process emulator's share of a core is what bounds every figure.
 
     python benchmarks/event_plane.py [--rate 300] [--duration 15] [--groups 50] [--rounds 1]
                                      [--max-concurrency 10] [--warmup-seconds 5]
@@ -72,6 +74,52 @@ class DeadlineReached(RuntimeError):
     """The benchmark's overall time bound was reached."""
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> tuple[float, float] | None:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (Linux /proc/stat)."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / tick, sum(values) / tick
+
+
+class CpuWatch:
+    """Where the CPU went during one run: the emulator's share of one core, the machine's busy share.
+
+    The emulator is one single-threaded process carrying every storage call; on a shared machine
+    it gets only part of a core, and the drain and latency figures then measure that share."""
+
+    def __init__(self, home: Path) -> None:
+        from stack.embedded.emulator import Emulator
+
+        state = Emulator(home).state()
+        self.pid = state.pid if state is not None else None
+        self.started = time.monotonic()
+        self.emulator = process_cpu_seconds(self.pid) if self.pid else None
+        self.machine = machine_cpu_seconds()
+
+    def figures(self) -> dict[str, float | None]:
+        wall = time.monotonic() - self.started
+        emulator = process_cpu_seconds(self.pid) if self.pid else None
+        machine = machine_cpu_seconds()
+        out: dict[str, float | None] = {"seconds": round(wall, 1), "emulator_core_share": None, "machine_busy": None}
+        if emulator is not None and self.emulator is not None and wall > 0:
+            out["emulator_core_share"] = round((emulator - self.emulator) / wall, 2)
+        if machine is not None and self.machine is not None and machine[1] > self.machine[1]:
+            out["machine_busy"] = round((machine[0] - self.machine[0]) / (machine[1] - self.machine[1]), 2)
+        return out
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, console: Console, home: Path, env: dict[str, str]) -> None:
         self.args, self.console, self.home, self.env = args, console, home, env
@@ -103,8 +151,14 @@ class Bench:
     def load(self, stage: str, name: str, extra: list[str], budget_s: float) -> dict[str, Any]:
         if self.deadline - time.monotonic() < budget_s:
             raise DeadlineReached(f"a {name} run needs up to {budget_s:.0f} s")
+        watch = CpuWatch(self.home)
         run = run_load(self.work, self.env, name, stage, extra, budget_s)
-        return {**run.summary, "_histogram": run.raw["histograms"]["latency"], "_exit_code": run.exit_code}
+        return {
+            **run.summary,
+            "_histogram": run.raw["histograms"]["latency"],
+            "_exit_code": run.exit_code,
+            "_cpu": watch.figures(),
+        }
 
     def warm_up(self, stage: str) -> None:
         """A short discarded run: every function's environments (the worker's included, up to its
@@ -153,12 +207,19 @@ def drain_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
     )
     figures["missing"] = sum(r.get("missing") or 0 for r in runs)
     figures["accepted"] = sum(r.get("accepted") or 0 for r in runs)
+    figures["cpu"] = [r.get("_cpu") for r in runs]
     return figures
 
 
 def ack_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
     stats = latency.summarize(latency.merge(r["_histogram"] for r in runs))
-    return {"rounds": len(runs), "acks": stats["count"], "p50_ms": stats["p50_ms"], "p99_ms": stats["p99_ms"]}
+    return {
+        "rounds": len(runs),
+        "acks": stats["count"],
+        "p50_ms": stats["p50_ms"],
+        "p99_ms": stats["p99_ms"],
+        "cpu": [r.get("_cpu") for r in runs],
+    }
 
 
 def run(bench: Bench) -> dict[str, Any]:
@@ -184,9 +245,11 @@ def run(bench: Bench) -> dict[str, Any]:
             console.print(f"round {index + 1}: {args.rate:g} req/s for {args.duration} s on {stage}")
             summary = bench.steady_round(stage, f"drain-{index}-{stage}", args.rate, args.duration, index)
             runs[stage].append(summary)
+            cpu = summary["_cpu"]
             console.print(
                 f"  drain {summary.get('drain_seconds')} s, e2e p99 {summary.get('e2e_p99_ms')} ms, "
-                f"worker {summary.get('worker_events_per_s_during_load')} events/s, missing {summary.get('missing')}"
+                f"worker {summary.get('worker_events_per_s_during_load')} events/s, missing {summary.get('missing')}; "
+                f"emulator {cpu['emulator_core_share']} of a core, machine {cpu['machine_busy']} busy"
             )
     result["drain"] = {stage: drain_figures(r) for stage, r in runs.items()}
     mini, plane = result["drain"]["mini"], result["drain"]["plane"]
@@ -250,6 +313,11 @@ def print_result(console: Console, result: dict[str, Any]) -> None:
             f"hookstack {ack['plane']['p99_ms']} ms, baseline {ack['base']['p99_ms']} ms, "
             f"ratio {ack['p99_ratio_plane_over_base']}"
         )
+    for stage in ("mini", "plane"):
+        console.print(f"CPU during the {stage} round(s): {drain[stage]['cpu']}")
+    if "ack" in result:
+        for stage in ("plane", "base"):
+            console.print(f"CPU during the {stage} ack round(s): {result['ack'][stage]['cpu']}")
     for goal, met in result["goals"].items():
         console.print(f"goal {goal}: " + ("[green]met[/]" if met else "[red]NOT met[/]"))
     console.print(f"load average before/after: {result['load_average_before']} / {result['load_average_after']}")

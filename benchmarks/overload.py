@@ -39,7 +39,13 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402 - run as a script: the repository goes on sys.path first
 from rich.table import Table  # noqa: E402
 
-from benchmarks.embedded_load import PrivateStack, run_on_private_stack  # noqa: E402
+from benchmarks.embedded_load import (  # noqa: E402
+    PrivateStack,
+    add_run_options,
+    load_average,
+    main_on_private_stack,
+    print_load_average,
+)
 from benchmarks.process_memory import MemorySampler  # noqa: E402
 from benchmarks.recovery_probe import RecoveryProbe, recovered_after, summarize  # noqa: E402
 
@@ -74,7 +80,7 @@ def run(args: argparse.Namespace, console: Console, stack: PrivateStack) -> dict
     outputs = stack.outputs
     sampler = MemorySampler(stack.home).start()
     result: dict[str, Any] = {"rate_rps": args.rate, "duration_s": args.duration, "cpu_count": os.cpu_count()}
-    result["load_average_before"] = [round(v, 2) for v in os.getloadavg()]
+    result["load_average_before"] = load_average()
     stats_before = stack_counters(read_stats(outputs.api_url))
     probe = RecoveryProbe(outputs.api_url, tenant_token(outputs), provider_secret(outputs, "shopify")).start()
     try:
@@ -182,7 +188,7 @@ def run(args: argparse.Namespace, console: Console, stack: PrivateStack) -> dict
                 key: (stats_after[key] - stats_before[key]) if key != "responses" else stats_after[key]
                 for key in stats_after
             },
-            "load_average_after": [round(v, 2) for v in os.getloadavg()],
+            "load_average_after": load_average(),
         }
     )
     statuses = {str(k): v for k, v in (summary.get("status_counts") or {}).items()}
@@ -254,8 +260,7 @@ def print_result(console: Console, result: dict[str, Any]) -> None:
             f"{row['processes_before']} → {row['processes_after']}",
         )
     console.print(mtable)
-    before, after = result["load_average_before"][0], result["load_average_after"][0]
-    console.print(f"load average {before:.1f} → {after:.1f} on {result['cpu_count']} CPUs")
+    print_load_average(console, result)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,27 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of overload")
     parser.add_argument("--drain-timeout", type=float, default=600.0, help="longest wait for the backlog, s")
     parser.add_argument("--baseline", type=float, default=15.0, help="seconds of probe alone before the overload")
-    parser.add_argument("--max-minutes", type=float, default=30.0, help="deadline of the whole benchmark")
-    parser.add_argument("--json", dest="json_path", type=Path, help="write the figures here")
-    parser.add_argument("--reports-dir", type=Path, help="keep the load run's summary.json and report.html here")
+    add_run_options(parser, max_minutes=30.0, reports="the load run's")
     args = parser.parse_args(argv)
     if not (1 <= args.rate <= 10_000 and 1 <= args.duration <= 600 and 10 <= args.drain_timeout <= 3600):
         parser.error("--rate 1..10000, --duration 1..600, --drain-timeout 10..3600")
     if not (5 <= args.baseline <= 120 and 1 <= args.max_minutes <= 120):
         parser.error("--baseline 5..120, --max-minutes 1..120")
     needed_min = (args.baseline + 120 + args.duration + TAIL_S + args.drain_timeout + 60 + 180) / 60
-    if needed_min > args.max_minutes:
-        parser.error(f"these settings can take {needed_min:.0f} min: raise --max-minutes or lower --drain-timeout")
-    console = Console()
-    if not console.is_terminal:
-        console.width = 130
-    return run_on_private_stack(
-        console,
-        lambda stack: run(args, console, stack),
-        lambda result: print_result(console, result),
-        args.reports_dir,
-        args.json_path,
-    )
+    return main_on_private_stack(parser, args, needed_min, run, print_result, width=130)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,13 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402 - run as a script: the repository goes on sys.path first
 from rich.table import Table  # noqa: E402
 
-from benchmarks.embedded_load import PrivateStack, run_on_private_stack  # noqa: E402
+from benchmarks.embedded_load import (  # noqa: E402
+    PrivateStack,
+    add_run_options,
+    load_average,
+    main_on_private_stack,
+    print_load_average,
+)
 from benchmarks.process_memory import MemorySampler  # noqa: E402
 
 # Start-up of one `hookstack load` run (Locust, warm-up) and its summary, on top of load and drain.
@@ -50,7 +56,7 @@ def run(args: argparse.Namespace, console: Console, stack: PrivateStack) -> dict
         "minutes": args.minutes,
         "windows": windows,
         "cpu_count": os.cpu_count(),
-        "load_average_before": [round(v, 2) for v in os.getloadavg()],
+        "load_average_before": load_average(),
         "memory_start_mib": sampler.mark("start"),
     }
     try:
@@ -114,7 +120,7 @@ def run(args: argparse.Namespace, console: Console, stack: PrivateStack) -> dict
         }
         for role, memory in sorted(sampler.roles.items())
     }
-    result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    result["load_average_after"] = load_average()
     if windows:
         first, last = windows[0], windows[-1]
         result["memory_growth_mib"] = {
@@ -156,8 +162,7 @@ def print_result(console: Console, result: dict[str, Any]) -> None:
             f"p99 last window / first: {result['p99_last_over_first']} · missing, all windows: "
             f"[bold]{result['missing_total']}[/]"
         )
-    before, after = result["load_average_before"][0], result["load_average_after"][0]
-    console.print(f"load average {before:.1f} → {after:.1f} on {result['cpu_count']} CPUs")
+    print_load_average(console, result)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,9 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=30.0, help="minutes of load in all")
     parser.add_argument("--window-minutes", type=float, default=5.0, help="minutes per window (one load run each)")
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="longest wait for each window's backlog, s")
-    parser.add_argument("--max-minutes", type=float, default=90.0, help="deadline of the whole benchmark")
-    parser.add_argument("--json", dest="json_path", type=Path, help="write the figures here")
-    parser.add_argument("--reports-dir", type=Path, help="keep every window's summary.json and report.html here")
+    add_run_options(parser, max_minutes=90.0, reports="every window's")
     args = parser.parse_args(argv)
     if not (0 < args.rate <= 500 and 1 <= args.minutes <= 600 and 1 <= args.window_minutes <= args.minutes):
         parser.error("--rate 0..500, --minutes 1..600, --window-minutes 1..--minutes")
@@ -176,18 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--drain-timeout 10..3600")
     windows = math.ceil(args.minutes / args.window_minutes)
     needed_min = args.minutes + windows * (RUN_OVERHEAD_S + args.drain_timeout) / 60 + 3
-    if needed_min > args.max_minutes:
-        parser.error(f"these settings can take {needed_min:.0f} min: raise --max-minutes or lower --drain-timeout")
-    console = Console()
-    if not console.is_terminal:
-        console.width = 150
-    return run_on_private_stack(
-        console,
-        lambda stack: run(args, console, stack),
-        lambda result: print_result(console, result),
-        args.reports_dir,
-        args.json_path,
-    )
+    return main_on_private_stack(parser, args, needed_min, run, print_result, width=150)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,6 @@ from chaos.callback_reconcile import (
     reconcile_callbacks,
 )
 from chaos.consumer_crash import JobsObserver, JobsTimeline, PlannedJob, plan_jobs, submit_jobs
-from chaos.consumer_fleet import ConsumerFleet
 from chaos.context import Check, DrillSettings
 from chaos.jobs_reconcile import SubmittedJob
 from chaos.observe import queue_depths
@@ -57,6 +56,7 @@ from stack.clients.providers.standard_webhooks import new_secret
 from stack.config import load_config
 from stack.deploy.outputs import StackOutputs
 from stack.errors import HookstackError, UsageError
+from stack.jobs_consumer.fleet import ConsumerFleet
 from stack.ops.callbacks import list_dead_callbacks, replay_callbacks
 from stack.ops.subscriptions import list_subscriptions, subscribe, unsubscribe
 from stack.partner.client import PartnerClient

@@ -345,6 +345,7 @@ def run(
                 except HookstackError as error:  # could not start (budget, dirty stage): stop here
                     refused = (name, str(error))
                     break
+            result.functions_python = outputs.functions_python  # every drill's report says what ran the functions
             json_path, html_path = write_reports(result, report_dir)
             style = "green" if result.passed else "red"
             _say(f"[{style}]{result.verdict}[/{style}] {name} in {result.duration_s:.1f}s — {html_path}")

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from chaos.consumer_fleet import ConsumerFleet
+from chaos.consumer_fleet import CrashDrillFleet, delete_first_launcher
 from chaos.context import Check, DrillSettings
 from chaos.jobs_reconcile import (
     JobsObservation,
@@ -239,13 +239,14 @@ class ConsumerCrashDrill:
         self.timeline = JobsTimeline()
         self.checks: list[Check] = []
         self.kills: list[KilledRun] = []
-        self.fleet = ConsumerFleet(
+        sabotaged = settings.sabotage == SABOTAGE
+        self.fleet = CrashDrillFleet(
             outputs.stage,
             outputs.target,
             log_dir,
             concurrency=CONCURRENCY,
-            delete_first=settings.sabotage == SABOTAGE,
             max_started=CONSUMERS + CRASHES + 2,
+            launcher=delete_first_launcher(outputs.stage, outputs.target, CONCURRENCY) if sabotaged else None,
         )
         self.deadline = time.monotonic() + settings.max_seconds
 
@@ -350,7 +351,7 @@ class ConsumerCrashDrill:
         return submitted, reconciliation, error
 
 
-def counts(reconciliation: JobsReconciliation | None, fleet: ConsumerFleet) -> dict[str, Any]:
+def counts(reconciliation: JobsReconciliation | None, fleet: CrashDrillFleet) -> dict[str, Any]:
     """The drill's counts, under the names the other drills use where they mean the same."""
     r = reconciliation or JobsReconciliation()
     return {

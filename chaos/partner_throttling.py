@@ -23,7 +23,6 @@ schedule, or the broken one run here) and returns the drill's ``DrillResult``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import secrets as secrets_module
@@ -34,20 +33,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chaos.context import Check, DrillSettings
-from chaos.observe import queue_depths
 from chaos.runner import DrillResult
 from handlers.cdc import trickle as trickle_module
 from handlers.cdc.contract import ITEM_ID_ATTRIBUTE, ORDERING_KEY_ATTRIBUTE
 from handlers.cdc.trickle import TRANSIENT_BACKOFF_SECONDS, RunReport, Trickle
 from handlers.contract.settings import CdcTrickleSettings
-from stack.config import HookstackConfig, load_config
+from stack.config import HookstackConfig
 from stack.deploy.outputs import StackOutputs
 from stack.errors import HookstackError
-from stack.ops.schedules import StageSchedule, fire, invoking_client, stage_schedules
+from stack.ops.cdc_stage import CdcStage
 from stack.partner.client import PartnerClient
-from stack.partner.records import TrickleRecords, most_in_any_window
-from stack.patterns.base import output_name
-from stack.patterns.cdc import TRICKLE_FUNCTION
+from stack.partner.records import TrickleRecords, most_in_any_window, out_of_order
 
 NAME = "partner-throttling"
 SUMMARY = (
@@ -139,18 +135,8 @@ def tally_delivery(records: TrickleRecords, inserted: list[tuple[str, str, int]]
     """The partner's records against ``inserted`` ((item id, group, write index)); pure."""
     accepted_ids = {json.loads(record.body)["id"] for record in records.accepted}
     missing = [item_id for item_id, _, _ in inserted if item_id not in accepted_ids]
-    violations, disordered = 0, []
-    for group, group_records in records.by_group().items():
-        latest = None
-        behind = 0
-        for record in group_records:
-            n = json.loads(record.body)["n"]
-            if latest is not None and n < latest:
-                behind += 1
-            latest = n if latest is None else max(latest, n)
-        violations += behind
-        if behind:
-            disordered.append(group)
+    behind = out_of_order(records.by_group(), lambda record: json.loads(record.body)["n"])
+    violations, disordered = sum(behind.values()), list(behind)
     # Per limit in force: a changed limit starts a fresh (full) bucket at the partner.
     by_limit: dict[tuple[float, int], list[Any]] = {}
     for record in records.accepted:
@@ -281,38 +267,13 @@ def estimate_s(items: int, trickle_rate_per_s: float) -> float:
 # --- on a stage ---------------------------------------------------------------------------------
 
 
-class CdcDrillStage:
-    """The drill's view of a stage with the cdc pattern: its source table, its queues, its
-    deployed trickle (and the schedule that fires it) and the partner that trickle calls."""
+class CdcDrillStage(CdcStage):
+    """The drill's view of a stage with the cdc pattern (``stack.ops.cdc_stage``): its source
+    table, its queues, its deployed trickle and the partner that trickle calls; plus the drill's
+    inserts and the broken trickle."""
 
     def __init__(self, outputs: StackOutputs, config: HookstackConfig | None = None) -> None:
-        self.outputs = outputs
-        self.table = outputs.resource("CdcSourceTable", PATTERN)
-        self.queue_url = outputs.resource("CdcQueueUrl", PATTERN)
-        self.dlq_url = outputs.resource("CdcDlqUrl", PATTERN)
-        self.function_name = outputs.resource(output_name(TRICKLE_FUNCTION), PATTERN)
-        self.dynamodb, self.sqs = outputs.client("dynamodb"), outputs.client("sqs")
-        function = outputs.client("lambda").get_function_configuration(FunctionName=self.function_name)
-        self.function_env: dict[str, str] = dict((function.get("Environment") or {}).get("Variables") or {})
-        partner_url = self.function_env.get("PARTNER_URL", "")
-        if not partner_url:
-            raise PartnerThrottlingError(
-                f"the cdc pattern of stage {outputs.stage} has no partner_url: set it "
-                "(the partner simulator's URL, `hookstack partner`) and redeploy"
-            )
-        self.partner = PartnerClient(partner_url)
-        # `hookstack schedule` reads a deployed stage's schedules the same way.
-        config = config or load_config(stage=outputs.stage, patterns=outputs.patterns)
-        schedules = [s for s in stage_schedules(config) if s.function_name == self.function_name]
-        if not schedules:
-            raise PartnerThrottlingError(f"stage {outputs.stage} has no schedule that fires {self.function_name}")
-        # The deployed timeout, not the local config's: the invoke waits for as long as it may run.
-        self.schedule: StageSchedule = dataclasses.replace(
-            schedules[0], function_timeout_s=int(function.get("Timeout") or schedules[0].function_timeout_s)
-        )
-
-    def left_on_queues(self) -> int:
-        return sum(queue_depths(self.sqs, self.queue_url)) + sum(queue_depths(self.sqs, self.dlq_url))
+        super().__init__(outputs, config, error=PartnerThrottlingError)
 
     def inserter(self, run_id: str, items: int, groups: int) -> Callable[[], list[tuple[str, str, int]]]:
         """Writes ``items`` items round-robin over ``groups`` ordering keys, each key's in order."""
@@ -334,21 +295,6 @@ class CdcDrillStage:
             return written
 
         return insert
-
-    def deployed_trickle(self) -> Callable[[], Mapping[str, Any]]:
-        """One run of the deployed trickle, fired as its schedule fires it (``schedule fire``)."""
-        target = self.outputs.as_target()
-        events, lambda_client = self.outputs.client("events"), invoking_client(target, self.schedule)
-
-        def fire_once() -> Mapping[str, Any]:
-            result = fire(events, lambda_client, self.schedule, self.outputs.region)
-            if result.function_error or not isinstance(result.answer, Mapping):
-                raise PartnerThrottlingError(
-                    f"{self.schedule.function_name} failed ({result.function_error}): {result.answer}"
-                )
-            return result.answer
-
-        return fire_once
 
     def broken_trickle(self) -> Callable[[], RunReport]:
         """One run of the delete-first trickle, here, with the deployed trickle's settings."""

@@ -15,6 +15,7 @@ from chaos.drills import DRILLS, Drill, Fixes
 from chaos.reconcile import Reconciliation, reconcile
 from chaos.stage import StageTimings, read_timings
 from stack.deploy.outputs import StackOutputs
+from stack.embedded.interpreters import FunctionsPython
 from stack.errors import HookstackError
 from stack.fidelity.divergences import fidelity_report
 from stack.ops.dlq import replay
@@ -52,18 +53,20 @@ class DrillResult:
     reconciliation_title: str = "Jobs reconciliation"  # the report's heading for ``jobs``
     consumer_logs: dict[str, str] = field(default_factory=dict)  # a jobs drill's consumers: last lines
     interrupted: bool = False  # Ctrl-C stopped it: the report holds what it got to
+    functions_python: FunctionsPython | None = None  # the stage's (outputs): which interpreter ran the functions
 
     @property
     def passed(self) -> bool:
         return self.verdict == "PASS"
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "fidelity": self.fidelity}
+        fields = {key: value for key, value in self.__dict__.items() if key != "functions_python"}
+        return {**fields, "fidelity": self.fidelity}  # fidelity carries the interpreter that ran the functions
 
     @property
     def fidelity(self) -> dict[str, Any]:
         """The target's known divergences from AWS that bear on what a drill proves."""
-        return fidelity_report(self.target, DRILL_AREAS)
+        return fidelity_report(self.target, DRILL_AREAS, self.functions_python)
 
 
 def broken_replay(sqs: Any, dlq_url: str) -> int:
@@ -239,6 +242,7 @@ def run_drill(
         run_id=ctx.run_id,
         target=outputs.target,
         stage=outputs.stage,
+        functions_python=outputs.functions_python,
         settings=settings.__dict__,
         timings=timings.as_dict(),
         started_at=started_at,

@@ -23,7 +23,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from loadtests import partner_jobs, stage_quiet
+from loadtests import cdc_trickle, invoice_batch, partner_jobs, stage_quiet
 from loadtests.launcher import LocustInterrupted, LocustRun, LocustRunError, run_locust
 from loadtests.locust.options import DEFAULT_MAX_BODY_BYTES
 from loadtests.model import baseline as run_baseline
@@ -55,6 +55,8 @@ class Scenario(enum.StrEnum):
     black_friday = "black-friday"
     retry_storm = "retry-storm"
     partner_jobs = "partner-jobs"
+    invoice_batch = "invoice-batch"
+    cdc_trickle = "cdc-trickle"
 
 
 class Mode(enum.StrEnum):
@@ -90,12 +92,12 @@ def check_url(url: str, allow_remote: bool) -> None:
         )
 
 
-def check_cost(api_url: str, target: str | None, params: LoadParams, confirmed: bool) -> None:
+def check_cost(api_url: str | None, target: str | None, params: LoadParams, confirmed: bool) -> None:
     """Refuse a run that bills a real account (target aws, or any non-loopback URL) above the
     threshold of ``stack.ops.cost`` at the scenario's peak rate, unless --i-understand-cost."""
     from stack.ops.cost import require_cost_confirmation  # local: only the CLI needs prices
 
-    billed = target == "aws" or not is_loopback_url(api_url)
+    billed = target == "aws" or (api_url is not None and not is_loopback_url(api_url))
     require_cost_confirmation("aws" if billed else (target or "url"), params.peak_rate(), params.duration, confirmed)
 
 
@@ -405,7 +407,10 @@ def load(
     duration: Annotated[str, typer.Option(help="Load duration: 30s, 2m, 1h")] = "30s",
     peak: Annotated[
         float | None,
-        typer.Option(help="Peak multiplier (flash-sale 5, black-friday 4, retry-storm 3, partner-jobs 4)"),
+        typer.Option(
+            help="Peak multiplier (flash-sale 5, black-friday 4, retry-storm 3, partner-jobs 4, invoice-batch 10, "
+            "cdc-trickle 4)"
+        ),
     ] = None,
     retry_share: Annotated[float | None, typer.Option(help="Share of retries during a retry storm")] = None,
     mode: Annotated[
@@ -442,8 +447,19 @@ def load(
         Path | None, typer.Option("--junit", help="Also write the gates as JUnit XML here (one testcase per gate)")
     ] = None,
     drain_timeout: Annotated[
-        str, typer.Option(help="Longest wait for the backlog to drain (partner-jobs: for every job to be final)")
+        str,
+        typer.Option(
+            help="Longest wait for the backlog to drain (partner-jobs: for every job to be final; "
+            "cdc-trickle: for every insert to reach the partner)"
+        ),
     ] = "5m",
+    trickle: Annotated[
+        cdc_trickle.TrickleDrive | None,
+        typer.Option(
+            help="cdc-trickle: fire (fire the steady schedule's target back to back from here; default on "
+            "emulator targets) or schedule (leave it to the deployed rules; the default on aws)"
+        ),
+    ] = None,
     consumers: Annotated[
         int,
         typer.Option(
@@ -538,10 +554,57 @@ def load(
     gates = against_baseline(gates, baseline_summary)
 
     outputs = _stack(target, stage, url)
-    api_url = url or outputs.api_url
-    check_url(api_url, allow_remote)
+    # The trickle writes to the stage's table, not through an API: a stage without one runs it too.
+    through_api = url is not None or params.scenario != Scenario.cdc_trickle or outputs.has_api
+    api_url = (url or outputs.api_url) if through_api else None
+    if api_url is not None:
+        check_url(api_url, allow_remote)
     check_cost(api_url, outputs.target if outputs is not None else None, params, i_understand_cost)
     partner_jobs.check_gates(gates, params.scenario)
+    if params.scenario == Scenario.cdc_trickle:  # table writes, the trickle, the partner's records: its own run
+        prepared = cdc_trickle.CdcLoadStage(outputs, trickle, processes)  # before any load
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        cdc_trickle.run(
+            prepared=prepared,
+            params=params,
+            report_dir=report_dir or DEFAULT_REPORT_ROOT / f"{stamp}-{params.scenario}",
+            drain_timeout_s=drain_limit,
+            wait_for_quiet=wait_for_quiet,
+            gates=cdc_trickle.with_default_gates(gates),
+            baseline_run=baseline_run,
+            baseline_summary=baseline_summary,
+            junit=junit,
+        )
+        return
+    api_url = url or outputs.api_url  # every other scenario sends through the API
+    if params.scenario == Scenario.invoice_batch:  # invoices, Step Functions, GET /invoices/{id}: its own run
+        invoice_resources = invoice_batch.InvoiceResources.from_outputs(outputs)  # before any load
+        from stack.deploy.outputs import tenant_token
+
+        placement = token_placement(outputs, token_query_parameter)
+        token_value = token or tenant_token(outputs)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        invoice_batch.run(
+            outputs=outputs,
+            resources=invoice_resources,
+            locust=LocustRun(
+                url=api_url,
+                params=params,
+                report_dir=report_dir or DEFAULT_REPORT_ROOT / f"{stamp}-{params.scenario}",
+                processes=processes,
+                token=token_value,
+                token_placement=placement,
+            ),
+            token=token_value,
+            placement=placement,
+            follow_timeout_s=drain_limit,
+            gates=partner_jobs.with_default_gates(gates),
+            warmup=warmup,
+            baseline_run=baseline_run,
+            baseline_summary=baseline_summary,
+            junit=junit,
+        )
+        return
     if params.scenario == Scenario.partner_jobs:  # jobs, consumer machines, GET /jobs/{id}: its own run
         jobs_resources = partner_jobs.JobsResources.from_outputs(outputs)  # before any load
         from stack.deploy.outputs import tenant_token
@@ -669,7 +732,9 @@ def load(
     )
     summary["warmup"] = warmed
     summary["event_plane"] = _event_plane_figures(outputs, result)
-    summary["fidelity"] = fidelity_report(summary["target"], LOAD_AREAS)
+    summary["fidelity"] = fidelity_report(
+        summary["target"], LOAD_AREAS, outputs.functions_python if outputs is not None else None
+    )
     summary["forecast"] = load_forecast.for_run(
         summary,
         result,

@@ -83,6 +83,9 @@ class LocustRun:
     user_class: str | None = None
     claim_check_bytes: int | None = None  # partner-jobs: the stage's limits its attachments straddle
     max_request_bytes: int | None = None
+    # A scenario's own options (flag → value: names, never secrets) and environment (secrets).
+    extra_options: dict[str, str] = field(default_factory=dict)
+    extra_environment: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # The child runs in the project's directory, not the caller's: it gets absolute paths.
@@ -146,6 +149,8 @@ class LocustRun:
         ):
             if value is not None:
                 command += [flag, str(value)]
+        for extra_flag, extra_value in self.extra_options.items():
+            command += [extra_flag, extra_value]
         if self.processes:
             port = str(master_port or free_port())
             # Forked workers connect to --master-host/--master-port: the same loopback port.
@@ -184,6 +189,7 @@ class LocustRun:
         env["HOOKSTACK_TOKEN"] = self.token
         for provider, secret in self.secrets.items():
             env[secret_env_var(provider)] = secret
+        env.update(self.extra_environment)
         env["PYTHONUNBUFFERED"] = "1"
         return env
 

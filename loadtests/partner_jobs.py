@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ from loadtests.jobs_consumers import LoadConsumers
 from loadtests.jobs_follow import JobReader, follow_jobs
 from loadtests.launcher import LocustInterrupted, LocustRun, LocustRunError, run_locust
 from loadtests.model import baseline as run_baseline
-from loadtests.model.gates import JOBS_METRIC_KEYS, Gate, GateResult, evaluate, parse_gate
+from loadtests.model.gates import Gate, GateResult, evaluate, parse_gate, unmeasured
 from loadtests.model.jobs_traffic import AttachmentSizes, PartnerJobTraffic
 from loadtests.report import breakdown, breakdown_html, interrupted, jobs_html
 from loadtests.report import html as html_report
@@ -42,10 +42,6 @@ from stack.errors import HookstackError
 SCENARIO = "partner-jobs"
 PATTERN = "jobs"
 USER_CLASS = "PartnerCompany"  # loadtests/locust/locustfile.py
-# What a webhook run measures and this one does not (its events table, its drain).
-WEBHOOK_ONLY_KEYS = frozenset(
-    {"missing", "dead_lettered", "drain_seconds", *(f"e2e_{n}_ms" for n in ("p50", "p90", "p95", "p99", "p999", "max"))}
-)
 E2E_NOTE = "partner-jobs: jobs are followed through GET /jobs/{id} (see `jobs` and final_*), not the events table"
 PROGRESS_EVERY_S = 5.0
 WARMUP_CONCURRENCY = 10
@@ -75,12 +71,10 @@ class JobsResources:
 
 
 def check_gates(gates: list[Gate], scenario: str) -> None:
-    """A gate on a figure the scenario does not measure is refused before the run."""
-    jobs = scenario == SCENARIO
-    foreign = [g.text for g in gates if g.metric.key in (WEBHOOK_ONLY_KEYS if jobs else JOBS_METRIC_KEYS)]
-    if foreign:
-        what = "webhook events (the events table, the drain)" if jobs else f"partner jobs (--scenario {SCENARIO})"
-        raise HookstackError(f"gate(s) {', '.join(foreign)} measure {what}, which this run does not")
+    """A gate on a figure the scenario does not measure is refused before the run (any scenario)."""
+    refusal = unmeasured(gates, scenario)
+    if refusal:
+        raise HookstackError(refusal)
 
 
 def with_default_gates(gates: list[Gate]) -> list[Gate]:
@@ -151,15 +145,24 @@ def warm_up_jobs(
         random.Random(), AttachmentSizes(limits.claim_check_bytes, limits.queue_limit_bytes, limits.max_request_bytes)
     )
     bodies = [traffic.job("inline-small").body for _ in range(count)]
+    note = "small jobs before the load; run by the consumers, not counted in the figures"
+    return warm_up_posts(api_url, token, placement, "/jobs", bodies, note)
+
+
+def warm_up_posts(
+    api_url: str, token: str, placement: TokenPlacement, path: str, bodies: Sequence[bytes], note: str
+) -> dict[str, Any]:
+    """``POST path`` of each body (10 at a time), each accepted one read once (``GET path/{id}``):
+    the cold starts of the intake and the query, reported apart."""
 
     def submit(body: bytes) -> tuple[int, float, str | None]:
         client = ApiClient(api_url, token, placement, timeout=30)
         try:
-            answer = client.request("POST", "/jobs", body, {"Content-Type": "application/json"})
-            job_id = answer.json().get("id") if answer.status == 202 else None
-            if job_id:
-                client.request("GET", f"/jobs/{job_id}")
-            return answer.status, answer.latency_ms, job_id
+            answer = client.request("POST", path, body, {"Content-Type": "application/json"})
+            resource_id = answer.json().get("id") if answer.status == 202 else None
+            if resource_id:
+                client.request("GET", f"{path}/{resource_id}")
+            return answer.status, answer.latency_ms, resource_id
         except (HookstackError, OSError, ValueError):
             return 0, 0.0, None
         finally:
@@ -172,14 +175,14 @@ def warm_up_jobs(
         statuses[str(status or "transport_error")] = statuses.get(str(status or "transport_error"), 0) + 1
     latencies = sorted(ms for status, ms, _ in answers if status)
     return {
-        "requests": count,
+        "requests": len(bodies),
         "status_counts": statuses,
         "max_ms": round(latencies[-1], 1) if latencies else None,
-        "note": "small jobs before the load; run by the consumers, not counted in the figures",
+        "note": note,
     }
 
 
-class _Progress:
+class Progress:
     """One line every few seconds: the load, then the follow-up."""
 
     def __init__(self, console: Console, duration: float):
@@ -198,20 +201,29 @@ class _Progress:
                 f"sent={line['sent']} answered={line['completed']} 202={line['acks']} errors={line['errors']}"
             )
 
-    def on_follow(self, jobs: Mapping[str, jobs_report.FollowedJob]) -> None:
+    def line(self, text: Callable[[], str]) -> None:
+        """``text()`` printed, when a line is due."""
         if self._due():
-            final = sum(1 for job in jobs.values() if job.final)
-            self.console.print(f"following jobs: {final} / {len(jobs)} final")
+            self.console.print(text())
+
+    def on_follow(self, jobs: Mapping[str, jobs_report.FollowedJob]) -> None:
+        self.line(lambda: f"following jobs: {sum(1 for job in jobs.values() if job.final)} / {len(jobs)} final")
 
 
-def _write_reports(directory: Path, summary: dict[str, Any], plot: dict[str, Any]) -> tuple[Path, Path]:
+def write_reports(
+    directory: Path,
+    summary: dict[str, Any],
+    plot: dict[str, Any],
+    section: Callable[[dict[str, Any], dict[str, Any]], str] = jobs_html.section,
+) -> tuple[Path, Path]:
+    """summary.json and report.html, with the scenario's own ``section`` before the breakdown."""
     summary_path, html_path = directory / "summary.json", directory / "report.html"
     summary_path.write_text(json.dumps(summary, indent=2))
     page = html_report.render(
         summary,
         plot,
         notices=breakdown_html.notices(summary),
-        extra_sections=jobs_html.section(summary, plot) + breakdown_html.sections(summary, plot),
+        extra_sections=section(summary, plot) + breakdown_html.sections(summary, plot),
     )
     html_path.write_text(page, encoding="utf-8")
     return summary_path, html_path
@@ -304,7 +316,7 @@ def run(
     locust.claim_check_bytes = limits.claim_check_bytes
     locust.max_request_bytes = limits.max_request_bytes
     locust.max_body_bytes = limits.queue_limit_bytes
-    progress = _Progress(console, locust.params.duration)
+    progress = Progress(console, locust.params.duration)
     sqs = outputs.client("sqs")
     follow: jobs_report.FollowUp | None = None
     follow_note: str | None = None
@@ -357,6 +369,42 @@ def run(
         result, follow, target=outputs.target, consumers=consumers, gates=gates, follow_note=follow_note
     )
     summary["warmup"] = warmed
+    plot = run_summary.series(result, sampler.samples)
+    plot["errors_timeline"] = breakdown.errors_timeline(result)
+    plot["final_bins"] = jobs_report.final_bins(follow)
+    finish_run(
+        summary,
+        results,
+        plot,
+        result=result,
+        stopped_during=stopped_during,
+        report_dir=locust.report_dir,
+        section=jobs_html.section,
+        print_table=_print_jobs,
+        scenario=SCENARIO,
+        junit=junit,
+        baseline_run=baseline_run,
+        baseline_summary=baseline_summary,
+    )
+
+
+def finish_run(
+    summary: dict[str, Any],
+    results: list[GateResult],
+    plot: dict[str, Any],
+    *,
+    result: dict[str, Any],
+    stopped_during: str | None,
+    report_dir: Path,
+    section: Callable[[dict[str, Any], dict[str, Any]], str],
+    print_table: Callable[[Console, dict[str, Any], tuple[Path, Path]], None],
+    scenario: str,
+    junit: Path | None,
+    baseline_run: Path | None,
+    baseline_summary: dict[str, Any] | None,
+) -> None:
+    """The end of a scenario's run with figures of its own: the interruption and the baseline in
+    the summary, the reports, the table; exit 130 when interrupted, else ``conclude`` (the gates)."""
     summary["interrupted"] = stopped_during is not None
     if stopped_during is not None:
         summary.update(interrupted.fields(result, stopped_during))
@@ -367,17 +415,14 @@ def run(
             "started_at": baseline_summary.get("started_at"),
             "deltas": [delta.as_dict() for delta in deltas],
         }
-    plot = run_summary.series(result, sampler.samples)
-    plot["errors_timeline"] = breakdown.errors_timeline(result)
-    plot["final_bins"] = jobs_report.final_bins(follow)
-    paths = _write_reports(locust.report_dir, summary, plot)
-    _print_jobs(Console(), summary, paths)
+    paths = write_reports(report_dir, summary, plot, section)
+    print_table(Console(), summary, paths)
     if stopped_during is not None:
-        console.print(f"[yellow]interrupted during the {stopped_during}; partial reports written[/]")
+        Console(stderr=True).print(f"[yellow]interrupted during the {stopped_during}; partial reports written[/]")
         raise typer.Exit(130)
     conclude(
         results,
-        scenario=SCENARIO,
+        scenario=scenario,
         junit=junit,
         deltas=deltas,
         baseline_label=str(run_baseline.summary_path(baseline_run)) if baseline_run is not None else None,

@@ -12,3 +12,14 @@ class UsageError(HookstackError):
     as for the command line's own usage errors, so CI tells a typo from a failed check (exit 1)."""
 
     exit_code = 2
+
+
+class NoApiError(HookstackError):
+    """The stage renders no REST API: none of its patterns has a route (API Gateway refuses to
+    deploy an API without methods), so a command that sends or reads through the API cannot run."""
+
+    def __init__(self, stage: str, patterns: list[str]) -> None:
+        super().__init__(
+            f"stage {stage!r} has no API: none of its patterns ({', '.join(patterns)}) has a route "
+            "(add one that does, e.g. `--pattern webhooks`)"
+        )

@@ -51,17 +51,23 @@ def _locked(lock_file: Path) -> Iterator[None]:
 
 
 def _seeded_from_shared_cache(session: pytest.Session, tmp_path_factory, path: Path) -> None:
-    """Under xdist, when the run deploys: build the host artifact once for all workers, in a cache in
+    """Under xdist, when the run deploys: build the host artifact (and the declared runtime's, when
+    its interpreter is installed) once for all workers, in a cache in
     the run's base temporary directory, under a file lock, then hard-link it into this worker's own
     build directory, where any later (re)build writes without racing another worker."""
     if not any(item.get_closest_marker("integration") for item in session.items):
         return
-    from stack.deploy.package import build_artifact, host_platform
+    from stack.config import HookstackConfig
+    from stack.deploy.package import build_artifact, host_platform, local_platform
+    from stack.embedded.interpreters import resolve
 
     shared = tmp_path_factory.getbasetemp().parent / "shared-build"
     shared.mkdir(exist_ok=True)
     with _locked(shared.parent / "shared-build.lock"):
         build_artifact(host_platform(), shared)  # a no-op once a worker has built it
+        functions_python = resolve(HookstackConfig().runtime)
+        if functions_python.declared:  # what the stages deploy when the declared runtime is installed
+            build_artifact(local_platform(functions_python.minor), shared)
         shutil.copytree(
             shared, path, copy_function=os.link, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.partial")
         )

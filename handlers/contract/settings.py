@@ -17,14 +17,16 @@ DEFAULT_SECRET_CACHE_SECONDS = 300
 STATUS_RETENTION_SECONDS = 21 * 24 * 3600
 
 
-def _required(env: Mapping[str, str], name: str) -> str:
+def required(env: Mapping[str, str], name: str) -> str:
+    """The variable's value, stripped; ConfigurationError when it is unset or blank."""
     value = env.get(name, "").strip()
     if not value:
         raise ConfigurationError(f"environment variable {name} is not set")
     return value
 
 
-def _integer(env: Mapping[str, str], name: str, default: int | None = None) -> int:
+def integer(env: Mapping[str, str], name: str, default: int | None = None) -> int:
+    """The variable as an integer >= 0 (``default`` when unset, if given); ConfigurationError otherwise."""
     raw = env.get(name, "").strip()
     if not raw:
         if default is None:
@@ -49,12 +51,12 @@ class AuthorizerSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> AuthorizerSettings:
-        path = _required(env, "TENANT_PARAMETER_PATH")
+        path = required(env, "TENANT_PARAMETER_PATH")
         return cls(
             tenant_parameter_path=path if path.endswith("/") else path + "/",
-            identity_header=_required(env, "IDENTITY_HEADER"),
+            identity_header=required(env, "IDENTITY_HEADER"),
             identity_query_parameter=env.get("IDENTITY_QUERY_PARAMETER", "").strip() or None,
-            secret_cache_seconds=_integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
+            secret_cache_seconds=integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
         )
 
 
@@ -70,7 +72,7 @@ class ProducerSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ProducerSettings:
-        raw = _required(env, "PROVIDER_SECRET_PARAMETERS")
+        raw = required(env, "PROVIDER_SECRET_PARAMETERS")
         try:
             secrets = json.loads(raw)
         except ValueError:
@@ -78,13 +80,13 @@ class ProducerSettings:
         if not isinstance(secrets, dict) or not all(isinstance(v, str) for v in secrets.values()):
             raise ConfigurationError("PROVIDER_SECRET_PARAMETERS must map provider names to parameter names")
         return cls(
-            events_table=_required(env, "EVENTS_TABLE"),
-            queue_url=_required(env, "QUEUE_URL"),
-            payload_bucket=_required(env, "PAYLOAD_BUCKET"),
+            events_table=required(env, "EVENTS_TABLE"),
+            queue_url=required(env, "QUEUE_URL"),
+            payload_bucket=required(env, "PAYLOAD_BUCKET"),
             provider_secret_parameters=secrets,
-            max_body_bytes=_integer(env, "MAX_BODY_BYTES"),
-            claim_check_bytes=_integer(env, "CLAIM_CHECK_BYTES"),
-            secret_cache_seconds=_integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
+            max_body_bytes=integer(env, "MAX_BODY_BYTES"),
+            claim_check_bytes=integer(env, "CLAIM_CHECK_BYTES"),
+            secret_cache_seconds=integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
         )
 
 
@@ -99,11 +101,11 @@ class WorkerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WorkerSettings:
         return cls(
-            events_table=_required(env, "EVENTS_TABLE"),
-            projections_table=_required(env, "PROJECTIONS_TABLE"),
-            dlq_url=_required(env, "DLQ_URL"),
-            payload_bucket=_required(env, "PAYLOAD_BUCKET"),
-            max_receive_count=max(1, _integer(env, "MAX_RECEIVE_COUNT")),
+            events_table=required(env, "EVENTS_TABLE"),
+            projections_table=required(env, "PROJECTIONS_TABLE"),
+            dlq_url=required(env, "DLQ_URL"),
+            payload_bucket=required(env, "PAYLOAD_BUCKET"),
+            max_receive_count=max(1, integer(env, "MAX_RECEIVE_COUNT")),
         )
 
 
@@ -113,7 +115,7 @@ class StatusSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> StatusSettings:
-        return cls(events_table=_required(env, "EVENTS_TABLE"))
+        return cls(events_table=required(env, "EVENTS_TABLE"))
 
 
 @dataclass(frozen=True)
@@ -127,11 +129,11 @@ class JobsIntakeSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> JobsIntakeSettings:
         return cls(
-            jobs_table=_required(env, "JOBS_TABLE"),
-            jobs_queue_url=_required(env, "JOBS_QUEUE_URL"),
-            attachments_bucket=_required(env, "ATTACHMENTS_BUCKET"),
-            max_body_bytes=_integer(env, "MAX_BODY_BYTES"),
-            claim_check_bytes=_integer(env, "CLAIM_CHECK_BYTES"),
+            jobs_table=required(env, "JOBS_TABLE"),
+            jobs_queue_url=required(env, "JOBS_QUEUE_URL"),
+            attachments_bucket=required(env, "ATTACHMENTS_BUCKET"),
+            max_body_bytes=integer(env, "MAX_BODY_BYTES"),
+            claim_check_bytes=integer(env, "CLAIM_CHECK_BYTES"),
         )
 
 
@@ -143,7 +145,7 @@ class JobsTableSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> JobsTableSettings:
-        return cls(jobs_table=_required(env, "JOBS_TABLE"))
+        return cls(jobs_table=required(env, "JOBS_TABLE"))
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ class JobsResultsSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> JobsResultsSettings:
         return cls(
-            jobs_table=_required(env, "JOBS_TABLE"),
+            jobs_table=required(env, "JOBS_TABLE"),
             completions_topic_arn=env.get("COMPLETIONS_TOPIC_ARN", "").strip() or None,
         )
 
@@ -171,12 +173,12 @@ class CallbackSenderSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CallbackSenderSettings:
-        path = _required(env, "CALLBACK_PARAMETER_PATH")
+        path = required(env, "CALLBACK_PARAMETER_PATH")
         return cls(
-            callback_queue_url=_required(env, "CALLBACK_QUEUE_URL"),
+            callback_queue_url=required(env, "CALLBACK_QUEUE_URL"),
             callback_parameter_path=path if path.endswith("/") else path + "/",
-            backoff_seconds=max(1, _integer(env, "CALLBACK_BACKOFF_SECONDS")),
-            secret_cache_seconds=_integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
+            backoff_seconds=max(1, integer(env, "CALLBACK_BACKOFF_SECONDS")),
+            secret_cache_seconds=integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
         )
 
 
@@ -186,7 +188,7 @@ class CdcCaptureSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CdcCaptureSettings:
-        return cls(cdc_queue_url=_required(env, "CDC_QUEUE_URL"))
+        return cls(cdc_queue_url=required(env, "CDC_QUEUE_URL"))
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,7 @@ class CdcTrickleSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CdcTrickleSettings:
-        raw_rate = _required(env, "TRICKLE_RATE_PER_S")
+        raw_rate = required(env, "TRICKLE_RATE_PER_S")
         try:
             rate = float(raw_rate)
         except ValueError:
@@ -209,11 +211,11 @@ class CdcTrickleSettings:
         if not rate > 0:
             raise ConfigurationError(f"TRICKLE_RATE_PER_S must be > 0, got {rate}")
         return cls(
-            cdc_queue_url=_required(env, "CDC_QUEUE_URL"),
-            cdc_dlq_url=_required(env, "CDC_DLQ_URL"),
-            partner_url=_required(env, "PARTNER_URL").rstrip("/"),
-            api_key_parameter=_required(env, "PARTNER_API_KEY_PARAMETER"),
-            max_messages=max(1, _integer(env, "TRICKLE_MAX_MESSAGES")),
+            cdc_queue_url=required(env, "CDC_QUEUE_URL"),
+            cdc_dlq_url=required(env, "CDC_DLQ_URL"),
+            partner_url=required(env, "PARTNER_URL").rstrip("/"),
+            api_key_parameter=required(env, "PARTNER_API_KEY_PARAMETER"),
+            max_messages=max(1, integer(env, "TRICKLE_MAX_MESSAGES")),
             rate_per_s=rate,
-            secret_cache_seconds=_integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
+            secret_cache_seconds=integer(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_CACHE_SECONDS),
         )

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from handlers.contract.settings import _integer, _required
+from handlers.contract.settings import integer, required
 
 
 @dataclass(frozen=True)
@@ -19,9 +19,9 @@ class InvoiceIntakeSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> InvoiceIntakeSettings:
         return cls(
-            invoices_table=_required(env, "INVOICES_TABLE"),
-            invoices_queue_url=_required(env, "INVOICES_QUEUE_URL"),
-            max_body_bytes=_integer(env, "MAX_BODY_BYTES"),
+            invoices_table=required(env, "INVOICES_TABLE"),
+            invoices_queue_url=required(env, "INVOICES_QUEUE_URL"),
+            max_body_bytes=integer(env, "MAX_BODY_BYTES"),
         )
 
 
@@ -33,7 +33,7 @@ class InvoicesTableSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> InvoicesTableSettings:
-        return cls(invoices_table=_required(env, "INVOICES_TABLE"))
+        return cls(invoices_table=required(env, "INVOICES_TABLE"))
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ class InvoiceStarterSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> InvoiceStarterSettings:
         return cls(
-            invoices_table=_required(env, "INVOICES_TABLE"),
-            state_machine_arn=_required(env, "STATE_MACHINE_ARN"),
+            invoices_table=required(env, "INVOICES_TABLE"),
+            state_machine_arn=required(env, "STATE_MACHINE_ARN"),
         )
 
 
@@ -61,9 +61,9 @@ class PartnerStepSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> PartnerStepSettings:
         return cls(
-            invoices_table=_required(env, "INVOICES_TABLE"),
-            partner_url=_required(env, "PARTNER_URL").rstrip("/"),
-            partner_timeout_ms=max(1, _integer(env, "PARTNER_TIMEOUT_MS")),
+            invoices_table=required(env, "INVOICES_TABLE"),
+            partner_url=required(env, "PARTNER_URL").rstrip("/"),
+            partner_timeout_ms=max(1, integer(env, "PARTNER_TIMEOUT_MS")),
         )
 
 
@@ -80,10 +80,10 @@ class CompensationSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CompensationSettings:
         return cls(
-            invoices_table=_required(env, "INVOICES_TABLE"),
-            partner_url=_required(env, "PARTNER_URL").rstrip("/"),
-            partner_timeout_ms=max(1, _integer(env, "PARTNER_TIMEOUT_MS")),
-            dead_letters_queue_url=_required(env, "INVOICE_DEAD_LETTERS_QUEUE_URL"),
+            invoices_table=required(env, "INVOICES_TABLE"),
+            partner_url=required(env, "PARTNER_URL").rstrip("/"),
+            partner_timeout_ms=max(1, integer(env, "PARTNER_TIMEOUT_MS")),
+            dead_letters_queue_url=required(env, "INVOICE_DEAD_LETTERS_QUEUE_URL"),
         )
 
 
@@ -98,6 +98,6 @@ class CompletionSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CompletionSettings:
         return cls(
-            invoices_table=_required(env, "INVOICES_TABLE"),
+            invoices_table=required(env, "INVOICES_TABLE"),
             completions_topic_arn=env.get("COMPLETIONS_TOPIC_ARN", "").strip() or None,
         )

@@ -120,7 +120,7 @@ class Harness:
     def _check_credentials(self) -> None:
         missing = [
             name
-            for name in ("token", *(load_options.secret_option(p) for p in self._providers()))
+            for name in (*self._token_option(), *(load_options.secret_option(p) for p in self._providers()))
             if not getattr(self.options, name, "")
         ]
         if missing:
@@ -129,6 +129,11 @@ class Harness:
                 + ", ".join("--" + m.replace("_", "-") for m in missing)
                 + " (or their HOOKSTACK_* environment variables)"
             )
+
+    def _token_option(self) -> tuple[str, ...]:
+        """The token is needed by users that call the stage's API (not by table writers)."""
+        needed = any(getattr(user, "sends_to_api", True) for user in self.environment.user_classes)
+        return ("token",) if needed else ()
 
     def _providers(self) -> list[str]:
         return sorted({user.provider for user in self.environment.user_classes if hasattr(user, "provider")})

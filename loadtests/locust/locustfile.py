@@ -16,7 +16,11 @@ from __future__ import annotations
 from locust import task
 
 from loadtests.locust.harness import HARNESS, WebhookUser
+from loadtests.locust.invoice_user import InvoiceSubmitter
 from loadtests.locust.partner_user import PartnerJobsUser
+from loadtests.locust.table_writer import TableSourceUser
+from loadtests.model.cdc_traffic import DELETE, INSERT, KIND_WEIGHTS, UPDATE
+from loadtests.model.invoice_traffic import PAYMENT_WEIGHTS
 from loadtests.model.jobs_traffic import SIZE_CLASS_WEIGHTS
 from loadtests.model.traffic import UNKNOWN_SHOPIFY_TOPICS
 
@@ -132,3 +136,37 @@ class PartnerCompany(PartnerJobsUser):
     @task(SIZE_CLASS_WEIGHTS["over-queue-limit"])
     def file_larger_than_a_queue_message(self) -> None:
         self.submit("over-queue-limit")
+
+
+class AccountingSystem(InvoiceSubmitter):
+    """A tenant's accounting system closing the month (the ``invoice-batch`` scenario): it sends
+    every invoice of the month at once, most paid by bank transfer, the rest charged to a card."""
+
+    weight = 1
+
+    @task(PAYMENT_WEIGHTS["transfer"])
+    def invoice_paid_by_transfer(self) -> None:
+        self.submit("transfer")
+
+    @task(PAYMENT_WEIGHTS["card"])
+    def invoice_charged_to_a_card(self) -> None:
+        self.submit("card")
+
+
+class OrderSource(TableSourceUser):
+    """A system of record writing orders to the CDC source table (the ``cdc-trickle`` scenario):
+    new orders mostly, some changed or deleted afterwards — which must never reach the partner."""
+
+    weight = 1
+
+    @task(KIND_WEIGHTS[INSERT])
+    def order_placed(self) -> None:
+        self.insert()
+
+    @task(KIND_WEIGHTS[UPDATE])
+    def order_changed(self) -> None:
+        self.update()
+
+    @task(KIND_WEIGHTS[DELETE])
+    def order_deleted(self) -> None:
+        self.delete()

@@ -103,6 +103,27 @@ def register(parser: Any) -> None:
         help="partner-jobs: the stage's body limit (max_request_bytes), which the largest attachment fits",
     )
     group.add_argument(
+        "--cdc-table",
+        default="",
+        env_var="HOOKSTACK_CDC_TABLE",
+        help="cdc-trickle: the stage's source table the sources write",
+    )
+    group.add_argument(
+        "--cdc-run-id",
+        default="",
+        env_var="HOOKSTACK_CDC_RUN_ID",
+        help="cdc-trickle: the prefix of this run's item ids and customers",
+    )
+    group.add_argument(
+        "--aws-endpoint-url",
+        default="",
+        env_var="HOOKSTACK_AWS_ENDPOINT_URL",
+        help="cdc-trickle: the target's AWS endpoint (an emulator's; empty on AWS); credentials from the environment",
+    )
+    group.add_argument(
+        "--aws-region", default="", env_var="HOOKSTACK_AWS_REGION", help="cdc-trickle: the target's region"
+    )
+    group.add_argument(
         "--token-header",
         default=DEFAULT_IDENTITY_HEADER,
         env_var="HOOKSTACK_TOKEN_HEADER",

@@ -187,8 +187,41 @@ class PartnerJobs(ArrivalShape):
         return self.base_rate * (self.peak if in_burst else 1.0)
 
 
+class MonthEndInvoicing(ArrivalShape):
+    """The month's last days: invoices trickle in at the base rate, then the accounting system
+    closes the month and sends its batch at ``peak``× for half the run, then the trickle again."""
+
+    scenario = "invoice-batch"
+    default_peak = DEFAULT_PEAKS["invoice-batch"]
+    quiet = 0.2  # share of the run before the batch
+    burst = 0.5  # the batch's share of the run
+
+    def rate_at(self, t: float) -> float:
+        start = self.quiet * self.duration
+        in_burst = start <= t < start + self.burst * self.duration
+        return self.base_rate * (self.peak if in_burst else 1.0)
+
+
+class TableWriteBursts(ArrivalShape):
+    """Sources writing a table in bursts of varying height: the run is cut into as many windows
+    as there are ``heights``; each window opens with a burst (a fifth of it) at ``1 + height ×
+    (peak − 1)``× the base rate (the tallest at ``peak``×), then the base rate until the next."""
+
+    scenario = "cdc-trickle"
+    default_peak = DEFAULT_PEAKS["cdc-trickle"]
+    heights = (1.0, 0.4, 0.75, 0.2, 0.9)  # of the peak's excess over the base rate, burst by burst
+    burst_share = 0.2  # of each window
+
+    def rate_at(self, t: float) -> float:
+        window = self.duration / len(self.heights)
+        index = min(len(self.heights) - 1, max(0, int(t // window)))
+        in_burst = (t - index * window) < self.burst_share * window
+        return self.base_rate * (1 + self.heights[index] * (self.peak - 1) if in_burst else 1.0)
+
+
 SHAPES: dict[str, type[ArrivalShape]] = {
-    shape.scenario: shape for shape in (Steady, FlashSale, BlackFriday, RetryStorm, PartnerJobs)
+    shape.scenario: shape
+    for shape in (Steady, FlashSale, BlackFriday, RetryStorm, PartnerJobs, MonthEndInvoicing, TableWriteBursts)
 }
 
 

@@ -3,6 +3,8 @@
     p99<250ms   p(99)<250   p99.9<1s   max<2s   errors<0.1%   errors<0.001
     achieved_rps>=400   e2e_p99<5s   missing==0   dead_lettered<=10   drain<60s
     final_p99<30s   unfinished==0   lost==0   failed==0   jobs_per_s>=5   (partner-jobs)
+    invoices_p99<30s   all_complete<120s   executions_per_s>=5   double_booked==0   (invoice-batch)
+    lag_p99<60s   undelivered==0   order_violations==0   leaked==0   answered_429<=5   (cdc-trickle)
 
 Latency thresholds default to milliseconds; ``errors`` is a share of requests (``%`` or a
 fraction); ``achieved_rps`` requests/s; ``missing`` and ``dead_lettered`` counts.
@@ -38,7 +40,7 @@ _GATE = re.compile(
     r"^\s*(?P<metric>[A-Za-z_][A-Za-z0-9_.()]*)\s*(?P<op><=|>=|==|!=|<|>)\s*"
     r"(?P<sign>[+-])?(?P<value>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|us|µs|s|%|rps|/s)?\s*$"
 )
-_PERCENTILE = re.compile(r"^(?P<prefix>e2e_|final_)?p\(?(?P<p>[0-9]+(?:\.[0-9]+)?)\)?$")
+_PERCENTILE = re.compile(r"^(?P<prefix>e2e_|final_|invoices_|lag_)?p\(?(?P<p>[0-9]+(?:\.[0-9]+)?)\)?$")
 _PERCENTILE_NAMES = {"50": "p50", "90": "p90", "95": "p95", "99": "p99", "99.9": "p999", "999": "p999"}
 
 
@@ -73,11 +75,67 @@ METRICS: dict[str, Metric] = {
     "unfinished": Metric("unfinished", "count", "unfinished"),
     "lost": Metric("lost", "count", "lost"),
     "jobs_per_s": Metric("jobs_per_s", "per_s", "jobs_per_s"),
+    # invoice-batch (``loadtests.report.invoices``): submit → final, the batch's span and rate, its outcomes
+    **{
+        f"invoices_{name}": _latency(f"invoices_{name}", f"invoices_{name}_ms")
+        for name in ("p50", "p90", "p95", "p99", "p999", "max")
+    },
+    "all_complete": Metric("all_complete_s", "s", "all_complete"),
+    "executions_per_s": Metric("executions_per_s", "per_s", "executions_per_s"),
+    "compensated": Metric("compensated", "count", "compensated"),
+    "retries": Metric("retries", "count", "retries"),
+    "double_booked": Metric("double_booked", "count", "double_booked"),
+    # cdc-trickle (``loadtests.report.cdc``): insert → the partner's 2xx, and what reached the partner
+    **{
+        f"lag_{name}": _latency(f"lag_{name}", f"lag_{name}_ms") for name in ("p50", "p90", "p95", "p99", "p999", "max")
+    },
+    **{
+        name: Metric(name, "count", name)
+        for name in ("undelivered", "order_violations", "duplicates", "leaked", "answered_429", "answered_5xx")
+    },
+    "most_in_1s": Metric("most_in_1s", "count", "most_in_1s"),
+    "delivered_per_s": Metric("delivered_per_s", "per_s", "delivered_per_s"),
+    "trickle_drain": Metric("trickle_drain_s", "s", "trickle_drain"),
 }
-# The summary keys only a partner-jobs run measures.
-JOBS_METRIC_KEYS = frozenset(
-    metric.key for name, metric in METRICS.items() if name.startswith("final_") or metric.kind == "per_s"
-) | {"succeeded", "failed", "unfinished", "lost"}
+# What every run that follows its work to a final status counts.
+OUTCOME_KEYS = frozenset({"succeeded", "failed", "unfinished", "lost"})
+# The summary keys a partner-jobs run measures beyond the request figures.
+JOBS_METRIC_KEYS = (
+    frozenset(metric.key for name, metric in METRICS.items() if name.startswith("final_"))
+    | {"jobs_per_s"}
+    | OUTCOME_KEYS
+)
+# The summary keys an invoice-batch run measures beyond the request figures.
+INVOICE_METRIC_KEYS = frozenset(metric.key for name, metric in METRICS.items() if name.startswith("invoices_")) | {
+    "all_complete_s",
+    "executions_per_s",
+    "compensated",
+    "retries",
+    "double_booked",
+    *OUTCOME_KEYS,
+}
+# The summary keys a cdc-trickle run measures beyond the write figures (``loadtests.report.cdc``).
+CDC_METRIC_KEYS = frozenset(metric.key for name, metric in METRICS.items() if name.startswith("lag_")) | {
+    "undelivered",
+    "order_violations",
+    "duplicates",
+    "leaked",
+    "answered_429",
+    "answered_5xx",
+    "most_in_1s",
+    "delivered_per_s",
+    "trickle_drain_s",
+}
+# What a webhook run measures and the scenarios with figures of their own do not (the events table, the drain).
+WEBHOOK_ONLY_KEYS = frozenset(
+    {"missing", "dead_lettered", "drain_seconds", *(f"e2e_{n}_ms" for n in ("p50", "p90", "p95", "p99", "p999", "max"))}
+)
+# Scenario → the figures of its own, and what they are about (for the refusal's wording).
+SCENARIO_METRIC_KEYS: dict[str, tuple[frozenset[str], str]] = {
+    "partner-jobs": (JOBS_METRIC_KEYS, "partner jobs"),
+    "invoice-batch": (INVOICE_METRIC_KEYS, "invoices"),
+    "cdc-trickle": (CDC_METRIC_KEYS, "the CDC trickle at the partner"),
+}
 _ALIASES = {
     "error_rate": "errors",
     "errors_rate": "errors",
@@ -239,6 +297,28 @@ def against_baseline(gates: list[Gate], baseline: Mapping[str, Any] | None) -> l
             raise GateError(f"gate(s) {', '.join(relative)} are relative to a baseline run: pass --baseline SUMMARY")
         return gates
     return [gate.against(baseline) for gate in gates]
+
+
+def unmeasured(gates: list[Gate], scenario: str) -> str | None:
+    """Why the gates on figures ``scenario`` does not measure are refused (None: every gate is
+    measurable): another scenario's own figures, or, for a scenario with figures of its own, the
+    webhook-only ones."""
+    own = SCENARIO_METRIC_KEYS.get(scenario)
+    if own is not None:
+        webhook = [g.text for g in gates if g.metric.key in WEBHOOK_ONLY_KEYS]
+        if webhook:
+            what = "webhook events (the events table, the drain)"
+            return f"gate(s) {', '.join(webhook)} measure {what}, which this run does not"
+    mine = own[0] if own is not None else frozenset()
+    others = {name: entry for name, entry in SCENARIO_METRIC_KEYS.items() if name != scenario}
+    foreign = [g for g in gates if g.metric.key not in mine and any(g.metric.key in k for k, _ in others.values())]
+    if not foreign:
+        return None
+    # A figure several scenarios measure (``lost``) names them all.
+    owners = [(name, subject) for name, (keys, subject) in others.items() if any(g.metric.key in keys for g in foreign)]
+    subjects, names = " or ".join(s for _, s in owners), " or ".join(n for n, _ in owners)
+    texts = ", ".join(g.text for g in foreign)
+    return f"gate(s) {texts} measure {subjects} (--scenario {names}), which this run does not"
 
 
 def evaluate(gates: list[Gate], summary: Mapping[str, Any]) -> list[GateResult]:

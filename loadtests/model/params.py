@@ -10,7 +10,15 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-SCENARIOS: tuple[str, ...] = ("steady", "flash-sale", "black-friday", "retry-storm", "partner-jobs")
+SCENARIOS: tuple[str, ...] = (
+    "steady",
+    "flash-sale",
+    "black-friday",
+    "retry-storm",
+    "partner-jobs",
+    "invoice-batch",
+    "cdc-trickle",
+)
 # Each scenario's peak multiplier when --peak is not given; steady has none (it ignores --peak).
 DEFAULT_PEAKS: dict[str, float] = {
     "steady": 1.0,
@@ -18,6 +26,8 @@ DEFAULT_PEAKS: dict[str, float] = {
     "black-friday": 4.0,
     "retry-storm": 3.0,
     "partner-jobs": 4.0,
+    "invoice-batch": 10.0,
+    "cdc-trickle": 4.0,
 }
 MODES: tuple[str, ...] = ("open", "closed")
 

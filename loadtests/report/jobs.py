@@ -92,12 +92,13 @@ def _final_ms(jobs: Iterable[FollowedJob]) -> list[float]:
     ]
 
 
-def ack_by_size_class(by_key: Mapping[str, Any]) -> dict[str, Any]:
-    """The 202 latency per attachment size class, from the run's per-request-name figures."""
+def ack_by_size_class(by_key: Mapping[str, Any], prefix: str = REQUEST_PREFIX) -> dict[str, Any]:
+    """The 202 latency per attachment size class (per whatever follows ``prefix`` in the request
+    names: invoice-batch's payment methods), from the run's per-request-name figures."""
     return {
-        key.removeprefix(REQUEST_PREFIX): (figures or {}).get("ack")
+        key.removeprefix(prefix): (figures or {}).get("ack")
         for key, figures in sorted(by_key.items())
-        if key.startswith(REQUEST_PREFIX)
+        if key.startswith(prefix)
     }
 
 
@@ -177,7 +178,12 @@ def final_bins(follow: FollowUp | None) -> list[list[float]]:
     """The submit → final distribution as log bins, for the report's histogram."""
     if follow is None:
         return []
-    values = _final_ms(follow.jobs.values())
+    return log_bins_ms(_final_ms(follow.jobs.values()))
+
+
+def log_bins_ms(values: Iterable[float]) -> list[list[float]]:
+    """Durations in ms as log bins, for a report's histogram."""
+    values = list(values)
     if not values:
         return []
     histogram = latency.new_histogram()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from stack.cli.app import StageOpt, TargetOpt, app, console, out
 from stack.clients import providers as client_providers
 from stack.clients.token_placement import TokenPlacement
+from stack.errors import NoApiError
 
 if TYPE_CHECKING:
     from stack.deploy.outputs import StackOutputs
@@ -40,12 +41,15 @@ def stage_variables(
         variables.update(EMULATOR_CREDENTIALS)
     elif outputs.profile:
         variables["AWS_PROFILE"] = outputs.profile
-    variables["HOOKSTACK_API_URL"] = outputs.api_url
+    if outputs.has_api:
+        variables["HOOKSTACK_API_URL"] = outputs.api_url
     # Every resource of every pattern the stage deployed: QueueUrl → HOOKSTACK_QUEUE_URL,
     # JobsTable → HOOKSTACK_JOBS_TABLE. The template's ApiUrl is the AWS form: the endpoint is above.
     variables.update(
         {resource_variable(key): value for key, value in sorted(outputs.resources.items()) if key != "ApiUrl"}
     )
+    if not outputs.has_api:
+        return variables  # the token and the signing secrets are for the API: none to send to
     if placement.header is not None:
         variables["HOOKSTACK_TOKEN_HEADER"] = placement.header
     else:
@@ -74,8 +78,16 @@ def env(target: TargetOpt = "embedded", stage: StageOpt = None) -> None:
     found = load_outputs(target, stage)
     config = load_config(stage=found.stage)
     tenant = config.tenants[0]
-    secrets = {name: provider_secret(found, name) for name in client_providers.PROVIDERS if name in tenant.providers}
-    variables = stage_variables(found, config.token_placement, tenant_token(found, tenant.name), secrets)
+    if found.has_api:
+        secrets = {
+            name: provider_secret(found, name) for name in client_providers.PROVIDERS if name in tenant.providers
+        }
+        token = tenant_token(found, tenant.name)
+    else:
+        note = f"{NoApiError(found.stage, found.patterns)}: no API URL, token or signing secrets exported"
+        console.print(note, soft_wrap=True, markup=False, highlight=False)
+        secrets, token = {}, ""
+    variables = stage_variables(found, config.token_placement, token, secrets)
     if sys.stdout.isatty():
         console.print('[yellow]these lines hold the tenant token and signing secrets: eval "$(hookstack env)"[/]')
     for line in export_lines(found, variables):

@@ -61,6 +61,8 @@ def table_lines(report: SuiteReport) -> list[str]:
     for score in report.scores():
         unchecked = f", {score.total - score.checked} not checked" if score.checked < score.total else ""
         lines.append(f"{score.area}: {score.holds} of {score.total} hold{unchecked}")
+    if report.left_behind:
+        lines += textwrap.wrap(f"could not remove: {'; '.join(report.left_behind)}", WIDTH, subsequent_indent="    ")
     return lines
 
 
@@ -83,16 +85,19 @@ def fidelity(
     profile: ProfileOpt = None,
     region: RegionOpt = None,
     i_understand_cost: Annotated[
-        bool, typer.Option(CONFIRM_FLAG, help="Run on a billed AWS account (a few cents of SQS calls)")
+        bool,
+        typer.Option(CONFIRM_FLAG, help="Run on a billed AWS account (a few cents of SQS, Lambda, API Gateway calls)"),
     ] = False,
 ) -> None:
-    """Check AWS behaviours (SQS FIFO, Lambda errors) on a target and list the embedded target's known divergences."""
+    """Check AWS behaviours (SQS FIFO, event source mapping, authorizer, API limits, Lambda errors) on a target and
+    list the embedded target's known divergences."""
     if area is not None and area not in AREAS:
         raise UsageError(f"unknown area {area!r}: choose one of {', '.join(AREAS)}")
     if target == "aws" and not i_understand_cost:
         raise HookstackError(
-            f"aws: the suite creates and deletes about 60 queues and sends a few hundred messages on a billed "
-            f"account; pass {CONFIRM_FLAG} to run it"
+            f"aws: the suite creates and deletes about 60 queues, sends a few hundred messages and deploys and "
+            f"deletes a small CloudFormation stack (REST API, 4 functions, 2 queues) on a billed account; "
+            f"pass {CONFIRM_FLAG} to run it"
         )
     chosen = fidelity_target(target, stage, endpoint_url, profile, region)
     probe = Probe(chosen.session(), chosen.endpoint_url, chosen.name)
@@ -109,6 +114,7 @@ def fidelity(
                 "outcomes": [o.as_json() for o in report.outcomes],
                 "scores": [vars(s) for s in report.scores()],
                 "divergences": [{**vars(d), "areas": sorted(d.areas)} for d in divergences_bearing_on(areas)],
+                "left_behind": list(report.left_behind),
             }
         )
         return

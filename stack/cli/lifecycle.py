@@ -25,7 +25,7 @@ from stack.cli.app import (
     secrets_app,
 )
 from stack.config import load_config
-from stack.errors import HookstackError, UsageError
+from stack.errors import HookstackError, NoApiError, UsageError
 
 if TYPE_CHECKING:
     from stack.deploy.outputs import StackOutputs
@@ -50,6 +50,8 @@ def synth(
     config = load_config(stage=stage, patterns=pattern or None)
     definition = bootstrap_stack(config) if bootstrap else hookstack_stack(config)
     if openapi:
+        if not definition.apis:
+            raise NoApiError(config.stage, config.patterns)
         text = template_json(stack_openapi(definition, region=config.region))
     else:
         text = template_json(render_template(definition, runtime=config.runtime, architecture=config.architecture))
@@ -140,7 +142,9 @@ def up(
         f"[green]{verb}[/green] in {result.total_s:.1f}s (emulator {result.emulator_ready_s:.1f}s, "
         f"deploy {result.deployment.seconds:.1f}s, gateway {result.gateway_ready_s:.1f}s)"
     )
-    out.print(f"endpoint: {result.outputs.api_url}", soft_wrap=True, highlight=False)
+    out.print(_endpoint_line(result.outputs), soft_wrap=True, highlight=False)
+    if result.outputs.functions_python is not None:
+        out.print(result.outputs.functions_python.describe(), soft_wrap=True, highlight=False, markup=False)
     if changes is not None:
         _watch_handlers(changes, lambda: embedded_up(config, gateway=gateway, event_plane=event_plane))
 
@@ -240,7 +244,7 @@ def deploy(
         where,
         config,
         outs,
-        api_url=where.invoke_url(outs["ApiId"], config.stage, outs["ApiUrl"]),
+        api_url=where.invoke_url(outs["ApiId"], config.stage, outs["ApiUrl"]) if "ApiId" in outs else None,
         gateway=target,
         artifacts_bucket=deployment.bootstrap.outputs["ArtifactsBucket"],
     )
@@ -249,7 +253,11 @@ def deploy(
         print_json(outputs.model_dump(mode="json"))
     else:
         console.print(f"[green]deployed[/green] {config.stack_name} to {target} in {deployment.seconds:.1f}s")
-        out.print(f"endpoint: {outputs.api_url}")
+        out.print(_endpoint_line(outputs))
+
+
+def _endpoint_line(outputs: StackOutputs) -> str:
+    return f"endpoint: {outputs.api_url}" if outputs.has_api else str(NoApiError(outputs.stage, outputs.patterns))
 
 
 @app.command()

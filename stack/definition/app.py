@@ -72,13 +72,16 @@ def hookstack_stack(config: HookstackConfig) -> StackDefinition:
     )
     patterns = selected_patterns(config)
     parts = [pattern.parts(config, platform) for pattern in patterns]
+    # API Gateway refuses to deploy a REST API without methods: no route, no API (nor its authorizer).
+    has_api = any(part.routes for part in parts)
     authorizer = _authorizer_function(config)
+    platform_functions = [authorizer] if has_api else []
     return StackDefinition(
         description=f"{config.project} {' + '.join(p.name for p in patterns)} ({config.stage})",
         tables=[t for part in parts for t in part.tables],
         buckets=[b for part in parts for b in part.buckets],
         queues=[q for part in parts for q in part.queues],
-        functions=[authorizer, *(f for part in parts for f in part.functions)],
+        functions=[*platform_functions, *(f for part in parts for f in part.functions)],
         event_source_mappings=[m for part in parts for m in part.event_source_mappings],
         stream_mappings=[m for part in parts for m in part.stream_mappings],
         schedules=[s for part in parts for s in part.schedules],
@@ -86,9 +89,9 @@ def hookstack_stack(config: HookstackConfig) -> StackDefinition:
         subscriptions=[s for part in parts for s in part.subscriptions],
         queue_policies=[p for part in parts for p in part.queue_policies],
         state_machines=[m for part in parts for m in part.state_machines],
-        apis=[_api(config, parts)],
+        apis=[_api(config, parts)] if has_api else [],
         outputs={
-            output_name(authorizer.logical_id): (authorizer.logical_id, "Ref"),
+            **{output_name(f.logical_id): (f.logical_id, "Ref") for f in platform_functions},
             **{name: value for part in parts for name, value in part.outputs.items()},
         },
     )

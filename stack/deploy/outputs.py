@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stack.config import load_config
 from stack.deploy.targets import Target, target_named
-from stack.errors import HookstackError
+from stack.embedded.interpreters import FunctionsPython
+from stack.errors import HookstackError, NoApiError
 from stack.home import hookstack_home
 
 
@@ -18,14 +19,15 @@ class StackOutputs(BaseModel):
     """What a deployed stack exposes to the CLI, load tests and drills: where it runs, and every
     output of its template (``resources``, by output key) for the patterns it deployed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
 
     target: str
     stage: str
     region: str
     stack_name: str
-    api_id: str
-    api_url: str
+    # None when the stage renders no API (no pattern has a route): read them as ``api_id``/``api_url``.
+    deployed_api_id: str | None = Field(None, alias="api_id")
+    deployed_api_url: str | None = Field(None, alias="api_url")
     gateway: str  # "hookstack" (embedded data plane), "ministack", "localstack" or "aws"
     endpoint_url: str | None = None
     profile: str | None = None
@@ -34,6 +36,25 @@ class StackOutputs(BaseModel):
     function_names: dict[str, str]  # short name (``worker``, ``jobs-intake``) → deployed name
     resources: dict[str, str] = {}
     log_dir: Path | None = None
+    # embedded: the interpreter the functions run on (the declared runtime's, or the host's standing in)
+    functions_python: FunctionsPython | None = None
+
+    @property
+    def has_api(self) -> bool:
+        return self.deployed_api_url is not None
+
+    @property
+    def api_id(self) -> str:
+        if self.deployed_api_id is None:
+            raise NoApiError(self.stage, self.patterns)
+        return self.deployed_api_id
+
+    @property
+    def api_url(self) -> str:
+        """The stage's endpoint; a one-line :class:`NoApiError` when the stage has no API."""
+        if self.deployed_api_url is None:
+            raise NoApiError(self.stage, self.patterns)
+        return self.deployed_api_url
 
     def resource(self, key: str, pattern: str) -> str:
         """One output of the stack's template, which ``pattern`` renders."""

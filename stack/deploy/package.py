@@ -1,9 +1,11 @@
 """Build the Lambda artifact: the ``handlers`` package plus its runtime dependencies, zipped.
 
-Two platforms, because a zip carrying compiled wheels only imports on the interpreter it was
+Three platforms, because a zip carrying compiled wheels only imports on the interpreter it was
 built for:
-- ``host``: wheels for the interpreter running hookstack (the embedded emulator runs functions on
-  the host interpreter);
+- ``local``: wheels for a local interpreter of the declared runtime's version on this machine (the
+  embedded target runs functions on it where one is installed: ``stack.embedded.interpreters``);
+- ``host``: wheels for the interpreter running hookstack (the embedded target's stand-in when the
+  declared runtime is not installed);
 - ``lambda``: manylinux wheels for the declared Lambda runtime and architecture (LocalStack, AWS).
 boto3/botocore are not vendored: the Lambda Python runtime provides them.
 """
@@ -17,6 +19,7 @@ import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from platform import machine as host_machine
 
 from stack.errors import HookstackError
 
@@ -30,7 +33,7 @@ PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
 
 @dataclass(frozen=True)
 class Platform:
-    name: str  # "host" or "lambda"
+    name: str  # "local", "host" or "lambda"
     python_version: str  # "3.12"
     architecture: str = "x86_64"
 
@@ -41,6 +44,10 @@ class Platform:
     def pip_flags(self) -> list[str]:
         if self.name == "host":
             return []
+        if self.name == "local":
+            # This machine's platform tags for that CPython version (pip derives the cpXY ABI from
+            # it): the host's pip builds the set, so the interpreter itself needs no pip.
+            return ["--implementation", "cp", "--python-version", self.python_version]
         machine = {"x86_64": "x86_64", "arm64": "aarch64"}[self.architecture]
         abi = "cp" + self.python_version.replace(".", "")
         return [
@@ -59,6 +66,11 @@ class Platform:
 
 def host_platform() -> Platform:
     return Platform("host", f"{sys.version_info.major}.{sys.version_info.minor}")
+
+
+def local_platform(python_version: str) -> Platform:
+    """Wheels for a CPython ``python_version`` ("3.12") interpreter on this machine."""
+    return Platform("local", python_version, host_machine() or "x86_64")
 
 
 def lambda_platform(runtime: str, architecture: str) -> Platform:

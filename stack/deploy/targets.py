@@ -16,7 +16,8 @@ import boto3
 from botocore.config import Config
 
 from stack.config import HookstackConfig
-from stack.deploy.package import Platform, host_platform, lambda_platform
+from stack.deploy.package import Platform, host_platform, lambda_platform, local_platform
+from stack.embedded.interpreters import FunctionsPython
 from stack.errors import HookstackError
 
 DEFAULT_LOCALSTACK_URL = "http://localhost:4566"
@@ -67,9 +68,13 @@ class Target:
 @dataclass
 class EmbeddedTarget(Target):
     name: ClassVar[str] = "embedded"
+    # The interpreter the functions run on (`hookstack up` resolves it once per deploy); None: the host's.
+    functions_python: FunctionsPython | None = None
 
     def artifact_platform(self, config: HookstackConfig) -> Platform:
-        return host_platform()  # the embedded emulator runs functions on the host interpreter
+        if self.functions_python is not None and self.functions_python.declared:
+            return local_platform(self.functions_python.minor)
+        return host_platform()  # the host interpreter stands in for the declared runtime
 
     def check_running(self) -> None:
         from stack.embedded.emulator import Emulator  # local import: only the embedded target needs it

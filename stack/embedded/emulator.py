@@ -29,14 +29,19 @@ STOP_TIMEOUT_S = 10.0
 # Only what MiniStack needs: it passes its whole environment into every function it runs.
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "SYSTEMROOT")
 REQUIRE_PATCHES_ENV = "HOOKSTACK_REQUIRE_MINISTACK_PATCHES"
+# Read by the patch lambda-runtime-interpreter (stack.embedded.ministack.lambda_runtime_patches).
+FUNCTION_RUNTIMES_DIR_ENV = "HOOKSTACK_FUNCTION_RUNTIMES_DIR"
 
 
 def ministack_command(patched: bool = True) -> list[str]:
     return [sys.executable, "-m", "stack.embedded.ministack.server" if patched else "ministack"]
 
 
-def ministack_environment(port: int, host: str, tmp_dir: Path, *, patched: bool = True) -> dict[str, str]:
-    """A minimal environment: MiniStack passes its own into every function it runs."""
+def ministack_environment(
+    port: int, host: str, tmp_dir: Path, *, patched: bool = True, runtimes_dir: Path | None = None
+) -> dict[str, str]:
+    """A minimal environment: MiniStack passes its own into every function it runs. ``runtimes_dir``:
+    where `hookstack up` puts the declared runtimes' interpreters (patch ``lambda-runtime-interpreter``)."""
     env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
     env.update(
         {
@@ -51,6 +56,8 @@ def ministack_environment(port: int, host: str, tmp_dir: Path, *, patched: bool 
     if patched:
         # Load figures are meaningless without the FIFO dedup fix: refuse to run unpatched.
         env[REQUIRE_PATCHES_ENV] = "1"
+    if runtimes_dir is not None:
+        env[FUNCTION_RUNTIMES_DIR_ENV] = str(runtimes_dir)
     return env
 
 
@@ -115,6 +122,8 @@ class Emulator:
         self.state_file = self.dir / "emulator.json"
         self.tmp_dir = self.dir / "tmp"
         self.log_file = self.dir / "ministack.log"
+        # The declared runtimes' interpreters (stack.embedded.interpreters), made per deploy.
+        self.runtimes_dir = self.dir / "runtimes"
 
     def state(self) -> EmulatorState | None:
         if not self.state_file.exists():
@@ -132,7 +141,7 @@ class Emulator:
         self.dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.tmp_dir.mkdir()
-        env = ministack_environment(port, host, self.tmp_dir)
+        env = ministack_environment(port, host, self.tmp_dir, runtimes_dir=self.runtimes_dir)
         started = time.monotonic()
         with open(self.log_file, "wb") as log:
             proc = subprocess.Popen(
@@ -158,6 +167,7 @@ class Emulator:
             stop_group(state.pid)
             self.state_file.unlink()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        shutil.rmtree(self.runtimes_dir, ignore_errors=True)
         return state is not None
 
 

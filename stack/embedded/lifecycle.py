@@ -15,8 +15,9 @@ from stack.deploy.outputs import StackOutputs, outputs_path, save_outputs
 from stack.deploy.targets import EmbeddedTarget, Target
 from stack.embedded import function_logs
 from stack.embedded.emulator import Emulator, port_is_free
+from stack.embedded.interpreters import FunctionsPython, prepare_runtime_dir, resolve
 from stack.embedded.processes import pid_alive, stop_group
-from stack.errors import HookstackError
+from stack.errors import HookstackError, NoApiError
 from stack.home import build_dir, hookstack_home
 
 GATEWAYS = ("hookstack", "ministack")
@@ -40,18 +41,19 @@ def outputs_from_stack(
     config: HookstackConfig,
     outs: dict[str, str],
     *,
-    api_url: str,
+    api_url: str | None,
     gateway: str,
     artifacts_bucket: str,
     log_dir: Path | None = None,
+    functions_python: FunctionsPython | None = None,
 ) -> StackOutputs:
     return StackOutputs(
         target=target.name,
         stage=config.stage,
         region=target.region,
         stack_name=config.stack_name,
-        api_id=outs["ApiId"],
-        api_url=api_url.rstrip("/"),
+        api_id=outs.get("ApiId"),  # none: the stage has no API (no pattern has a route)
+        api_url=api_url.rstrip("/") if api_url is not None else None,
         gateway=gateway,
         endpoint_url=target.endpoint_url,
         profile=target.profile,
@@ -60,7 +62,16 @@ def outputs_from_stack(
         function_names=function_names(outs),
         resources=outs,
         log_dir=log_dir,
+        functions_python=functions_python,
     )
+
+
+def functions_python_for(config: HookstackConfig, runtimes_dir: Path) -> FunctionsPython:
+    """The interpreter this deploy's functions run on (resolved once per deploy), with its runtime
+    directory made for hookstack's environments and MiniStack's executor alike."""
+    from stack.embedded.gateway.environment import RUNTIME_PROVIDED_PACKAGES
+
+    return prepare_runtime_dir(resolve(config.runtime), runtimes_dir, RUNTIME_PROVIDED_PACKAGES)
 
 
 def dropped_patterns(config: HookstackConfig) -> list[str]:
@@ -85,6 +96,7 @@ def _start_gateway(
     home: Path,
     port: int = 0,
     event_plane: str = "hookstack",
+    python: str | None = None,
 ) -> tuple[str, float]:
     from stack.embedded import gateway  # the embedded data plane; imported only when it is used
 
@@ -101,6 +113,7 @@ def _start_gateway(
         region=config.region,
         port=port,
         exit_with_parent=False,
+        python=python,
     )
     _gateway_state_file(home, config.stage).write_text(
         json.dumps({"pid": process.pid, "url": process.url, "port": process.port})
@@ -189,8 +202,11 @@ def up(
     if running is None:  # a new session: the last one's function logs move aside, kept for one more
         function_logs.rotate(home, config.stage)
     state = running or emulator.start(port=port)
-    target = EmbeddedTarget(region=config.region, endpoint_url=state.endpoint_url)
     try:
+        functions_python = functions_python_for(config, emulator.runtimes_dir)
+        target = EmbeddedTarget(
+            region=config.region, endpoint_url=state.endpoint_url, functions_python=functions_python
+        )
         deployment = deploy(target, config, build_dir(), progress)
         outs = deployment.app.outputs
         # The data plane reads the deployed API and code at start: restart it to serve this deploy.
@@ -199,13 +215,26 @@ def up(
             _hand_mappings_to_emulator(target, config)
         gateway_s = 0.0
         log_dir = None
-        if gateway == "hookstack":
+        api_url: str | None = None
+        if "ApiId" not in outs:
+            # The gateway serves an API and hosts the event plane: with no API the emulator polls.
+            progress(f"{NoApiError(config.stage, config.patterns)}: no gateway started, the emulator polls its queues")
+            if event_plane == "hookstack":
+                _hand_mappings_to_emulator(target, config)
+            gateway, event_plane = "ministack", "ministack"
+        elif gateway == "hookstack":
             verb = "restarting" if previous_port else "starting"
             progress(f"{verb} the hookstack gateway" + (f" on port {serve_port}" if serve_port else ""))
             if serve_port:
                 _check_gateway_port_free(serve_port)  # the old one has gone: anyone else holding it is not ours
             api_url, gateway_s = _start_gateway(
-                state.endpoint_url, outs["ApiId"], config, home, port=serve_port, event_plane=event_plane
+                state.endpoint_url,
+                outs["ApiId"],
+                config,
+                home,
+                port=serve_port,
+                event_plane=event_plane,
+                python=functions_python.runtime_python,
             )
             log_dir = _log_dir(home, config.stage)
         else:
@@ -225,6 +254,7 @@ def up(
         gateway=gateway,
         artifacts_bucket=deployment.bootstrap.outputs["ArtifactsBucket"],
         log_dir=log_dir,
+        functions_python=functions_python,
     )
     save_outputs(outputs)
     emulator_s = 0.0 if running else state.ready_seconds

@@ -7,7 +7,9 @@ children (Lambda workers, environments, Locust workers) go with it and nothing i
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -25,6 +27,7 @@ TERMINATE: Escalation = ((signal.SIGTERM, 10.0), (signal.SIGKILL, 2.0))
 INTERRUPT: Escalation = ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0))
 KILL: Escalation = ((signal.SIGKILL, 5.0),)
 READY_POLL_S = 0.05
+PARENT_CHECK_INTERVAL_S = 1.0
 
 T = TypeVar("T")
 
@@ -92,6 +95,17 @@ def write_json_atomically(path: Path, payload: object) -> None:
     staging = path.with_name(f".{path.name}.{os.getpid()}")
     staging.write_text(json.dumps(payload))
     staging.replace(path)
+
+
+async def watch_parent(stop: asyncio.Event, log: logging.Logger) -> None:
+    """Set ``stop`` once this process's parent has gone (it is re-parented): a child server exits
+    when its parent dies, so a test, drill or CLI killed without stopping it leaves nothing running."""
+    parent = os.getppid()
+    while not stop.is_set():
+        await asyncio.sleep(PARENT_CHECK_INTERVAL_S)
+        if os.getppid() != parent:
+            log.warning("parent process %d went away", parent)
+            stop.set()
 
 
 def read_ready_file(path: Path, pid: int) -> dict[str, Any] | None:

@@ -12,7 +12,8 @@ import itertools
 import json
 import uuid
 import zipfile
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -31,6 +32,12 @@ def error_code(exc: ClientError) -> str:
     return code.removeprefix(_QUERY_PREFIX)
 
 
+class SuiteResource(Protocol):
+    """Something several checks share (the fidelity stack), made once and removed when the suite ends."""
+
+    def close(self) -> list[str]: ...
+
+
 class Probe:
     """Clients of one target plus the resources the current check made there."""
 
@@ -43,6 +50,8 @@ class Probe:
         self._serial = itertools.count(1)
         self._queues: list[str] = []
         self._functions: list[str] = []
+        # Made once for the suite; a failure to make one is kept, so later checks fail at once.
+        self._shared: dict[str, SuiteResource | Exception] = {}
 
     def client(self, service: str) -> Any:
         return self._session.client(service, endpoint_url=self._endpoint_url, config=PROBE_CLIENT_CONFIG)
@@ -146,6 +155,38 @@ class Probe:
         response = self.client("lambda").invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
         payload = response["Payload"].read()
         return response.get("FunctionError"), json.loads(payload) if payload else None
+
+    # ── shared by several checks ─────────────────────────────────────────────
+
+    @property
+    def session(self) -> Any:
+        return self._session
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self._endpoint_url
+
+    def shared(self, key: str, make: Callable[[], SuiteResource]) -> Any:
+        """The suite's one ``key`` resource, made on first use; closed by :meth:`close`."""
+        known = self._shared.get(key)
+        if known is None:
+            try:
+                known = self._shared[key] = make()
+            except Exception as exc:
+                self._shared[key] = exc
+                raise
+        if isinstance(known, Exception):
+            raise known
+        return known
+
+    def close(self) -> list[str]:
+        """Remove what the suite shared; what could not be removed."""
+        left: list[str] = []
+        for resource in self._shared.values():
+            if not isinstance(resource, Exception):
+                left += resource.close()
+        self._shared.clear()
+        return left
 
     # ── clean-up ─────────────────────────────────────────────────────────────
 

@@ -17,4 +17,6 @@ def fidelity_section_html(report: dict[str, Any] | None) -> str:
     table = (
         f"<table><tr><th>divergence</th><th>what differs</th><th>why it stays</th></tr>{rows}</table>" if rows else ""
     )
-    return f"<h2>Fidelity ({escape(report['target'])})</h2><p class='note'>{escape(report['note'])}.</p>{table}"
+    python = report.get("functions_python")
+    ran_on = f"<p class='note'>{escape(python['line'])}.</p>" if python else ""
+    return f"<h2>Fidelity ({escape(report['target'])})</h2><p class='note'>{escape(report['note'])}.</p>{ran_on}{table}"

@@ -8,11 +8,18 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stack.fidelity import lambda_errors, sqs_fifo
+from stack.errors import HookstackError
+from stack.fidelity import api_limits, authorizer, event_source_mapping, lambda_errors, sqs_fifo
 from stack.fidelity.behaviour import AREAS, Behaviour, Differs, NotSupportedHere, Outcome, Verdict
 from stack.fidelity.probe import Probe
 
-ALL_BEHAVIOURS: tuple[Behaviour, ...] = (*sqs_fifo.BEHAVIOURS, *lambda_errors.BEHAVIOURS)
+ALL_BEHAVIOURS: tuple[Behaviour, ...] = (
+    *sqs_fifo.BEHAVIOURS,
+    *event_source_mapping.BEHAVIOURS,
+    *authorizer.BEHAVIOURS,
+    *api_limits.BEHAVIOURS,
+    *lambda_errors.BEHAVIOURS,
+)
 # The whole suite on the embedded target takes well under this; past it, the rest is skipped
 # (reported as such) so `hookstack fidelity` always ends.
 DEFAULT_BUDGET_S = 100.0
@@ -30,6 +37,7 @@ class AreaScore:
 class SuiteReport:
     target: str
     outcomes: tuple[Outcome, ...]
+    left_behind: tuple[str, ...] = ()  # what the suite's shared resources left on the target
 
     def scores(self) -> list[AreaScore]:
         scores = []
@@ -59,8 +67,10 @@ def run_one(behaviour: Behaviour, probe: Probe) -> Outcome:
         verdict, how = Verdict.DIFFERS, str(exc)
     except NotSupportedHere as exc:
         verdict, how = Verdict.SKIPPED, str(exc)
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, OSError) as exc:
         verdict, how = Verdict.ERROR, f"{type(exc).__name__}: {exc}"
+    except HookstackError as exc:  # the fidelity stack could not be deployed or served
+        verdict, how = Verdict.ERROR, str(exc)
     finally:
         left = probe.clean_up()
     if left:
@@ -77,12 +87,17 @@ def run_suite(
     """Run each behaviour in turn; once ``budget_s`` is spent the rest are reported skipped."""
     deadline = time.monotonic() + budget_s
     outcomes = []
-    for behaviour in behaviours:
-        if time.monotonic() >= deadline:
-            outcome = Outcome(behaviour, Verdict.SKIPPED, f"not run: the suite's {budget_s:g} s budget was spent", 0.0)
-        else:
-            outcome = run_one(behaviour, probe)
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
-    return SuiteReport(probe.target, tuple(outcomes))
+    try:
+        for behaviour in behaviours:
+            if time.monotonic() >= deadline:
+                outcome = Outcome(
+                    behaviour, Verdict.SKIPPED, f"not run: the suite's {budget_s:g} s budget was spent", 0.0
+                )
+            else:
+                outcome = run_one(behaviour, probe)
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+    finally:
+        left = probe.close()  # the fidelity stack, when a check deployed it
+    return SuiteReport(probe.target, tuple(outcomes), tuple(left))

@@ -303,7 +303,7 @@ def read_frame(
     return build_frame(
         stage=outputs.stage,
         target=outputs.target,
-        api_url=outputs.api_url,
+        api_url=outputs.api_url if outputs.has_api else "no API (no pattern of the stage has a route)",
         function_names=outputs.function_names,
         queues=depths,
         stats=stats,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -242,3 +242,20 @@ def most_in_any_window(records: list[TrickleRecord], window_s: float = 1.0) -> i
             start += 1
         most = max(most, end - start + 1)
     return most
+
+
+def out_of_order(
+    groups: Mapping[str, list[TrickleRecord]], written_at: Callable[[TrickleRecord], float]
+) -> dict[str, int]:
+    """Per group (only those with any), the records accepted behind a later-written one of their
+    group: ``written_at`` gives a record's place in its group's write order (e.g. the item's
+    ``n``), each group's records are in order of acceptance (``TrickleRecords.by_group``)."""
+    behind: dict[str, int] = {}
+    for group, records in groups.items():
+        latest: float | None = None
+        for record in records:
+            position = written_at(record)
+            if latest is not None and position < latest:
+                behind[group] = behind.get(group, 0) + 1
+            latest = position if latest is None else max(latest, position)
+    return behind

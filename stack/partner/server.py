@@ -26,7 +26,7 @@ from stack.embedded.gateway.http_server import (
     HttpServerProtocol,
     error_response,
 )
-from stack.embedded.processes import write_json_atomically
+from stack.embedded.processes import watch_parent, write_json_atomically
 from stack.errors import HookstackError
 from stack.partner.accounting import Accounting
 from stack.partner.answers import Refused, json_object, json_response
@@ -41,7 +41,6 @@ log = logging.getLogger("stack.partner")
 HOST = "127.0.0.1"
 CONTROL = "_partner"
 MAX_BODY_BYTES = 10 * 1024 * 1024
-PARENT_CHECK_INTERVAL_S = 1.0
 
 
 class PartnerStartError(HookstackError):
@@ -258,7 +257,7 @@ async def serve(
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    watcher = loop.create_task(_watch_parent(stop)) if options.exit_with_parent else None
+    watcher = loop.create_task(watch_parent(stop, log)) if options.exit_with_parent else None
     if options.ready_file is not None:
         write_json_atomically(options.ready_file, {"url": url, "port": port, "pid": os.getpid()})
     log.info("partner simulator listening at %s", url)
@@ -276,16 +275,6 @@ async def serve(
         if options.ready_file is not None:
             with contextlib.suppress(FileNotFoundError):
                 options.ready_file.unlink()
-
-
-async def _watch_parent(stop: asyncio.Event) -> None:
-    # A test or drill that dies without stopping its partner must not leave it running.
-    parent = os.getppid()
-    while not stop.is_set():
-        await asyncio.sleep(PARENT_CHECK_INTERVAL_S)
-        if os.getppid() != parent:
-            log.warning("parent process %d went away", parent)
-            stop.set()
 
 
 def run(

@@ -16,7 +16,7 @@ from stack.definition.app import hookstack_stack
 from tests.architecture.layers import REPO_ROOT, imports_of
 
 VARIABLE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$")
-READERS = {"get", "getenv", "_required", "_integer"}  # env.get / os.getenv / the settings helpers
+READERS = {"get", "getenv", "required", "integer"}  # env.get / os.getenv / the settings helpers
 # What Powertools reads for the classes the handlers use (constants from Powertools itself).
 POWERTOOLS_READS = {"Logger": {powertools.SERVICE_NAME_ENV, powertools.POWERTOOLS_LOG_LEVEL_ENV}}
 # The platform's own variables (credentials, region, endpoint, runtime) are no part of the contract.

@@ -50,5 +50,10 @@ def test_cli_json_on_the_running_stage(embedded_stack: StackOutputs) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["target"] == "embedded"
-    assert [o["verdict"] for o in report["outcomes"]] == ["holds"]
+    # The error shape of a direct invoke, and the 502 of a raising function behind the fidelity stack's API.
+    assert {o["id"]: o["verdict"] for o in report["outcomes"]} == {
+        "lambda-error-type-is-exception-class": "holds",
+        "api-lambda-error-502": "holds",
+    }
+    assert report["left_behind"] == []
     assert {d["id"] for d in report["divergences"]} >= {"lambda-errors-non-python"}

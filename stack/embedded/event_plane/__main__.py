@@ -38,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[EventPlaneOptions, Path, 
     parser.add_argument("--ready-file", required=True, type=Path)
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--host-site-packages", action="store_true")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter functions run on")
     parser.add_argument("--exit-with-parent", action="store_true", help="stop when the starting process goes away")
     args = parser.parse_args(argv)
     options = EventPlaneOptions(
@@ -48,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[EventPlaneOptions, Path, 
         state_dir=args.state_dir,
         stats_file=args.state_dir / STATS_FILE_NAME,
         host_site_packages=args.host_site_packages,
+        python=args.python,
     )
     return options, args.ready_file, args.exit_with_parent
 

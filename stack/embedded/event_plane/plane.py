@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class EventPlaneOptions:
     state_dir: Path
     stats_file: Path
     host_site_packages: bool = False
+    python: str = sys.executable  # the interpreter functions run on (stack.embedded.interpreters)
 
 
 def aws_clients(endpoint_url: str, region: str, max_connections: int = 10) -> dict[str, Any]:
@@ -90,6 +92,7 @@ class EventPlane:
             region=options.region,
             state_dir=options.state_dir,
             runtime_libs=runtime_libs,
+            python=options.python,
         )
         by_function: dict[str, list[QueueMapping]] = {}
         for mapping in mappings:

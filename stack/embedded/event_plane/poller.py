@@ -117,7 +117,7 @@ class QueuePoller:
                 continue
             # A full batch means more is waiting: one more receiver. A partial one took all there
             # was to take (on FIFO, what no batch in flight holds): another would find nothing, and
-            # each receive costs the emulator a pass over the whole queue.
+            # each receive is a call on the emulator's one core.
             if (
                 len(messages) >= self.settings.batch_size
                 and self.receivers < self.concurrency_limit

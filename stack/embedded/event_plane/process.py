@@ -52,6 +52,7 @@ def launch(
     region: str = "us-east-1",
     timeout_s: float = 60.0,
     host_site_packages: bool = False,
+    python: str | None = None,
 ) -> EventPlaneProcess:
     """Start ``python -m stack.embedded.event_plane`` and wait until it polls every mapping.
 
@@ -78,6 +79,8 @@ def launch(
     ]
     if host_site_packages:
         command.append("--host-site-packages")
+    if python is not None:
+        command += ["--python", python]  # the interpreter functions run on
     process = start_module("stack.embedded.event_plane", command, log_path)
     try:
         ready = wait_ready(process, lambda: read_ready_file(ready_file, process.pid), timeout_s, escalation=KILL)

@@ -2,7 +2,7 @@
 
     python -m stack.embedded.gateway --endpoint-url URL --rest-api-id ID --stage STAGE \
         --log-dir DIR --ready-file PATH [--host 127.0.0.1] [--port 0] [--region us-east-1] \
-        [--state-dir DIR] [--host-site-packages] [--exit-with-parent] [--stack-name NAME] \
+        [--state-dir DIR] [--host-site-packages] [--exit-with-parent] [--stack-name NAME] [--python PATH] \
         [HTTP limits: --header-timeout S, --max-connections N, ... (see --help)]
 
 Writes ``{"url", "port", "pid"}`` to the ready file once listening; SIGTERM stops it and
@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> GatewayOptions:
     )
     parser.add_argument("--exit-with-parent", action="store_true", help="stop when the starting process goes away")
     parser.add_argument("--stack-name", help="also serve this stack's SQS event source mappings (the event plane)")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter functions run on (default: this one)")
     defaults = HttpLimits()
     limits = parser.add_argument_group("HTTP limits (docs/gateway.md)")
     for option, name, kind, help_text in (
@@ -79,6 +80,7 @@ def parse_args(argv: list[str] | None = None) -> GatewayOptions:
         exit_with_parent=args.exit_with_parent,
         http_limits=http_limits,
         stack_name=args.stack_name,
+        python=args.python,
     )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from stack.embedded.gateway import runtime
 from stack.embedded.gateway.definition import FunctionSpec
+from stack.embedded.interpreters import link_packages
 
 RUNTIME_SCRIPT = Path(runtime.__file__).resolve()
 _HEADER = runtime.FRAME_HEADER
@@ -53,29 +54,14 @@ class LaunchSettings:
     endpoint_url: str
     region: str
     state_dir: Path
-    runtime_libs: Path | None  # None: the host interpreter's site-packages stay visible
-    python: str = sys.executable
+    runtime_libs: Path | None  # None: the interpreter's own site-packages stay visible
+    python: str = sys.executable  # what the functions run on (`--python`: the declared runtime's)
 
 
 def prepare_runtime_libs(state_dir: Path) -> Path:
-    """A directory holding only what the Lambda Python runtime provides (links into this interpreter's packages)."""
-    import importlib.util
-
-    libs = state_dir / "runtime-libs"
-    libs.mkdir(parents=True, exist_ok=True)
-    for name in RUNTIME_PROVIDED_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise RuntimeError(f"package {name!r}, provided by the Lambda Python runtime, is not installed")
-        origin = Path(spec.origin)
-        source = origin.parent if origin.name == "__init__.py" else origin
-        link = libs / source.name
-        if link.is_symlink() and link.resolve() == source.resolve():
-            continue
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(source)
-    return libs
+    """A directory holding only what the Lambda Python runtime provides (links into this interpreter's
+    packages: pure Python, so they import on a functions interpreter of another version too)."""
+    return link_packages(RUNTIME_PROVIDED_PACKAGES, state_dir / "runtime-libs")
 
 
 def function_environment(function: FunctionSpec, settings: LaunchSettings, log_stream: str) -> dict[str, str]:

@@ -114,6 +114,7 @@ def launch(
     timeout_s: float = 60.0,
     host_site_packages: bool = False,
     exit_with_parent: bool = False,
+    python: str | None = None,
 ) -> GatewayProcess:
     """Start ``python -m stack.embedded.gateway`` for ``rest_api_id``/``stage`` and wait until it listens.
 
@@ -157,6 +158,8 @@ def launch(
         command.append("--host-site-packages")
     if exit_with_parent:
         command.append("--exit-with-parent")
+    if python is not None:
+        command += ["--python", python]
     process = start_module("stack.embedded.gateway", command, log_path)
     try:
         ready = wait_ready(process, lambda: read_ready_file(ready_file, process.pid), timeout_s, escalation=KILL)

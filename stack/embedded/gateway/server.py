@@ -19,11 +19,10 @@ from stack.embedded.gateway.environment import LaunchSettings, prepare_runtime_l
 from stack.embedded.gateway.gateway import Gateway
 from stack.embedded.gateway.http_server import ConnectionLimiter, HttpLimits, HttpServerProtocol
 from stack.embedded.gateway.pool import FunctionPool
-from stack.embedded.processes import write_json_atomically
+from stack.embedded.interpreters import probe
+from stack.embedded.processes import watch_parent, write_json_atomically
 
 log = logging.getLogger("stack.embedded.gateway")
-
-PARENT_CHECK_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +41,7 @@ class GatewayOptions:
     http_limits: HttpLimits = HttpLimits()  # timeouts, connection cap, head limits (docs/gateway.md)
     # Also serve this stack's SQS event source mappings (hookstack's event plane, a child process).
     stack_name: str | None = None
+    python: str = sys.executable  # the interpreter functions run on (stack.embedded.interpreters)
 
 
 def open_function_log(log_dir: Path, function_name: str) -> int:
@@ -62,6 +62,7 @@ async def serve(options: GatewayOptions) -> None:
         region=options.region,
         state_dir=options.state_dir,
         runtime_libs=runtime_libs,
+        python=options.python,
     )
     log_fds: dict[str, int] = {}
     pools: dict[str, FunctionPool] = {}
@@ -95,7 +96,7 @@ async def serve(options: GatewayOptions) -> None:
         for verb, method in resource.methods.items():
             auth = f" (authorizer {api.authorizers[method.authorizer_id].name})" if method.authorizer_id else ""
             log.info("route %s %s -> %s%s", verb, resource.path, method.function_name, auth)
-    host_runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    functions_runtime = await loop.run_in_executor(None, _runtime_of, options.python)
     for label, pool in pools.items():
         log.info(
             "function %s: pool of %d, timeout %.0f s, code %s",
@@ -104,21 +105,20 @@ async def serve(options: GatewayOptions) -> None:
             pool.function.timeout_s,
             pool.function.code_dir,
         )
-        if pool.function.runtime != host_runtime:
+        if pool.function.runtime != functions_runtime:
             log.warning(
-                "function %s declares %s but runs on this interpreter (%s): compiled packages in its zip "
-                "must be built for %s",
+                "function %s declares %s but runs on %s (%s): compiled packages in its zip must be built for it",
                 label,
                 pool.function.runtime,
-                host_runtime,
-                host_runtime,
+                options.python,
+                functions_runtime,
             )
     log.info("serving REST API %s stage %s at %s", api.id, options.stage, url)
 
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    watcher = loop.create_task(_watch_parent(stop)) if options.exit_with_parent else None
+    watcher = loop.create_task(watch_parent(stop, log)) if options.exit_with_parent else None
     write_json_atomically(options.ready_file, {"url": url, "port": port, "pid": os.getpid()})
     try:
         await stop.wait()
@@ -145,18 +145,18 @@ def _start_event_plane(options: GatewayOptions) -> EventPlaneProcess:
         options.state_dir / "event-plane",
         region=options.region,
         host_site_packages=options.host_site_packages,
+        python=options.python,
     )
     log.info("event plane (pid %d) polls %s", plane.pid, ", ".join(plane.mappings) or "no SQS mapping")
     return plane
 
 
-async def _watch_parent(stop: asyncio.Event) -> None:
-    parent = os.getppid()
-    while not stop.is_set():
-        await asyncio.sleep(PARENT_CHECK_INTERVAL_S)
-        if os.getppid() != parent:
-            log.warning("parent process %d went away", parent)
-            stop.set()
+def _runtime_of(python: str) -> str:
+    """``python3.12`` for the interpreter ``python`` (this one's without running it)."""
+    if python == sys.executable:
+        return f"python{sys.version_info.major}.{sys.version_info.minor}"
+    answer = probe(python)
+    return answer if isinstance(answer, str) else "python" + ".".join(answer[0].split(".")[:2])
 
 
 def run(options: GatewayOptions) -> None:

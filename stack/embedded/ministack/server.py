@@ -22,6 +22,7 @@ import sys
 
 from stack.embedded.emulator import REQUIRE_PATCHES_ENV
 from stack.embedded.ministack.apigateway_patches import apply_request_validator_patch
+from stack.embedded.ministack.lambda_runtime_patches import apply_runtime_interpreter_patch
 from stack.embedded.ministack.patches import apply_patches
 from stack.embedded.ministack.stepfunctions_patches import apply_stepfunctions_patches
 from stack.embedded.ministack.streams_patches import apply_stream_failures_patch
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     outcomes = [
         *apply_patches(),
         apply_request_validator_patch(),
+        apply_runtime_interpreter_patch(),
         apply_stream_failures_patch(),
         *apply_stepfunctions_patches(),
     ]

@@ -56,9 +56,9 @@ def test_a_failed_run_reads_in_the_summary_table_and_the_report(tmp_path):
     from chaos.callback_outage import counts
     from chaos.callback_reconcile import CallbackReconciliation
     from chaos.cli import drill_summary_table
-    from chaos.consumer_fleet import ConsumerFleet
     from chaos.report import render_html
     from chaos.runner import DrillResult
+    from stack.jobs_consumer.fleet import ConsumerFleet
 
     reconciliation = CallbackReconciliation(submitted=8, accepted=8, completed=8, delivered=4, missing=4)
     reconciliation.dead_lettered = reconciliation.replayed = 4

@@ -16,7 +16,7 @@ finally:
     if not _already:
         os.environ.pop("LOCUST_SKIP_MONKEY_PATCH", None)
 
-from loadtests.model.params import LoadParams, default_pool_users, lead_seconds, parse_duration  # noqa: E402 - after the Locust import above, which needs its guard first
+from loadtests.model.params import SCENARIOS, LoadParams, default_pool_users, lead_seconds, parse_duration  # noqa: E402 - after the Locust import above, which needs its guard first
 from loadtests.model.schedule import planned_arrivals  # noqa: E402 - after the Locust import above, which needs its guard first
 
 
@@ -31,7 +31,8 @@ def ticks(shape: ArrivalShape, times: list[float], finished: bool = False) -> li
 
 
 def test_every_scenario_has_a_shape():
-    assert set(SHAPES) == {"steady", "flash-sale", "black-friday", "retry-storm", "partner-jobs"}
+    assert set(SHAPES) == set(SCENARIOS)
+    assert {"steady", "flash-sale", "black-friday", "retry-storm", "partner-jobs", "invoice-batch"} <= set(SHAPES)
 
 
 def test_steady_open_model_keeps_one_pool_then_ends_when_drained():

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from stack.fidelity.behaviour import AREAS
-from stack.fidelity.divergences import CATALOGUE, DIVERGENCE_AREAS, Divergence, divergences_bearing_on
+from stack.fidelity.divergences import (
+    CATALOGUE,
+    DECLARED_INTERPRETER,
+    DIVERGENCE_AREAS,
+    HOST_INTERPRETER,
+    Divergence,
+    divergences_bearing_on,
+)
 from stack.fidelity.suite import ALL_BEHAVIOURS
 
 DOC = Path(__file__).parents[3] / "docs" / "emulator-fidelity.md"
@@ -46,6 +53,11 @@ def test_bearing_on_areas():
     assert set(sqs) < set(both)
     assert divergences_bearing_on(set()) == []
     assert [d.id for d in divergences_bearing_on(set(DIVERGENCE_AREAS))] == [d.id for d in CATALOGUE]
+    # Per interpreter: the entries for either, and those for that one; none is for both.
+    on_host = divergences_bearing_on({"lambda-runtime"}, HOST_INTERPRETER)
+    on_declared = divergences_bearing_on({"lambda-runtime"}, DECLARED_INTERPRETER)
+    assert {d.interpreter for d in on_host} == {None, HOST_INTERPRETER}
+    assert {d.interpreter for d in on_declared} == {None, DECLARED_INTERPRETER}
     with pytest.raises(ValueError, match="unknown areas"):
         divergences_bearing_on({"nope"})
 

@@ -27,6 +27,9 @@ class FakeProbe:
         self.cleaned += 1
         return []
 
+    def close(self) -> list[str]:
+        return []
+
 
 def _behaviour(id: str, check: Any) -> Behaviour:
     return Behaviour(id, "sqs-fifo", "statement", "source", check)

@@ -37,11 +37,14 @@ def test_selection_order_does_not_change_the_template():
     assert [p.name for p in selected_patterns(HookstackConfig(patterns=names[::-1]))] == names
 
 
+ROUTELESS = {"notifications", "cdc"}  # alone, a stage with these has no API (test_no_api_stage.py)
+
+
 def test_every_pattern_contributes_its_functions_outputs_and_routes_to_one_api():
     for name in PATTERN_NAMES:
         template = render_template(hookstack_stack(HookstackConfig(patterns=[name])))
         apis = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
-        assert len(apis) == 1
+        assert len(apis) == (0 if name in ROUTELESS else 1), name
         functions = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"]
         assert {f"{f}Name" for f in functions} <= set(template["Outputs"]), name
 

@@ -75,6 +75,32 @@ def test_free_port_can_be_bound():
         sock.bind(("127.0.0.1", port))
 
 
+def test_a_child_server_stops_when_its_parent_dies(tmp_path):
+    stopped = tmp_path / "stopped"
+    # The grandchild watches its parent (bounded: a broken watch ends the test, not a stray process).
+    grandchild = (
+        "import asyncio, logging, sys; from pathlib import Path; from stack.embedded.processes import watch_parent\n"
+        "async def main():\n"
+        "    stop = asyncio.Event()\n"
+        "    watch = asyncio.create_task(watch_parent(stop, logging.getLogger('test')))\n"
+        "    await asyncio.sleep(0)\n"
+        "    print('watching', flush=True)\n"
+        "    await asyncio.wait_for(watch, 10)\n"
+        f"    Path({str(stopped)!r}).write_text('stopped' if stop.is_set() else 'not set')\n"
+        "asyncio.run(main())\n"
+    )
+    parent = (
+        "import subprocess, sys\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {grandchild!r}], stdout=subprocess.PIPE, text=True)\n"
+        "child.stdout.readline()\n"
+    )
+    subprocess.run([sys.executable, "-c", parent], check=True, timeout=30)
+    deadline = time.monotonic() + 8
+    while not stopped.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stopped.read_text() == "stopped"
+
+
 def test_gateway_stats_are_read_from_any_url_of_the_gateway():
     from stack.embedded.gateway.gateway import STATS_PATH
     from stack.embedded.gateway.process import read_stats

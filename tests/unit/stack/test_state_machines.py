@@ -188,9 +188,9 @@ def test_every_step_reserves_the_configured_width_and_retries_its_throttles_firs
     throttle = {
         "ErrorEquals": ["Lambda.TooManyRequestsException"],
         "IntervalSeconds": 1,
-        "MaxAttempts": 10,
+        "MaxAttempts": 20,
         "BackoffRate": 2.0,
-        "MaxDelaySeconds": 10,
+        "MaxDelaySeconds": 20,
         "JitterStrategy": "FULL",
     }
     for task in tasks:
