@@ -2,7 +2,9 @@
 
 - One invocation in flight per environment.
 - Environments start lazily (cold start) when an invocation finds none idle, up to the
-  pool size: the function's reserved concurrency, else CPU count + 2.
+  pool size: the function's reserved concurrency, else a limit from the function's measured wait
+  share (CPU count + 2 for a function that computes, up to 16 for one that mostly waits on I/O:
+  :mod:`.pool_sizing`).
 - Invocations beyond the pool wait, first come first served (a burst shows as latency).
 - A function timeout kills the environment; a crash ends it; an init failure fails the
   invocation waiting longest. A replacement starts when invocations are waiting.
@@ -21,12 +23,14 @@ from typing import Any
 from stack.embedded.gateway import runtime
 from stack.embedded.gateway.definition import FunctionSpec
 from stack.embedded.gateway.environment import EnvironmentExited, ExecutionEnvironment, InitFailed, LaunchSettings
+from stack.embedded.gateway.pool_sizing import WaitShareSizer, cpu_bound_pool_size
 
 INIT_SAMPLES_KEPT = 1000
 
 
 def default_pool_size() -> int:
-    return (os.cpu_count() or 1) + 2
+    """The size before any invocation was measured (see :class:`WaitShareSizer` for after)."""
+    return cpu_bound_pool_size()
 
 
 class FailureKind(enum.StrEnum):
@@ -123,10 +127,13 @@ class FunctionPool:
         self.function = function
         self.settings = settings
         self.log_fd = log_fd
-        if size is None:
-            size = function.reserved_concurrency if function.reserved_concurrency is not None else default_pool_size()
-        self.size = size
-        self.stats = PoolStats(pool_size=size)
+        # Reserved concurrency (or an explicit size) fixes the pool; otherwise it follows the
+        # function's measured wait share.
+        if size is None and function.reserved_concurrency is not None:
+            size = function.reserved_concurrency
+        self._fixed_size = size
+        self._sizer = WaitShareSizer() if size is None else None
+        self.stats = PoolStats(pool_size=self.size)
         self._idle: list[ExecutionEnvironment] = []
         self._queue: deque[Invocation] = deque()
         self._environments: set[ExecutionEnvironment] = set()
@@ -171,6 +178,14 @@ class FunctionPool:
         return invocation
 
     @property
+    def size(self) -> int:
+        """The most environments the pool may run now."""
+        if self._sizer is not None:
+            return self._sizer.limit()
+        assert self._fixed_size is not None
+        return self._fixed_size
+
+    @property
     def live(self) -> int:
         return len(self._environments) + self._starting
 
@@ -178,6 +193,7 @@ class FunctionPool:
         s = self.stats
         return {
             "pool_size": self.size,
+            "wait_share": None if self._sizer is None or (w := self._sizer.wait_share) is None else round(w, 3),
             "environments": self.live,
             "idle": len(self._idle),
             "busy": sum(1 for e in self._environments if e.current is not None),
@@ -303,16 +319,26 @@ class FunctionPool:
         ok = bool(message.get("ok"))
         if not ok:
             self.stats.errors += 1
+        duration_ms = float(message.get("duration_ms") or 0.0)
         invocation._finish(
             InvocationResult(
                 ok=ok,
                 payload=message.get("payload"),
                 error=message.get("error"),
-                duration_ms=float(message.get("duration_ms") or 0.0),
+                duration_ms=duration_ms,
                 init_ms=environment.init_ms if invocation.cold else None,
             )
         )
+        if self._sizer is not None:
+            cpu_ms, cpu_wait_ms = message.get("cpu_ms"), message.get("cpu_wait_ms")
+            self._sizer.record(
+                duration_ms,
+                float(cpu_ms) if isinstance(cpu_ms, int | float) else None,
+                float(cpu_wait_ms) if isinstance(cpu_wait_ms, int | float) else None,
+            )
         self._available(environment)
+        if self._sizer is not None:
+            self._replace_if_waiting()  # the limit may have grown while invocations wait
 
     def _on_timeout(self, environment: ExecutionEnvironment, invocation: Invocation) -> None:
         if environment.current is not invocation:

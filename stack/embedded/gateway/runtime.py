@@ -12,7 +12,9 @@ concurrent environments appending to the same file do not tear.
 
 Messages, environment → gateway: ``ready`` (init done, ``init_ms``), ``init_error``
 (``errorType``, ``errorMessage``), ``result`` (``id``, ``ok``, ``payload`` or ``error``,
-``duration_ms``). Gateway → environment: ``invoke`` (``id``, ``deadline_ms``, ``event``).
+``duration_ms``; ``cpu_ms`` and ``cpu_wait_ms``: the process's CPU time during the handler and its
+time waiting for a CPU, None where unknown). Gateway → environment:
+``invoke`` (``id``, ``deadline_ms``, ``event``).
 """
 
 from __future__ import annotations
@@ -119,6 +121,15 @@ def max_memory_used_mb() -> int:
 
 
 # --- The environment side -----------------------------------------------------------------
+
+
+def run_queue_wait_ns() -> int | None:
+    """Nanoseconds this process has waited for a CPU so far (Linux schedstat), None where unreadable."""
+    try:
+        with open("/proc/self/schedstat", "rb") as stat:
+            return int(stat.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -336,17 +347,30 @@ def serve(argv: list[str]) -> int:
         stdout.write(start_line(request_id, version))
         context = LambdaContext(request_id, message["deadline_ms"], arn)
         error: dict[str, Any] | None = None
-        started = time.perf_counter()
+        started, cpu_started, queued_before = time.perf_counter(), time.process_time(), run_queue_wait_ns()
         try:
             payload = handler(message["event"], context)
         except Exception as exc:  # noqa: BLE001 - a handler error is the function's answer
             error = _error(exc)
         duration_ms = (time.perf_counter() - started) * 1000
+        # The pool sizes a function from the share of its time it needed no CPU: neither running
+        # nor waiting for one (a starved machine must not look like I/O).
+        cpu_ms = (time.process_time() - cpu_started) * 1000
+        queued_after = run_queue_wait_ns()
+        cpu_wait_ms = None if queued_before is None or queued_after is None else (queued_after - queued_before) / 1e6
         frame = b""
         if error is None:
             try:
                 frame = encode_frame(
-                    {"type": "result", "id": request_id, "ok": True, "payload": payload, "duration_ms": duration_ms}
+                    {
+                        "type": "result",
+                        "id": request_id,
+                        "ok": True,
+                        "payload": payload,
+                        "duration_ms": duration_ms,
+                        "cpu_ms": cpu_ms,
+                        "cpu_wait_ms": cpu_wait_ms,
+                    }
                 )
             except (TypeError, ValueError) as exc:
                 error = _error(exc, "Runtime.MarshalError", f"Unable to marshal response: {exc}")
@@ -363,7 +387,15 @@ def serve(argv: list[str]) -> int:
         if error is not None:
             stdout.write(error_lines(error["errorType"], error["errorMessage"], error["stackTrace"]))
             frame = encode_frame(
-                {"type": "result", "id": request_id, "ok": False, "error": error, "duration_ms": duration_ms}
+                {
+                    "type": "result",
+                    "id": request_id,
+                    "ok": False,
+                    "error": error,
+                    "duration_ms": duration_ms,
+                    "cpu_ms": cpu_ms,
+                    "cpu_wait_ms": cpu_wait_ms,
+                }
             )
         stdout.write(
             end_lines(

@@ -22,8 +22,10 @@ import sys
 
 from stack.embedded.emulator import REQUIRE_PATCHES_ENV
 from stack.embedded.ministack.apigateway_patches import apply_request_validator_patch
+from stack.embedded.ministack.dynamodb_patches import apply_tokenize_cache_patch
 from stack.embedded.ministack.lambda_runtime_patches import apply_runtime_interpreter_patch
 from stack.embedded.ministack.patches import apply_patches
+from stack.embedded.ministack.sqs_receive_patches import apply_fifo_receive_indexed_patch
 from stack.embedded.ministack.stepfunctions_patches import apply_stepfunctions_patches
 from stack.embedded.ministack.streams_patches import apply_stream_failures_patch
 
@@ -44,7 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     # The stream patch after apply_patches: its guard hashes the pollers as the external-poller patch leaves them.
     outcomes = [
         *apply_patches(),
+        apply_fifo_receive_indexed_patch(),  # builds on the FIFO receive and delete patches above
         apply_request_validator_patch(),
+        apply_tokenize_cache_patch(),
         apply_runtime_interpreter_patch(),
         apply_stream_failures_patch(),
         *apply_stepfunctions_patches(),

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from ministack.services import sqs
 
-from stack.embedded.ministack import patches
+from stack.embedded.ministack import patches, sqs_receive_patches
 
 # The wrappers of these patches name the handler they delegate to (``__wrapped__``).
 UNWRAPPABLE = {
@@ -18,6 +18,7 @@ UNWRAPPABLE = {
     patches.PURGE_DEDUP_PATCH,
     patches.SEND_VALIDATION_PATCH,
     patches.QUEUE_ATTRIBUTES_PATCH,
+    sqs_receive_patches.FIFO_RECEIVE_INDEXED_PATCH,
 }
 
 
@@ -68,7 +69,8 @@ def restored_sqs(monkeypatch: pytest.MonkeyPatch) -> Iterator[SqsDriver]:
     """A clean SQS whose handlers and module functions are put back after the test."""
     # Another test (the server entry's) may have patched this process's MiniStack: start from its own.
     monkeypatch.setattr(sqs, "_HANDLERS", {action: ministack_own(h) for action, h in sqs._HANDLERS.items()})
-    monkeypatch.setattr(sqs, "_collect_fifo", ministack_own(sqs._collect_fifo))
+    for name in ("_collect_fifo", "_expire_retained", "_dlq_sweep", "_delete_messages_for_esm"):
+        monkeypatch.setattr(sqs, name, ministack_own(getattr(sqs, name)))
     for name in ("_prune_dedup", "_act_delete_message_batch"):  # other patches rebind these
         monkeypatch.setattr(sqs, name, getattr(sqs, name))
     sqs.reset()
