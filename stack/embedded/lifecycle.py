@@ -121,6 +121,31 @@ def _start_gateway(
     return process.url, time.monotonic() - started
 
 
+def _event_plane_state_file(home: Path, stage: str) -> Path:
+    return home / "embedded" / f"event-plane-{stage}.json"
+
+
+def _start_event_plane_alone(endpoint_url: str, config: HookstackConfig, home: Path, python: str | None) -> list[str]:
+    """The event plane without a gateway (a stage with no API), until `hookstack down`: the
+    mappings it serves."""
+    from stack.embedded.event_plane.process import launch  # imported only when it is used
+
+    process = launch(
+        endpoint_url,
+        config.stack_name,
+        _log_dir(home, config.stage),
+        home / "embedded" / f"event-plane-{config.stage}",
+        region=config.region,
+        python=python,
+        exit_with_parent=False,
+    )
+    if not process.mappings:  # nothing to poll (a stream mapping is the emulator's): no idle process
+        process.stop()
+        return []
+    _event_plane_state_file(home, config.stage).write_text(json.dumps({"pid": process.pid}))
+    return process.mappings
+
+
 def _log_dir(home: Path, stage: str) -> Path:
     return function_logs.logs_dir(home, stage)
 
@@ -150,9 +175,10 @@ def _hand_mappings_to_emulator(target: Target, config: HookstackConfig) -> None:
 
 
 def _stop_gateway(state_file: Path) -> None:
+    """Stop the data plane process a state file names (a gateway, or an event plane alone)."""
     if not state_file.exists():
         return
-    # The gateway leads its own process group, execution environments included.
+    # It leads its own process group, execution environments included.
     stop_group(json.loads(state_file.read_text())["pid"])
     state_file.unlink()
 
@@ -211,17 +237,24 @@ def up(
         outs = deployment.app.outputs
         # The data plane reads the deployed API and code at start: restart it to serve this deploy.
         _stop_gateway(gateway_file)
+        _stop_gateway(_event_plane_state_file(home, config.stage))  # a stage that had no API
         if event_plane == "ministack":
             _hand_mappings_to_emulator(target, config)
         gateway_s = 0.0
         log_dir = None
         api_url: str | None = None
         if "ApiId" not in outs:
-            # The gateway serves an API and hosts the event plane: with no API the emulator polls.
-            progress(f"{NoApiError(config.stage, config.patterns)}: no gateway started, the emulator polls its queues")
+            # No API to serve: no gateway; the event plane, which the gateway hosts otherwise, runs alone.
+            gateway = "ministack"
             if event_plane == "hookstack":
-                _hand_mappings_to_emulator(target, config)
-            gateway, event_plane = "ministack", "ministack"
+                mappings = _start_event_plane_alone(
+                    state.endpoint_url, config, home, python=functions_python.runtime_python
+                )
+                log_dir = _log_dir(home, config.stage)
+                served = f"the event plane serves {', '.join(mappings)}" if mappings else "no SQS mapping to serve"
+            else:
+                served = "the emulator polls its queues"
+            progress(f"{NoApiError(config.stage, config.patterns)}: no gateway started, {served}")
         elif gateway == "hookstack":
             verb = "restarting" if previous_port else "starting"
             progress(f"{verb} the hookstack gateway" + (f" on port {serve_port}" if serve_port else ""))
@@ -266,9 +299,9 @@ def down(config: HookstackConfig) -> bool:
     """Stop every stage's data plane and the emulator; remove their processes and temporary
     files. True if anything ran."""
     home = hookstack_home()
-    for state_file in (home / "embedded").glob("gateway-*.json"):
+    for state_file in (*(home / "embedded").glob("gateway-*.json"), *(home / "embedded").glob("event-plane-*.json")):
         _stop_gateway(state_file)
-    for state_dir in (home / "embedded").glob("gateway-*"):
+    for state_dir in (*(home / "embedded").glob("gateway-*"), *(home / "embedded").glob("event-plane-*")):
         shutil.rmtree(state_dir, ignore_errors=True)
     was_running = Emulator(home).stop()
     # The function logs stay (`hookstack logs` reads them after the stack is gone); a new `up` rotates them.

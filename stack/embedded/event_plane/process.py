@@ -53,11 +53,13 @@ def launch(
     timeout_s: float = 60.0,
     host_site_packages: bool = False,
     python: str | None = None,
+    exit_with_parent: bool = True,
 ) -> EventPlaneProcess:
     """Start ``python -m stack.embedded.event_plane`` and wait until it polls every mapping.
 
-    It leads its own process group (its execution environments go with it) and stops by
-    itself when the caller goes away."""
+    It leads its own process group (its execution environments go with it) and, with
+    ``exit_with_parent``, stops by itself when the caller goes away (the gateway hosting it);
+    without, it runs until stopped (a stage with no API: `hookstack down` stops it)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     ready_file = state_dir / READY_FILE_NAME
     ready_file.unlink(missing_ok=True)
@@ -75,7 +77,7 @@ def launch(
         str(ready_file),
         "--region",
         region,
-        "--exit-with-parent",
+        *(["--exit-with-parent"] if exit_with_parent else []),
     ]
     if host_site_packages:
         command.append("--host-site-packages")

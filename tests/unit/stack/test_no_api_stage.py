@@ -119,3 +119,41 @@ def test_env_on_a_stage_without_api_says_so_in_one_line_and_exports_the_rest(dep
 
 def test_the_openapi_document_of_a_stage_without_api_is_a_one_line_error(isolated_home):
     assert_one_line_error(_hookstack("synth", "--pattern", "cdc", "--openapi"), "has no API")
+
+
+class _FakeEventPlane:
+    def __init__(self, mappings: list[str]):
+        self.pid, self.mappings, self.stopped = 4242, mappings, False
+
+    def stop(self) -> int:
+        self.stopped = True
+        return 0
+
+
+@pytest.mark.parametrize("mappings", [["CallbackSenderMapping"], []])
+def test_with_no_api_the_event_plane_runs_alone_until_down_and_only_when_it_has_mappings(
+    tmp_path, monkeypatch, mappings
+):
+    """No gateway hosts it: started detached (not tied to `hookstack up`), recorded for `down`;
+    with no SQS mapping to serve (a stream mapping is the emulator's) no idle process stays."""
+    from stack.embedded import lifecycle
+    from stack.embedded.event_plane import process as event_plane_process
+
+    started: dict = {}
+    plane = _FakeEventPlane(mappings)
+
+    def launch(endpoint_url, stack_name, log_dir, state_dir, **options):
+        started.update(options, stack_name=stack_name)
+        return plane
+
+    monkeypatch.setattr(event_plane_process, "launch", launch)
+    (tmp_path / "embedded").mkdir()
+    config = HookstackConfig(stage="nt", patterns=["notifications"])
+    served = lifecycle._start_event_plane_alone("http://127.0.0.1:1", config, tmp_path, python="/x/python")
+    assert served == mappings
+    assert started["exit_with_parent"] is False and started["python"] == "/x/python"
+    state_file = tmp_path / "embedded" / "event-plane-nt.json"
+    assert plane.stopped is (not mappings)
+    assert state_file.exists() is bool(mappings)
+    if mappings:
+        assert json.loads(state_file.read_text()) == {"pid": 4242}
