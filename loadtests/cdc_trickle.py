@@ -14,7 +14,6 @@ the harness. Called by ``loadtests.cli.load`` once the stage and the cost are ch
 from __future__ import annotations
 
 import enum
-import json
 import secrets
 import threading
 import time
@@ -28,16 +27,14 @@ from rich.console import Console
 from rich.table import Table
 
 from loadtests.launcher import LocustInterrupted, LocustRun, LocustRunError, run_locust
-from loadtests.model import baseline as run_baseline
 from loadtests.model.cdc_traffic import DELETE, INSERT, REQUEST_PREFIX, UPDATE, RunWrites
-from loadtests.model.gates import Gate, evaluate, parse_gate
+from loadtests.model.gates import Gate, parse_gate
 from loadtests.model.params import LoadParams
-from loadtests.report import breakdown, breakdown_html, cdc_html, interrupted
+from loadtests.report import breakdown, cdc_html, interrupted
 from loadtests.report import cdc as cdc_report
-from loadtests.report import html as html_report
 from loadtests.report import summary as run_summary
-from loadtests.report.ci import conclude
 from loadtests.report.e2e import BacklogSampler
+from loadtests.scenario_run import Progress, finish_run, judge, print_run_table
 from stack.deploy.outputs import StackOutputs
 from stack.errors import HookstackError, UsageError
 from stack.ops.cdc_stage import CdcStage, queue_depth
@@ -48,7 +45,6 @@ USER_CLASS = "OrderSource"  # loadtests/locust/locustfile.py
 E2E_NOTE = "cdc-trickle: inserts are followed to the partner's records (see `cdc` and lag_*), not the events table"
 KINDS = (INSERT, UPDATE, DELETE)
 DEFAULT_GATES = ("undelivered==0", "order_violations==0", "leaked==0")
-PROGRESS_EVERY_S = 5.0
 POLL_S = 2.0
 # The CDC queue empty this long while inserts are undelivered: they are lost, not on their way
 # (the capture is seconds behind a write; a refused item stays on the queue until it is sent).
@@ -236,32 +232,29 @@ def _locust_access(outputs: StackOutputs, table: str, run_id: str) -> tuple[dict
     return options, environment, host
 
 
-class _Progress:
-    """One line every few seconds: the load, then the drain."""
+class _Progress(Progress):
+    """One line every few seconds: the load (with the trickle's state), then the drain."""
 
     def __init__(self, console: Console, duration: float, status: Callable[[], str]) -> None:
-        self.console, self.duration, self.status = console, duration, status
-        self._last = 0.0
-
-    def _due(self) -> bool:
-        if time.monotonic() - self._last < PROGRESS_EVERY_S:
-            return False
-        self._last = time.monotonic()
-        return True
+        super().__init__(console, duration)
+        self.status = status
 
     def on_load(self, line: dict[str, Any]) -> None:
-        if self._due():
-            self.console.print(
-                f"load t={max(0.0, line['load_time']):.0f}/{self.duration:.0f}s offered={line['offered_rps']:.0f}/s "
-                f"writes sent={line['sent']} acknowledged={line['acks']} errors={line['errors']} · {self.status()}"
+        self.line(
+            lambda: (
+                f"load t={max(0.0, line['load_time']):.0f}/{self.duration:.0f}s "
+                f"offered={line['offered_rps']:.0f}/s writes sent={line['sent']} acknowledged={line['acks']} "
+                f"errors={line['errors']} · {self.status()}"
             )
+        )
 
     def on_drain(self, outcome: DrainOutcome) -> None:
-        if self._due():
-            self.console.print(
-                f"drain {outcome.waited_s:.0f}s: delivered {outcome.delivered}, undelivered {outcome.undelivered}, "
-                f"CDC queue {outcome.queued}"
+        self.line(
+            lambda: (
+                f"drain {outcome.waited_s:.0f}s: delivered {outcome.delivered}, "
+                f"undelivered {outcome.undelivered}, CDC queue {outcome.queued}"
             )
+        )
 
 
 def _safe_depth(sqs: Any, url: str | None) -> int | None:
@@ -275,19 +268,6 @@ def _safe_depth(sqs: Any, url: str | None) -> int | None:
 
 def _delivered_ids(stage: CdcStage, mark: cdc_report.PartnerMark, run_id: str) -> set[str]:
     return set(cdc_report.tally(stage.partner.trickle(), mark, run_id).first)
-
-
-def _write_reports(directory: Path, summary: dict[str, Any], plot: dict[str, Any]) -> tuple[Path, Path]:
-    summary_path, html_path = directory / "summary.json", directory / "report.html"
-    summary_path.write_text(json.dumps(summary, indent=2))
-    page = html_report.render(
-        summary,
-        plot,
-        notices=breakdown_html.notices(summary),
-        extra_sections=cdc_html.section(summary, plot) + breakdown_html.sections(summary, plot),
-    )
-    html_path.write_text(page, encoding="utf-8")
-    return summary_path, html_path
 
 
 def _print_cdc(console: Console, summary: dict[str, Any], paths: tuple[Path, Path]) -> None:
@@ -313,10 +293,7 @@ def _print_cdc(console: Console, summary: dict[str, Any], paths: tuple[Path, Pat
     ]  # fmt: skip
     for name, value in rows:
         table.add_row(name, value)
-    console.print(table)
-    for note in summary["generator_notes"]:
-        console.print(f"[yellow]generator: {note}[/]")
-    console.print(f"reports: {paths[0]}  {paths[1]}")
+    print_run_table(console, table, summary, paths)
 
 
 def run(
@@ -448,33 +425,23 @@ def run(
         "last_error": driver.last_error if driver else None,
     }
     summary["warmup"] = {"requests": 0, "note": "the trickle fired once on the empty queue before the load"}
-    summary["interrupted"] = stopped_during is not None
-    if stopped_during is not None:
-        summary.update(interrupted.fields(result, stopped_during))
-    results = evaluate(gates, summary)
-    summary["gates"] = [g.as_dict() for g in results]
-    summary["passed"] = all(g.passed for g in results)
-    deltas = run_baseline.deltas(summary, baseline_summary) if baseline_summary is not None else []
-    if baseline_run is not None and baseline_summary is not None:
-        summary["baseline"] = {
-            "summary": str(run_baseline.summary_path(baseline_run)),
-            "started_at": baseline_summary.get("started_at"),
-            "deltas": [delta.as_dict() for delta in deltas],
-        }
+    results = judge(gates, summary)
     plot = run_summary.series(result, sampler.samples)
     plot["errors_timeline"] = breakdown.errors_timeline(result)
     plot.update(cdc_report.series(records, mark, run_id, result["origin_epoch"]))
-    paths = _write_reports(locust.report_dir, summary, plot)
-    _print_cdc(Console(), summary, paths)
     if driver is not None and driver.failures:
         console.print(f"[yellow]{driver.failures} trickle run(s) failed; the last: {driver.last_error}[/]")
-    if stopped_during is not None:
-        console.print(f"[yellow]interrupted during the {stopped_during}; partial reports written[/]")
-        raise typer.Exit(130)
-    conclude(
+    finish_run(
+        summary,
         results,
+        plot,
+        result=result,
+        stopped_during=stopped_during,
+        report_dir=locust.report_dir,
+        section=cdc_html.section,
+        print_table=_print_cdc,
         scenario=SCENARIO,
         junit=junit,
-        deltas=deltas,
-        baseline_label=str(run_baseline.summary_path(baseline_run)) if baseline_run is not None else None,
+        baseline_run=baseline_run,
+        baseline_summary=baseline_summary,
     )

@@ -36,6 +36,7 @@ from loadtests.report import html as html_report
 from loadtests.report import summary as run_summary
 from loadtests.report.ci import conclude
 from loadtests.report.e2e import BacklogSampler, DrainResult, wait_for_drain
+from loadtests.scenario_run import print_run_table
 from loadtests.warmup import warm_up
 from stack.clients import providers as client_providers
 from stack.clients.events import SCAN_FIELDS, scan_status_items
@@ -378,10 +379,7 @@ def _print_summary(console: Console, summary: dict[str, Any], paths: tuple[Path,
     rows.append(("load generator limited this run", html_report.generator_limits(summary) or "no"))
     for name, value in rows:
         table.add_row(name, value)
-    console.print(table)
-    for note in summary["generator_notes"]:
-        console.print(f"[yellow]generator: {note}[/]")
-    console.print(f"reports: {paths[0]}  {paths[1]}")
+    print_run_table(console, table, summary, paths)
 
 
 def load(
@@ -577,62 +575,39 @@ def load(
         )
         return
     api_url = url or outputs.api_url  # every other scenario sends through the API
-    if params.scenario == Scenario.invoice_batch:  # invoices, Step Functions, GET /invoices/{id}: its own run
-        invoice_resources = invoice_batch.InvoiceResources.from_outputs(outputs)  # before any load
+    if params.scenario in (Scenario.invoice_batch, Scenario.partner_jobs):  # followed through GET …/{id}
         from stack.deploy.outputs import tenant_token
 
+        invoices = params.scenario == Scenario.invoice_batch
+        # The stage's pattern first: refused in one line before any load.
+        resources = (invoice_batch.InvoiceResources if invoices else partner_jobs.JobsResources).from_outputs(outputs)
         placement = token_placement(outputs, token_query_parameter)
         token_value = token or tenant_token(outputs)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        invoice_batch.run(
-            outputs=outputs,
-            resources=invoice_resources,
-            locust=LocustRun(
-                url=api_url,
-                params=params,
-                report_dir=report_dir or DEFAULT_REPORT_ROOT / f"{stamp}-{params.scenario}",
-                processes=processes,
-                token=token_value,
-                token_placement=placement,
-            ),
+        locust_run = LocustRun(
+            url=api_url,
+            params=params,
+            report_dir=report_dir or DEFAULT_REPORT_ROOT / f"{stamp}-{params.scenario}",
+            processes=processes,
             token=token_value,
-            placement=placement,
-            follow_timeout_s=drain_limit,
-            gates=partner_jobs.with_default_gates(gates),
-            warmup=warmup,
-            baseline_run=baseline_run,
-            baseline_summary=baseline_summary,
-            junit=junit,
+            token_placement=placement,
         )
-        return
-    if params.scenario == Scenario.partner_jobs:  # jobs, consumer machines, GET /jobs/{id}: its own run
-        jobs_resources = partner_jobs.JobsResources.from_outputs(outputs)  # before any load
-        from stack.deploy.outputs import tenant_token
-
-        placement = token_placement(outputs, token_query_parameter)
-        token_value = token or tenant_token(outputs)
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        partner_jobs.run(
-            outputs=outputs,
-            resources=jobs_resources,
-            locust=LocustRun(
-                url=api_url,
-                params=params,
-                report_dir=report_dir or DEFAULT_REPORT_ROOT / f"{stamp}-{params.scenario}",
-                processes=processes,
-                token=token_value,
-                token_placement=placement,
-            ),
-            token=token_value,
-            placement=placement,
-            consumers=consumers,
-            follow_timeout_s=drain_limit,
-            gates=partner_jobs.with_default_gates(gates),
-            warmup=warmup,
-            baseline_run=baseline_run,
-            baseline_summary=baseline_summary,
-            junit=junit,
-        )
+        followed = {
+            "outputs": outputs,
+            "locust": locust_run,
+            "token": token_value,
+            "placement": placement,
+            "follow_timeout_s": drain_limit,
+            "gates": partner_jobs.with_default_gates(gates),
+            "warmup": warmup,
+            "baseline_run": baseline_run,
+            "baseline_summary": baseline_summary,
+            "junit": junit,
+        }
+        if isinstance(resources, invoice_batch.InvoiceResources):
+            invoice_batch.run(resources=resources, **followed)
+        else:
+            partner_jobs.run(resources=resources, consumers=consumers, **followed)
         return
     baseline = (
         runs_baseline_handlers(outputs.client("lambda"), outputs.function_names["producer"])

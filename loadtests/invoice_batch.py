@@ -29,14 +29,15 @@ from loadtests.invoice_follow import (
 )
 from loadtests.jobs_follow import follow_until_final
 from loadtests.launcher import LocustInterrupted, LocustRun, LocustRunError, run_locust
-from loadtests.model.gates import Gate, GateResult, evaluate
+from loadtests.model.gates import Gate, GateResult
 from loadtests.model.invoice_traffic import REQUEST_PREFIX, InvoiceTraffic
-from loadtests.partner_jobs import Progress, finish_run, warm_up_posts
+from loadtests.partner_jobs import warm_up_posts
 from loadtests.report import breakdown, interrupted, invoices_html
 from loadtests.report import invoices as invoices_report
 from loadtests.report import summary as run_summary
 from loadtests.report.e2e import BacklogSampler
 from loadtests.report.invoices import FollowedInvoice, InvoiceFollowUp
+from loadtests.scenario_run import Progress, finish_run, judge, print_run_table, request_summary, submissions_rows
 from stack.clients.token_placement import TokenPlacement
 from stack.deploy.outputs import StackOutputs
 from stack.errors import HookstackError
@@ -67,8 +68,7 @@ def build_summary(
 ) -> tuple[dict[str, Any], list[GateResult]]:
     """The webhook summary's request figures (202 latency, errors, rates), the per-payment
     breakdown and the invoices' figures; gates evaluated on all of it."""
-    summary, _ = run_summary.build(result, target=target, drain=None, drain_note=E2E_NOTE)
-    summary.update(breakdown.summary_fields(result, None))
+    summary = request_summary(result, target=target, e2e_note=E2E_NOTE)
     summary.update(
         invoices_report.figures(
             follow,
@@ -80,21 +80,13 @@ def build_summary(
             reason=note,
         )
     )
-    results = evaluate(gates, summary)
-    summary["gates"] = [g.as_dict() for g in results]
-    summary["passed"] = all(g.passed for g in results)
-    return summary, results
+    return summary, judge(gates, summary)
 
 
 def _print_invoices(console: Console, summary: dict[str, Any], paths: tuple[Path, Path]) -> None:
     block = summary["invoices"]
     table = Table(title=f"hookstack load · {SCENARIO} · {summary['target']}", show_header=False)
-    rows = [
-        ("offered / achieved", f"{summary['offered_rps']} / {summary['achieved_rps']} req/s"),
-        ("submitted / accepted (202)", f"{block['submitted']} / {block['accepted']}"),
-        ("refused by status", json.dumps(block["refused_by_status"]) if block["refused_by_status"] else "none"),
-        ("202 latency p50/p99/max", " / ".join(str(summary[f"{k}_ms"]) for k in ("p50", "p99", "max")) + " ms"),
-    ]
+    rows = submissions_rows(summary, block)
     if block.get("followed"):
         final = block["final"]
         rows += [
@@ -142,10 +134,7 @@ def _print_invoices(console: Console, summary: dict[str, Any], paths: tuple[Path
         rows.append(("invoices followed", f"no: {block.get('reason')}"))
     for name, value in rows:
         table.add_row(name, value)
-    console.print(table)
-    for note in summary["generator_notes"]:
-        console.print(f"[yellow]generator: {note}[/]")
-    console.print(f"reports: {paths[0]}  {paths[1]}")
+    print_run_table(console, table, summary, paths)
 
 
 def run(

@@ -10,30 +10,25 @@ the cost are checked.
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
 from loadtests.jobs_consumers import LoadConsumers
 from loadtests.jobs_follow import JobReader, follow_jobs
 from loadtests.launcher import LocustInterrupted, LocustRun, LocustRunError, run_locust
-from loadtests.model import baseline as run_baseline
-from loadtests.model.gates import Gate, GateResult, evaluate, parse_gate, unmeasured
+from loadtests.model.gates import Gate, GateResult, parse_gate, unmeasured
 from loadtests.model.jobs_traffic import AttachmentSizes, PartnerJobTraffic
-from loadtests.report import breakdown, breakdown_html, interrupted, jobs_html
-from loadtests.report import html as html_report
+from loadtests.report import breakdown, interrupted, jobs_html
 from loadtests.report import jobs as jobs_report
 from loadtests.report import summary as run_summary
-from loadtests.report.ci import conclude
 from loadtests.report.e2e import BacklogSampler
+from loadtests.scenario_run import Progress, finish_run, judge, print_run_table, request_summary, submissions_rows
 from stack.clients.token_placement import TokenPlacement
 from stack.clients.webhook_client import ApiClient
 from stack.deploy.outputs import StackOutputs
@@ -43,7 +38,6 @@ SCENARIO = "partner-jobs"
 PATTERN = "jobs"
 USER_CLASS = "PartnerCompany"  # loadtests/locust/locustfile.py
 E2E_NOTE = "partner-jobs: jobs are followed through GET /jobs/{id} (see `jobs` and final_*), not the events table"
-PROGRESS_EVERY_S = 5.0
 WARMUP_CONCURRENCY = 10
 
 
@@ -182,51 +176,11 @@ def warm_up_posts(
     }
 
 
-class Progress:
-    """One line every few seconds: the load, then the follow-up."""
-
-    def __init__(self, console: Console, duration: float):
-        self.console, self.duration, self._last = console, duration, 0.0
-
-    def _due(self) -> bool:
-        if time.monotonic() - self._last < PROGRESS_EVERY_S:
-            return False
-        self._last = time.monotonic()
-        return True
-
-    def on_load(self, line: dict[str, Any]) -> None:
-        if self._due():
-            self.console.print(
-                f"load t={max(0.0, line['load_time']):.0f}/{self.duration:.0f}s offered={line['offered_rps']:.0f}/s "
-                f"sent={line['sent']} answered={line['completed']} 202={line['acks']} errors={line['errors']}"
-            )
-
-    def line(self, text: Callable[[], str]) -> None:
-        """``text()`` printed, when a line is due."""
-        if self._due():
-            self.console.print(text())
+class JobsProgress(Progress):
+    """The load's lines, then the follow-up's: how many jobs are final."""
 
     def on_follow(self, jobs: Mapping[str, jobs_report.FollowedJob]) -> None:
         self.line(lambda: f"following jobs: {sum(1 for job in jobs.values() if job.final)} / {len(jobs)} final")
-
-
-def write_reports(
-    directory: Path,
-    summary: dict[str, Any],
-    plot: dict[str, Any],
-    section: Callable[[dict[str, Any], dict[str, Any]], str] = jobs_html.section,
-) -> tuple[Path, Path]:
-    """summary.json and report.html, with the scenario's own ``section`` before the breakdown."""
-    summary_path, html_path = directory / "summary.json", directory / "report.html"
-    summary_path.write_text(json.dumps(summary, indent=2))
-    page = html_report.render(
-        summary,
-        plot,
-        notices=breakdown_html.notices(summary),
-        extra_sections=section(summary, plot) + breakdown_html.sections(summary, plot),
-    )
-    html_path.write_text(page, encoding="utf-8")
-    return summary_path, html_path
 
 
 def build_summary(
@@ -240,8 +194,7 @@ def build_summary(
 ) -> tuple[dict[str, Any], list[GateResult]]:
     """The run's summary: the webhook summary's request figures (202 latency, errors, rates),
     the per-size-class breakdown and the jobs' figures; gates evaluated on all of it."""
-    summary, _ = run_summary.build(result, target=target, drain=None, drain_note=E2E_NOTE)
-    summary.update(breakdown.summary_fields(result, None))
+    summary = request_summary(result, target=target, e2e_note=E2E_NOTE)
     summary.update(
         jobs_report.figures(
             follow,
@@ -253,21 +206,13 @@ def build_summary(
             reason=follow_note,
         )
     )
-    results = evaluate(gates, summary)
-    summary["gates"] = [g.as_dict() for g in results]
-    summary["passed"] = all(g.passed for g in results)
-    return summary, results
+    return summary, judge(gates, summary)
 
 
 def _print_jobs(console: Console, summary: dict[str, Any], paths: tuple[Path, Path]) -> None:
     jobs = summary["jobs"]
     table = Table(title=f"hookstack load · {SCENARIO} · {summary['target']}", show_header=False)
-    rows = [
-        ("offered / achieved", f"{summary['offered_rps']} / {summary['achieved_rps']} req/s"),
-        ("submitted / accepted (202)", f"{jobs['submitted']} / {jobs['accepted']}"),
-        ("refused by status", json.dumps(jobs["refused_by_status"]) if jobs["refused_by_status"] else "none"),
-        ("202 latency p50/p99/max", " / ".join(str(summary[f"{k}_ms"]) for k in ("p50", "p99", "max")) + " ms"),
-    ]
+    rows = submissions_rows(summary, jobs)
     for size_class, ack in jobs["ack_by_size_class"].items():
         if ack:
             rows.append((f"  202 p50/p99 · {size_class}", f"{ack['p50_ms']} / {ack['p99_ms']} ms ({ack['count']})"))
@@ -288,10 +233,7 @@ def _print_jobs(console: Console, summary: dict[str, Any], paths: tuple[Path, Pa
         rows.append(("jobs followed", f"no: {jobs.get('reason')}"))
     for name, value in rows:
         table.add_row(name, value)
-    console.print(table)
-    for note in summary["generator_notes"]:
-        console.print(f"[yellow]generator: {note}[/]")
-    console.print(f"reports: {paths[0]}  {paths[1]}")
+    print_run_table(console, table, summary, paths)
 
 
 def run(
@@ -316,7 +258,7 @@ def run(
     locust.claim_check_bytes = limits.claim_check_bytes
     locust.max_request_bytes = limits.max_request_bytes
     locust.max_body_bytes = limits.queue_limit_bytes
-    progress = Progress(console, locust.params.duration)
+    progress = JobsProgress(console, locust.params.duration)
     sqs = outputs.client("sqs")
     follow: jobs_report.FollowUp | None = None
     follow_note: str | None = None
@@ -385,45 +327,4 @@ def run(
         junit=junit,
         baseline_run=baseline_run,
         baseline_summary=baseline_summary,
-    )
-
-
-def finish_run(
-    summary: dict[str, Any],
-    results: list[GateResult],
-    plot: dict[str, Any],
-    *,
-    result: dict[str, Any],
-    stopped_during: str | None,
-    report_dir: Path,
-    section: Callable[[dict[str, Any], dict[str, Any]], str],
-    print_table: Callable[[Console, dict[str, Any], tuple[Path, Path]], None],
-    scenario: str,
-    junit: Path | None,
-    baseline_run: Path | None,
-    baseline_summary: dict[str, Any] | None,
-) -> None:
-    """The end of a scenario's run with figures of its own: the interruption and the baseline in
-    the summary, the reports, the table; exit 130 when interrupted, else ``conclude`` (the gates)."""
-    summary["interrupted"] = stopped_during is not None
-    if stopped_during is not None:
-        summary.update(interrupted.fields(result, stopped_during))
-    deltas = run_baseline.deltas(summary, baseline_summary) if baseline_summary is not None else []
-    if baseline_run is not None and baseline_summary is not None:
-        summary["baseline"] = {
-            "summary": str(run_baseline.summary_path(baseline_run)),
-            "started_at": baseline_summary.get("started_at"),
-            "deltas": [delta.as_dict() for delta in deltas],
-        }
-    paths = write_reports(report_dir, summary, plot, section)
-    print_table(Console(), summary, paths)
-    if stopped_during is not None:
-        Console(stderr=True).print(f"[yellow]interrupted during the {stopped_during}; partial reports written[/]")
-        raise typer.Exit(130)
-    conclude(
-        results,
-        scenario=scenario,
-        junit=junit,
-        deltas=deltas,
-        baseline_label=str(run_baseline.summary_path(baseline_run)) if baseline_run is not None else None,
     )
