@@ -453,3 +453,38 @@ class WebhookUser(FastHttpUser):
                 response.success()  # a clean refusal of a topic nobody handles is a right answer
             elif response.status_code:
                 response.failure(f"HTTP {response.status_code}")
+
+
+class SubmittingUser(FastHttpUser):
+    """Base of the users that submit JSON documents to the API (partner jobs, invoices): paced on
+    the schedule, recorded by the harness; any answer but an ack is a failure (every submission is
+    valid and has its own reference)."""
+
+    abstract = True
+    network_timeout = 30.0  # API Gateway's integration timeout is 29 s
+    connection_timeout = 5.0
+    wait_time = paced
+
+    def on_start(self) -> None:
+        self.token_placement = HARNESS.token_placement()
+        self.last_start: float | None = None
+
+    def post_submission(self, path: str, body: bytes, name: str) -> None:
+        """POST one JSON document at this user's next slot, named ``name`` in the reports."""
+        attempt = HARNESS.pace()
+        token = HARNESS.token()
+        headers = {"Content-Type": "application/json", **self.token_placement.headers(token)}
+        attempt.sent = self.last_start = time.perf_counter()
+        HARNESS.measurements.request_started(attempt)
+        with self.client.post(
+            self.token_placement.path(path, token),
+            data=body,  # type: ignore[arg-type]  # Locust documents bytes as a body; its annotation omits them
+            headers=headers,
+            catch_response=True,
+            name=name,
+            context={"hookstack_attempt": attempt},
+        ) as response:
+            if is_ack(response.status_code):
+                response.success()
+            elif response.status_code:
+                response.failure(f"HTTP {response.status_code}")
